@@ -1,0 +1,263 @@
+//! Credit burning, the per-pCPU tick and the accounting pass
+//! (`burn_credits` `credit.c:328-346`, `csched_unit_acct` `:932-998`,
+//! `csched_tick` `:1576-1601`, `csched_acct` `:1370-1574`).
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::{Acct, CreditEngine};
+use crate::cpumask::CpuId;
+use crate::hooks::Hooks;
+use crate::params::CREDITS_PER_MSEC;
+use crate::platform::{Platform, TimerKind};
+use crate::records::{Pri, VcpuData, VcpuFlags};
+use crate::time::{Span, Time};
+
+const NS_PER_MS: i64 = 1_000_000;
+
+/// `ceil(a / b)` for the non-negative operands credit1 uses; 0 when `b` is 0.
+fn div_ceil(a: i64, b: i64) -> i64 {
+    if b <= 0 {
+        0
+    } else {
+        (a + b - 1).div_euclid(b)
+    }
+}
+
+impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
+    /// Charges the running `v` for the time since its start time, exactly as
+    /// credit1 does: 10 credits per ms with a sub-credit residual, and the
+    /// start time advanced by the time the whole credits stand for. (Xen keeps
+    /// the remainder in both the residual and the un-advanced start time;
+    /// that slight over-charge is reproduced, not fixed.)
+    pub(crate) fn burn_credits(&self, v: &VcpuData<'a, H>, now: Time) {
+        let start = VcpuData::<H>::time(&v.start_time);
+        let delta = (now - start).as_ns();
+        if delta <= 0 {
+            return;
+        }
+        let val = delta
+            .saturating_mul(CREDITS_PER_MSEC)
+            .saturating_add(v.residual.load(Relaxed));
+        v.residual.store(val % NS_PER_MS, Relaxed);
+        let credits = val / NS_PER_MS;
+        v.add_credit(-(credits.min(i32::MAX as i64) as i32));
+        v.start_time
+            .fetch_add(credits * NS_PER_MS / CREDITS_PER_MSEC, Relaxed);
+    }
+
+    /// Puts `v` (and its domain) on the active lists so it earns credit
+    /// (`__csched_unit_acct_start`).
+    pub(crate) fn acct_start_locked(&self, a: &mut Acct<'a, H>, v: &'a VcpuData<'a, H>) {
+        if v.is_active() {
+            return;
+        }
+        let dom = v.dom();
+        let mut da = dom.active.lock();
+        da.vcpus.push_back(v);
+        da.count += 1;
+        a.weight += u64::from(dom.weight());
+        if !dom.active_link.is_linked() {
+            a.active_doms.push_back(dom);
+        }
+    }
+
+    /// Takes `v` off the active lists (`__csched_unit_acct_stop_locked`).
+    pub(crate) fn acct_stop_locked(&self, a: &mut Acct<'a, H>, v: &'a VcpuData<'a, H>) {
+        if !v.is_active() {
+            return;
+        }
+        let dom = v.dom();
+        let mut da = dom.active.lock();
+        // SAFETY: an active vCPU is linked into its own domain's active list
+        // and nowhere else; that list is protected by `dom.active` (held).
+        let mut c = unsafe { da.vcpus.cursor_mut_from_ptr(v) };
+        c.remove();
+        da.count = da.count.saturating_sub(1);
+        a.weight = a.weight.saturating_sub(u64::from(dom.weight()));
+        if da.count == 0 && dom.active_link.is_linked() {
+            // SAFETY: a linked domain record is on this engine's active-domain
+            // list only, protected by the accounting lock (`a` is its guard).
+            let mut c = unsafe { a.active_doms.cursor_mut_from_ptr(dom) };
+            c.remove();
+        }
+    }
+
+    /// The per-pCPU tick: ends a boost, charges the running vCPU, brings it
+    /// back into accounting, checks whether it would be better elsewhere,
+    /// and sorts the runqueue once per accounting period.
+    pub(crate) fn tick(&self, cpu: CpuId) {
+        let Some(pc) = self.pcpu(cpu) else { return };
+        let now = self.platform.now();
+        let curr = {
+            let q = pc.locked.lock();
+            if let Some(v) = q.curr {
+                if v.pri() == Pri::Boost {
+                    v.set_pri(Pri::Under);
+                }
+                self.burn_credits(v, now);
+            }
+            q.curr
+        };
+        if let Some(v) = curr {
+            let newly_active = {
+                let mut a = self.acct.lock();
+                let inactive = !v.is_active();
+                self.acct_start_locked(&mut a, v);
+                inactive
+            };
+            if !newly_active && self.cpu_pick(v, false) != cpu {
+                v.set_flag(VcpuFlags::MIGRATING);
+                self.platform.migrate_vcpu(v.token());
+                self.platform.raise_softirq(cpu);
+            }
+        }
+        let epoch = self.sort_epoch.load(Relaxed);
+        if pc.sort_epoch.load(Relaxed) != epoch {
+            pc.locked.lock().runq.sort();
+            pc.sort_epoch.store(epoch, Relaxed);
+        }
+        if pc.tick_armed.load(Relaxed) && pc.is_online() {
+            let period = Span(self.tick_period.load(Relaxed));
+            self.platform.set_timer(cpu, TimerKind::Tick, now + period);
+        }
+    }
+
+    /// The accounting pass on the master pCPU, every timeslice: hands out
+    /// `300 × pCPUs` credits by weight among active domains, honouring caps,
+    /// recomputes priorities, parks and unparks capped vCPUs, and retires
+    /// vCPUs that stopped consuming.
+    pub(crate) fn account(&self, cpu: CpuId) {
+        let now = self.platform.now();
+        {
+            let mut a = self.acct.lock();
+            if a.master != Some(cpu) {
+                return;
+            }
+            self.account_locked(&mut a);
+        }
+        self.sort_epoch.fetch_add(1, Relaxed);
+        self.platform
+            .set_timer(cpu, TimerKind::Acct, now + self.tslice());
+    }
+
+    fn account_locked(&self, a: &mut Acct<'a, H>) {
+        let per_tslice = i64::from(self.credits_per_tslice.load(Relaxed));
+        let weight_total = a.weight as i64;
+        let mut credit_total = a.credit;
+        // Converge the balance towards 0 when it goes negative.
+        if a.credit_balance < 0 {
+            credit_total -= a.credit_balance;
+        }
+        if weight_total == 0 {
+            a.credit_balance = 0;
+            return;
+        }
+        let mut weight_left = weight_total;
+        let mut credit_balance = 0i64;
+        let mut credit_xtra = false;
+        let prev_balance = a.credit_balance;
+
+        let mut cur = a.active_doms.front_mut();
+        while let Some(dom) = cur.as_cursor().clone_pointer() {
+            let active = i64::from(dom.active.lock().count).max(1);
+            let weight = i64::from(dom.weight());
+            let cap = i64::from(dom.cap());
+            weight_left -= weight * active;
+
+            // At most enough credit to run every active vCPU for the whole
+            // period, more only while the pool-wide balance is negative.
+            let mut credit_peak = active * per_tslice;
+            if prev_balance < 0 {
+                credit_peak += div_ceil(-prev_balance * weight * active, weight_total);
+            }
+            let mut credit_cap = 0i64;
+            if cap != 0 {
+                credit_cap = div_ceil(cap * per_tslice, 100);
+                credit_peak = credit_peak.min(credit_cap);
+                credit_cap = div_ceil(credit_cap, active);
+            }
+            let mut credit_fair = div_ceil(credit_total * weight * active, weight_total);
+
+            let mut move_to_front = false;
+            if credit_fair < credit_peak {
+                credit_xtra = true;
+            } else {
+                if weight_left != 0 {
+                    // Give other domains a chance at the unused credits.
+                    credit_total +=
+                        div_ceil((credit_fair - credit_peak) * weight_total, weight_left);
+                }
+                move_to_front = credit_xtra;
+                credit_fair = credit_peak;
+            }
+            let fair_per_vcpu = div_ceil(credit_fair, active) as i32;
+
+            {
+                let mut guard = dom.active.lock();
+                let da = &mut *guard;
+                let mut vc = da.vcpus.front_mut();
+                while let Some(v) = vc.get() {
+                    let mut credit = v.add_credit(fair_per_vcpu);
+                    let mut retire = false;
+                    if credit < 0 {
+                        v.set_pri(Pri::Over);
+                        if cap != 0
+                            && i64::from(credit) < -credit_cap
+                            && !v.set_flag(VcpuFlags::PARKED)
+                        {
+                            self.platform.pause_vcpu(v.token());
+                        }
+                        if i64::from(credit) < -per_tslice {
+                            credit = -per_tslice as i32;
+                            v.set_credit(credit);
+                        }
+                    } else {
+                        v.set_pri(Pri::Under);
+                        if v.flags().contains(VcpuFlags::PARKED) {
+                            // Unpause before clearing the flag so that the
+                            // resulting wake does not boost (`credit.c:1536-1546`).
+                            self.platform.unpause_vcpu(v.token());
+                            v.clear_flag(VcpuFlags::PARKED);
+                        }
+                        if i64::from(credit) > per_tslice {
+                            // Stops earning; halved so it restarts a little ahead.
+                            retire = true;
+                            credit /= 2;
+                            v.set_credit(credit);
+                        }
+                    }
+                    credit_balance += i64::from(credit);
+                    if retire {
+                        vc.remove();
+                        da.count = da.count.saturating_sub(1);
+                        a.weight = a.weight.saturating_sub(dom.weight() as u64);
+                    } else {
+                        vc.move_next();
+                    }
+                }
+                if da.count == 0 {
+                    drop(guard);
+                    cur.remove();
+                    continue;
+                }
+            }
+            if move_to_front {
+                // Lazily keep domains with extra credit at the head so that
+                // others get a chance at it in later periods; the walk goes
+                // on from the domain that followed it.
+                cur.remove();
+                let next = cur.as_cursor().clone_pointer();
+                a.active_doms.push_front(dom);
+                cur = match next {
+                    // SAFETY: `n` was just read from this list, which nothing
+                    // else can change while the accounting lock is held.
+                    Some(n) => unsafe { a.active_doms.cursor_mut_from_ptr(n) },
+                    None => a.active_doms.cursor_mut(),
+                };
+                continue;
+            }
+            cur.move_next();
+        }
+        a.credit_balance = credit_balance;
+    }
+}

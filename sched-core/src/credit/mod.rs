@@ -1,0 +1,426 @@
+//! The credit1 engine, faithful to Xen 4.17's `xen/common/sched/credit.c`.
+//!
+//! One engine, parameterised by [`Hooks`], serves credit1 itself
+//! ([`Credit`]) and the policy layers built on it. Files:
+//! - `schedule.rs`: `do_schedule`, work stealing (`csched_schedule`,
+//!   `csched_load_balance`, `csched_runq_steal`);
+//! - `acct.rs`: credit burning, the tick and the accounting pass
+//!   (`burn_credits`, `csched_tick`, `csched_acct`);
+//! - `placement.rs`: `pick_cpu` and tickling (`_csched_cpu_pick`, `__runq_tickle`);
+//! - this file: state, lifecycle and parameter ops.
+//!
+//! Locking follows credit1 (`credit.c:29-44`): each pCPU's runqueue has its
+//! own lock; pool-wide accounting has another (`acct`), always taken *before*
+//! a runqueue lock and never while one is held. Work stealing only try-locks
+//! peers. Tunables read on the scheduling path are atomics, as Xen reads
+//! `prv->tslice` and friends without the private lock.
+//!
+//! Topology is flat: every pCPU is its own core on one socket and one NUMA
+//! node, so `_csched_cpu_pick`'s sibling/core comparisons reduce to "stay if
+//! idle, else the next idle pCPU".
+
+mod acct;
+mod placement;
+mod schedule;
+
+use core::fmt;
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU16, AtomicU32, Ordering::Relaxed,
+};
+
+use intrusive_collections::LinkedList;
+
+use crate::cpumask::{AtomicCpuMask, CpuId};
+use crate::hooks::{Credit1, Hooks};
+use crate::ops::{Decision, SchedOps};
+use crate::params::{CreditDomParams, CreditGlobalParams, ParamError};
+use crate::platform::{Platform, TimerKind};
+use crate::records::{ActiveDomAdapter, Affinity, DomData, PcpuData, VcpuData, VcpuFlags};
+use crate::time::{Span, Time};
+
+/// Xen's credit1.
+pub type Credit<'a, P> = CreditEngine<'a, P, Credit1>;
+
+/// Pool-wide accounting state, under the accounting lock (Xen: the parts of
+/// `csched_private` guarded by `prv->lock`).
+pub(crate) struct Acct<'a, H: Hooks> {
+    /// Domains with at least one vCPU earning credit.
+    pub(crate) active_doms: LinkedList<ActiveDomAdapter<'a, H>>,
+    /// Σ weight × active vCPUs over active domains.
+    pub(crate) weight: u64,
+    /// Credit handed out per accounting period: 300 per pCPU.
+    pub(crate) credit: i64,
+    /// Σ credit over active vCPUs after the last pass.
+    pub(crate) credit_balance: i64,
+    pub(crate) ncpus: u32,
+    pub(crate) master: Option<CpuId>,
+}
+
+/// The credit engine over host-owned pCPU records.
+pub struct CreditEngine<'a, P: Platform, H: Hooks = Credit1> {
+    pub(crate) platform: P,
+    pub(crate) pcpus: &'a [PcpuData<'a, H>],
+    pub(crate) acct: spin::Mutex<Acct<'a, H>>,
+    /// pCPUs in the pool (Xen: `prv->cpus` / the pool's `res_valid`).
+    pub(crate) online: AtomicCpuMask,
+    /// Idle pCPUs (Xen: `prv->idlers`).
+    pub(crate) idlers: AtomicCpuMask,
+    pub(crate) tslice: AtomicI64,
+    pub(crate) ratelimit: AtomicI64,
+    pub(crate) migration_delay: AtomicI64,
+    pub(crate) tick_period: AtomicI64,
+    pub(crate) credits_per_tslice: AtomicI32,
+    /// Bumped by every accounting pass; pCPUs re-sort when theirs differs.
+    pub(crate) sort_epoch: AtomicU32,
+    /// Where the next steal search starts (Xen: `balance_bias[node]`).
+    pub(crate) balance_bias: AtomicU16,
+    /// Whether the master accounting timer has been armed.
+    acct_armed: AtomicBool,
+}
+
+impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
+    /// A scheduler over `pcpus` (indexed by pCPU id; pCPUs join the pool
+    /// with `add_pcpu`), with Xen's default parameters.
+    pub fn new(platform: P, pcpus: &'a [PcpuData<'a, H>]) -> Self {
+        let e = CreditEngine {
+            platform,
+            pcpus,
+            acct: spin::Mutex::new(Acct {
+                active_doms: LinkedList::new(ActiveDomAdapter::new()),
+                weight: 0,
+                credit: 0,
+                credit_balance: 0,
+                ncpus: 0,
+                master: None,
+            }),
+            online: AtomicCpuMask::new(),
+            idlers: AtomicCpuMask::new(),
+            tslice: AtomicI64::new(0),
+            ratelimit: AtomicI64::new(0),
+            migration_delay: AtomicI64::new(0),
+            tick_period: AtomicI64::new(0),
+            credits_per_tslice: AtomicI32::new(0),
+            sort_epoch: AtomicU32::new(0),
+            balance_bias: AtomicU16::new(0),
+            acct_armed: AtomicBool::new(false),
+        };
+        e.store_params(&CreditGlobalParams::default());
+        e
+    }
+
+    /// The host services this engine uses.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    pub(crate) fn pcpu(&self, cpu: CpuId) -> Option<&'a PcpuData<'a, H>> {
+        self.pcpus.get(cpu.index())
+    }
+
+    pub(crate) fn tslice(&self) -> Span {
+        Span(self.tslice.load(Relaxed))
+    }
+
+    fn store_params(&self, p: &CreditGlobalParams) {
+        let d = p.derived();
+        self.tslice.store(p.tslice.as_ns(), Relaxed);
+        self.ratelimit.store(p.ratelimit.as_ns(), Relaxed);
+        self.migration_delay
+            .store(p.migration_delay.as_ns(), Relaxed);
+        self.tick_period.store(d.tick.as_ns(), Relaxed);
+        self.credits_per_tslice.store(d.credits_per_tslice, Relaxed);
+    }
+
+    /// Queues `v` on its processor's runqueue (Xen: `runq_insert`, which
+    /// also counts it runnable there).
+    pub(crate) fn runq_insert(
+        &self,
+        q: &mut crate::records::PcpuLocked<'a, H>,
+        pc: &PcpuData<'a, H>,
+        v: &'a VcpuData<'a, H>,
+    ) {
+        let yielding = v.flags().contains(VcpuFlags::YIELD);
+        if q.runq.insert(v, yielding) {
+            pc.nr_runnable.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Dequeues `v` (Xen: `runq_remove`).
+    pub(crate) fn runq_remove(
+        &self,
+        q: &mut crate::records::PcpuLocked<'a, H>,
+        pc: &PcpuData<'a, H>,
+        v: &'a VcpuData<'a, H>,
+    ) {
+        if q.runq.remove(v) {
+            let _ = pc
+                .nr_runnable
+                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+        }
+    }
+
+    /// How many vCPUs wait on `cpu`'s runqueue (for tests and tools).
+    pub fn queued(&self, cpu: CpuId) -> u32 {
+        self.pcpu(cpu).map_or(0, |pc| pc.locked.lock().runq.len())
+    }
+
+    /// The vCPU running on `cpu`, as the scheduler believes (`None` = idle).
+    pub fn current(&self, cpu: CpuId) -> Option<&'a VcpuData<'a, H>> {
+        self.pcpu(cpu).and_then(|pc| pc.locked.lock().curr)
+    }
+}
+
+impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
+    type Hooks = H;
+    type DomParams = CreditDomParams;
+    type GlobalParams = CreditGlobalParams;
+
+    fn add_pcpu(&self, cpu: CpuId) {
+        let Some(pc) = self.pcpu(cpu) else { return };
+        if pc.online.swap(true, Relaxed) {
+            return;
+        }
+        let arm_master = {
+            let mut a = self.acct.lock();
+            a.ncpus += 1;
+            a.credit += i64::from(self.credits_per_tslice.load(Relaxed));
+            let first = a.master.is_none();
+            if first {
+                a.master = Some(cpu);
+            }
+            first
+        };
+        pc.sort_epoch.store(self.sort_epoch.load(Relaxed), Relaxed);
+        self.online.set(cpu);
+        // A pCPU joins the pool idle (`csched_init_pdata`).
+        self.idlers.set(cpu);
+        if arm_master && !self.acct_armed.swap(true, Relaxed) {
+            let now = self.platform.now();
+            self.platform
+                .set_timer(cpu, TimerKind::Acct, now + self.tslice());
+        }
+    }
+
+    fn remove_pcpu(&self, cpu: CpuId) {
+        let Some(pc) = self.pcpu(cpu) else { return };
+        if !pc.online.swap(false, Relaxed) {
+            return;
+        }
+        self.online.clear(cpu);
+        self.idlers.clear(cpu);
+        self.platform.stop_timer(cpu, TimerKind::Tick);
+        pc.tick_armed.store(false, Relaxed);
+        let mut a = self.acct.lock();
+        a.ncpus = a.ncpus.saturating_sub(1);
+        a.credit -= i64::from(self.credits_per_tslice.load(Relaxed));
+        if a.master == Some(cpu) {
+            // Xen moves the master ticker to the first remaining pCPU.
+            self.platform.stop_timer(cpu, TimerKind::Acct);
+            a.master = self.online.snapshot().first();
+            match a.master {
+                Some(m) => {
+                    let now = self.platform.now();
+                    self.platform
+                        .set_timer(m, TimerKind::Acct, now + self.tslice());
+                }
+                None => self.acct_armed.store(false, Relaxed),
+            }
+        }
+    }
+
+    fn insert_domain(&self, dom: &'a DomData<'a, H>) {
+        let _ = dom;
+    }
+
+    fn remove_domain(&self, dom: &'a DomData<'a, H>) {
+        let mut a = self.acct.lock();
+        if dom.active_link.is_linked() {
+            // SAFETY: a linked domain record is only ever on this engine's
+            // active-domain list, which the accounting lock (held) protects.
+            let mut c = unsafe { a.active_doms.cursor_mut_from_ptr(dom) };
+            c.remove();
+        }
+    }
+
+    fn insert_vcpu(&self, v: &'a VcpuData<'a, H>) {
+        v.dom().add_vcpus(1);
+        let cpu = self.res_pick(v);
+        v.set_processor(cpu);
+    }
+
+    fn remove_vcpu(&self, v: &'a VcpuData<'a, H>) {
+        if v.clear_flag(VcpuFlags::PARKED) {
+            self.platform.unpause_vcpu(v.token());
+        }
+        {
+            let mut a = self.acct.lock();
+            self.acct_stop_locked(&mut a, v);
+        }
+        if let Some(pc) = self.pcpu(v.processor()) {
+            let mut q = pc.locked.lock();
+            self.runq_remove(&mut q, pc, v);
+            if q.curr.is_some_and(|c| core::ptr::eq(c, v)) {
+                // The host broke the precondition; forget the vCPU rather
+                // than keep a reference the host is about to free.
+                q.curr = None;
+                let _ = pc
+                    .nr_runnable
+                    .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+                self.platform.raise_softirq(v.processor());
+            }
+        }
+        v.dom().add_vcpus(-1);
+    }
+
+    fn sleep(&self, v: &'a VcpuData<'a, H>) {
+        let cpu = v.processor();
+        let Some(pc) = self.pcpu(cpu) else { return };
+        let mut q = pc.locked.lock();
+        if q.curr.is_some_and(|c| core::ptr::eq(c, v)) {
+            self.platform.raise_softirq(cpu);
+        } else {
+            self.runq_remove(&mut q, pc, v);
+        }
+    }
+
+    fn wake(&self, v: &'a VcpuData<'a, H>) {
+        let cpu = v.processor();
+        let Some(pc) = self.pcpu(cpu) else { return };
+        let mut q = pc.locked.lock();
+        if q.curr.is_some_and(|c| core::ptr::eq(c, v)) || v.on_runq() {
+            return;
+        }
+        // A vCPU waking right after being placed elsewhere is not boosted;
+        // nor is one coming out of a cap park (`credit.c:1130-1160`).
+        let migrating = v.clear_flag(VcpuFlags::MIGRATING);
+        if !migrating
+            && v.pri() == crate::records::Pri::Under
+            && !v.flags().contains(VcpuFlags::PARKED)
+        {
+            v.set_pri(crate::records::Pri::Boost);
+        }
+        self.runq_insert(&mut q, pc, v);
+        self.tickle(cpu, &q, v);
+    }
+
+    fn yield_vcpu(&self, v: &'a VcpuData<'a, H>) {
+        v.set_flag(VcpuFlags::YIELD);
+    }
+
+    fn do_schedule(
+        &self,
+        cpu: CpuId,
+        now: Time,
+        prev_runnable: bool,
+        tasklet_work: bool,
+    ) -> Decision<'a, H> {
+        self.schedule(cpu, now, prev_runnable, tasklet_work)
+    }
+
+    fn pick_cpu(&self, v: &'a VcpuData<'a, H>) -> CpuId {
+        self.res_pick(v)
+    }
+
+    fn migrate(&self, v: &'a VcpuData<'a, H>, cpu: CpuId) {
+        if self.pcpu(cpu).is_none() {
+            return;
+        }
+        if let Some(pc) = self.pcpu(v.processor()) {
+            let mut q = pc.locked.lock();
+            self.runq_remove(&mut q, pc, v);
+        }
+        v.set_processor(cpu);
+    }
+
+    fn set_affinity(&self, v: &'a VcpuData<'a, H>, affinity: Affinity) {
+        v.set_affinity(affinity);
+    }
+
+    fn dom_params(&self, dom: &'a DomData<'a, H>) -> CreditDomParams {
+        CreditDomParams {
+            weight: dom.weight(),
+            cap: dom.cap(),
+        }
+    }
+
+    fn set_dom_params(
+        &self,
+        dom: &'a DomData<'a, H>,
+        p: CreditDomParams,
+    ) -> Result<(), ParamError> {
+        p.validate(dom.nr_vcpus())?;
+        let mut a = self.acct.lock();
+        if dom.active_link.is_linked() {
+            let n = u64::from(dom.active.lock().count);
+            a.weight = a.weight - u64::from(dom.weight()) * n + u64::from(p.weight) * n;
+        }
+        dom.set_weight(p.weight);
+        dom.set_cap(p.cap);
+        Ok(())
+    }
+
+    fn global_params(&self) -> CreditGlobalParams {
+        CreditGlobalParams {
+            tslice: self.tslice(),
+            ratelimit: Span(self.ratelimit.load(Relaxed)),
+            migration_delay: Span(self.migration_delay.load(Relaxed)),
+        }
+    }
+
+    fn set_global_params(&self, p: CreditGlobalParams) -> Result<(), ParamError> {
+        p.validate()?;
+        let mut a = self.acct.lock();
+        self.store_params(&p);
+        a.credit = i64::from(p.derived().credits_per_tslice) * i64::from(a.ncpus);
+        Ok(())
+    }
+
+    fn timer_fired(&self, cpu: CpuId, timer: TimerKind) {
+        match timer {
+            TimerKind::Tick => self.tick(cpu),
+            TimerKind::Acct => self.account(cpu),
+            TimerKind::Policy(_) => {}
+        }
+    }
+
+    fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let p = self.global_params();
+        {
+            let a = self.acct.lock();
+            writeln!(
+                out,
+                "sched={} tslice={} ratelimit={} migration-delay={} ncpus={} weight={} credit={} balance={}",
+                H::NAME,
+                p.tslice,
+                p.ratelimit,
+                p.migration_delay,
+                a.ncpus,
+                a.weight,
+                a.credit,
+                a.credit_balance
+            )?;
+        }
+        for cpu in self.online.snapshot().iter() {
+            let Some(pc) = self.pcpu(cpu) else { continue };
+            let q = pc.locked.lock();
+            write!(out, "cpu{} nr_runnable={} curr=", cpu.0, pc.nr_runnable())?;
+            match q.curr {
+                Some(v) => write!(out, "d{}v{}", v.dom().id().0, v.vcpu_id())?,
+                None => write!(out, "idle")?,
+            }
+            write!(out, " runq:")?;
+            for v in q.runq.iter() {
+                write!(
+                    out,
+                    " d{}v{}[pri={:?} credit={}]",
+                    v.dom().id().0,
+                    v.vcpu_id(),
+                    v.pri(),
+                    v.credit()
+                )?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! `do_schedule` and work stealing (`csched_schedule`, `credit.c:1823-2007`;
+//! `csched_load_balance` / `csched_runq_steal`, `credit.c:1603-1817`).
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::CreditEngine;
+use crate::cpumask::CpuId;
+use crate::hooks::Hooks;
+use crate::ops::Decision;
+use crate::params::MIN_TIMER;
+use crate::platform::{Platform, TimerKind};
+use crate::records::{PcpuLocked, Pri, VcpuData, VcpuFlags};
+use crate::time::{Span, Time};
+
+/// The two passes of credit1's balancing: soft affinity first, then hard.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Soft,
+    Hard,
+}
+
+impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
+    pub(crate) fn schedule(
+        &self,
+        cpu: CpuId,
+        now: Time,
+        prev_runnable: bool,
+        tasklet_work: bool,
+    ) -> Decision<'a, H> {
+        let Some(pc) = self.pcpu(cpu) else {
+            return Decision {
+                next: None,
+                slice: None,
+                migrated: false,
+            };
+        };
+        let mut q = pc.locked.lock();
+        let scurr = q.curr;
+
+        // Charge the outgoing vCPU and make its start time relative, so the
+        // unburnt remainder carries over to its next run (`credit.c:1861-1872`).
+        let mut runtime = Span::ZERO;
+        if let Some(c) = scurr {
+            runtime = (now - VcpuData::<H>::time(&c.running_since)).max(Span::ZERO);
+            self.burn_credits(c, now);
+            c.start_time.fetch_sub(now.ns(), Relaxed);
+            c.last_sched_time.store(now.ns(), Relaxed);
+        }
+
+        // Ratelimit: a vCPU that ran less than `ratelimit` keeps the pCPU.
+        let ratelimit = Span(self.ratelimit.load(Relaxed));
+        if let Some(c) = scurr {
+            if !c.flags().contains(VcpuFlags::YIELD)
+                && !tasklet_work
+                && ratelimit != Span::ZERO
+                && prev_runnable
+                && runtime < ratelimit
+            {
+                c.start_time.fetch_add(now.ns(), Relaxed);
+                // Xen's test is on the runtime, not the slice (`credit.c:1911-1912`).
+                let slice = if runtime < MIN_TIMER {
+                    MIN_TIMER
+                } else {
+                    ratelimit - runtime
+                };
+                return Decision {
+                    next: Some(c),
+                    slice: Some(slice),
+                    migrated: false,
+                };
+            }
+        }
+
+        // Requeue the outgoing vCPU, or stop counting it runnable.
+        if let Some(c) = scurr {
+            if prev_runnable {
+                q.runq.insert(c, c.flags().contains(VcpuFlags::YIELD));
+            } else {
+                let _ = pc
+                    .nr_runnable
+                    .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+            }
+            c.clear_flag(VcpuFlags::YIELD);
+        }
+
+        // Pick: the head if it is BOOST or UNDER, else look for better work
+        // on peers. Tasklet work runs in the idle vCPU and overrides all.
+        let (snext, migrated) = if tasklet_work {
+            (None, false)
+        } else {
+            match q.runq.head() {
+                Some(h) if h.pri() > Pri::Over => {
+                    q.runq.remove(h);
+                    (Some(h), false)
+                }
+                head => self.load_balance(cpu, &mut q, head, now),
+            }
+        };
+
+        if !tasklet_work && snext.is_none() {
+            self.idlers.set(cpu);
+        } else {
+            self.idlers.clear(cpu);
+        }
+
+        let slice = match snext {
+            Some(n) => {
+                n.start_time.fetch_add(now.ns(), Relaxed);
+                if !scurr.is_some_and(|c| core::ptr::eq(c, n)) {
+                    n.running_since.store(now.ns(), Relaxed);
+                }
+                Some(H::slice(n, self.tslice()))
+            }
+            None => None,
+        };
+
+        // The tick runs only while a guest does (`credit.c:2000-2004`).
+        if !tasklet_work {
+            let tick = Span(self.tick_period.load(Relaxed));
+            match (scurr.is_some(), snext.is_some()) {
+                (true, false) => {
+                    self.platform.stop_timer(cpu, TimerKind::Tick);
+                    pc.tick_armed.store(false, Relaxed);
+                }
+                (false, true) if tick > Span::ZERO => {
+                    let next_tick = now + tick - Span(now.ns().rem_euclid(tick.as_ns()));
+                    self.platform.set_timer(cpu, TimerKind::Tick, next_tick);
+                    pc.tick_armed.store(true, Relaxed);
+                }
+                _ => {}
+            }
+        }
+
+        q.curr = snext;
+        Decision {
+            next: snext,
+            slice,
+            migrated,
+        }
+    }
+
+    /// Looks for work on peers that outranks `local` (the local head, BOOST
+    /// or UNDER excluded); takes the local head when nothing better is found.
+    fn load_balance(
+        &self,
+        cpu: CpuId,
+        q: &mut PcpuLocked<'a, H>,
+        local: Option<&'a VcpuData<'a, H>>,
+        now: Time,
+    ) -> (Option<&'a VcpuData<'a, H>>, bool) {
+        let pri = local.map_or(Pri::Idle, |v| v.pri());
+        if self.online.contains(cpu) {
+            for step in [Step::Soft, Step::Hard] {
+                let workers = self.online.snapshot().and_not(&self.idlers.snapshot());
+                let mut workers = workers;
+                workers.clear(cpu);
+                let bias = CpuId(self.balance_bias.load(Relaxed));
+                let Some(first) = workers.cycle(bias) else {
+                    break;
+                };
+                let mut peer = first;
+                loop {
+                    if let Some(v) = self.try_steal_from(peer, cpu, pri, step, now) {
+                        self.balance_bias.store(peer.0, Relaxed);
+                        if let Some(pc) = self.pcpu(cpu) {
+                            pc.nr_runnable.fetch_add(1, Relaxed);
+                        }
+                        return (Some(v), true);
+                    }
+                    match workers.cycle(peer) {
+                        Some(n) if n != first => peer = n,
+                        _ => break,
+                    }
+                }
+            }
+        }
+        if let Some(l) = local {
+            q.runq.remove(l);
+        }
+        (local, false)
+    }
+
+    /// `csched_runq_steal` on one peer, try-locking it (never spinning on a
+    /// peer's lock: two pCPUs balancing toward each other must not deadlock).
+    fn try_steal_from(
+        &self,
+        peer: CpuId,
+        cpu: CpuId,
+        pri: Pri,
+        step: Step,
+        now: Time,
+    ) -> Option<&'a VcpuData<'a, H>> {
+        let pp = self.pcpu(peer)?;
+        // Racy by design, like Xen: one runnable there is the one running.
+        if pp.nr_runnable() <= 1 {
+            return None;
+        }
+        let mut pq = pp.locked.try_lock()?;
+        if !self.online.contains(peer) || pq.curr.is_none() {
+            return None;
+        }
+        let delay = Span(self.migration_delay.load(Relaxed));
+        let found = pq.runq.iter().take_while(|v| v.pri() > pri).find(|v| {
+            let aff = v.affinity();
+            let mask = match step {
+                Step::Soft => match aff.soft {
+                    Some(s) => s.and(&aff.hard),
+                    None => return false,
+                },
+                Step::Hard => aff.hard,
+            };
+            let cache_hot = now - VcpuData::<H>::time(&v.last_sched_time) < delay;
+            !cache_hot && mask.contains(cpu)
+        })?;
+        self.runq_remove(&mut pq, pp, found);
+        found.set_processor(cpu);
+        Some(found)
+    }
+}

@@ -1,0 +1,54 @@
+//! What a policy asks of the world: the host (Xen's glue, or the simulator).
+//!
+//! The calls mirror the few Xen services credit1 uses: `NOW()`,
+//! `cpu_raise_softirq(cpu, SCHEDULE_SOFTIRQ)`, `set_timer`/`stop_timer`, and the
+//! vCPU pause and migrate requests behind parking and `_VPF_migrating`.
+
+use crate::cpumask::CpuId;
+use crate::time::Time;
+
+/// The host's handle of a vCPU, stored in its record and handed back verbatim.
+/// Xen's glue stores a `struct sched_unit *`; the simulator an index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VcpuToken(pub usize);
+
+/// The per-pCPU timers a policy may arm. When one fires the host calls
+/// [`crate::SchedOps::timer_fired`] on that pCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// The 10 ms credit tick (Xen: `spc->ticker`), armed only while the pCPU
+    /// runs a guest.
+    Tick,
+    /// The accounting timer on the master pCPU (Xen: `prv->master_ticker`).
+    Acct,
+    /// A timer private to a policy layer (for example an EDF poll timer).
+    Policy(u8),
+}
+
+/// Services a policy needs from its host. Every call must be cheap and must not
+/// call back into the scheduler synchronously: the scheduler may hold its locks.
+pub trait Platform: Sync {
+    /// The current time (Xen: `NOW()`).
+    fn now(&self) -> Time;
+
+    /// Asks `cpu` to run `do_schedule` soon (Xen: `SCHEDULE_SOFTIRQ`).
+    fn raise_softirq(&self, cpu: CpuId);
+
+    /// Arms (or re-arms) `timer` on `cpu` to fire at `at`.
+    fn set_timer(&self, cpu: CpuId, timer: TimerKind, at: Time);
+
+    /// Disarms `timer` on `cpu`; a no-op when it is not armed.
+    fn stop_timer(&self, cpu: CpuId, timer: TimerKind);
+
+    /// Parks a vCPU of a capped domain (Xen: `sched_unit_pause_nosync`): the
+    /// host stops treating it as runnable and calls `sleep` for it.
+    fn pause_vcpu(&self, vcpu: VcpuToken);
+
+    /// Ends a park (Xen: `sched_unit_unpause`): when the vCPU is otherwise
+    /// runnable the host calls `wake` for it.
+    fn unpause_vcpu(&self, vcpu: VcpuToken);
+
+    /// Asks the host to move a running vCPU elsewhere (Xen: `_VPF_migrating`):
+    /// at its next deschedule the host calls `pick_cpu`, `migrate` and `wake`.
+    fn migrate_vcpu(&self, vcpu: VcpuToken);
+}

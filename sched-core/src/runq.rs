@@ -1,0 +1,135 @@
+//! A pCPU's credit runqueue as per-priority FIFO bands.
+//!
+//! Credit1 keeps one list sorted by priority and inserts with a linear scan
+//! (`__runq_insert`, `credit.c:276-305`): O(n) per wake. Priorities are only
+//! BOOST, UNDER and OVER (the idle vCPU is implicit here), so one FIFO per
+//! priority gives the same order with O(1) insertion: "insert before the first
+//! element of lower priority" is "append to my band".
+//!
+//! Two credit1 behaviours need care to stay order-identical:
+//! - **Yield.** A yielding vCPU goes behind *one* lower-priority vCPU. It is
+//!   placed in that lower band right after its head, which is where Xen's list
+//!   puts it; its recorded band (not its priority) says which list holds it.
+//! - **Priority changes while queued.** Accounting rewrites priorities without
+//!   touching runqueues; credit1 fixes the order once per accounting period
+//!   from the tick (`csched_runq_sort`: a stable pass moving BOOST/UNDER ahead
+//!   of OVER). [`Runq::sort`] does the same pass over the bands. Until then,
+//!   like Xen, a vCPU keeps its place and the pick tests its *current* priority.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use intrusive_collections::LinkedList;
+
+use crate::hooks::Hooks;
+use crate::records::{Pri, RunqAdapter, VcpuData};
+
+const BANDS: usize = 3;
+
+fn band_of(p: Pri) -> usize {
+    match p {
+        Pri::Boost => 0,
+        Pri::Under => 1,
+        Pri::Over | Pri::Idle => 2,
+    }
+}
+
+/// One pCPU's queued (runnable, not running) vCPUs.
+pub(crate) struct Runq<'a, H: Hooks> {
+    bands: [LinkedList<RunqAdapter<'a, H>>; BANDS],
+    len: u32,
+}
+
+impl<'a, H: Hooks> Runq<'a, H> {
+    pub(crate) fn new() -> Self {
+        Runq {
+            bands: core::array::from_fn(|_| LinkedList::new(RunqAdapter::new())),
+            len: 0,
+        }
+    }
+
+    /// How many vCPUs are queued.
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Queues `v` where credit1's `__runq_insert` would. Returns false (and
+    /// does nothing) when `v` is already on a runqueue.
+    pub(crate) fn insert(&mut self, v: &'a VcpuData<'a, H>, yielding: bool) -> bool {
+        if v.on_runq() {
+            return false;
+        }
+        let own = band_of(v.pri());
+        if yielding {
+            if let Some(lower) = (own + 1..BANDS).find(|&b| !self.bands[b].is_empty()) {
+                let mut cur = self.bands[lower].front_mut();
+                cur.insert_after(v);
+                v.band.store(lower as u8, Relaxed);
+                self.len += 1;
+                return true;
+            }
+        }
+        self.bands[own].push_back(v);
+        v.band.store(own as u8, Relaxed);
+        self.len += 1;
+        true
+    }
+
+    /// Removes `v` if it is queued here. O(1).
+    pub(crate) fn remove(&mut self, v: &'a VcpuData<'a, H>) -> bool {
+        if !v.on_runq() {
+            return false;
+        }
+        let b = (v.band.load(Relaxed) as usize).min(BANDS - 1);
+        // SAFETY: `v` is linked (checked above) and a vCPU is only ever linked
+        // into the band recorded in `v.band`, of the runqueue of its processor,
+        // which the caller holds locked as `self`.
+        let mut cur = unsafe { self.bands[b].cursor_mut_from_ptr(v) };
+        if cur.remove().is_some() {
+            self.len -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The vCPU credit1 would find at the head of its list.
+    pub(crate) fn head(&self) -> Option<&'a VcpuData<'a, H>> {
+        self.bands.iter().find_map(|b| b.front().clone_pointer())
+    }
+
+    /// Queued vCPUs in pick order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a VcpuData<'a, H>> + '_ {
+        self.bands.iter().flat_map(|b| {
+            let mut c = b.front();
+            core::iter::from_fn(move || {
+                let v = c.clone_pointer()?;
+                c.move_next();
+                Some(v)
+            })
+        })
+    }
+
+    /// Credit1's `csched_runq_sort`: a stable partition putting every vCPU
+    /// whose priority is now BOOST or UNDER ahead of every OVER one. O(n),
+    /// at most once per accounting period per pCPU.
+    pub(crate) fn sort(&mut self) {
+        let old = core::mem::replace(
+            &mut self.bands,
+            core::array::from_fn(|_| LinkedList::new(RunqAdapter::new())),
+        );
+        // Visiting the old bands in order and appending keeps the partition stable.
+        for mut band in old {
+            while let Some(v) = band.pop_front() {
+                let dst = match v.pri() {
+                    // A BOOST vCPU found behind others (it yielded) keeps its
+                    // relative place among the UNDER ones, as in Xen's pass.
+                    Pri::Boost if v.band.load(Relaxed) == 0 => 0,
+                    Pri::Boost | Pri::Under => 1,
+                    Pri::Over | Pri::Idle => 2,
+                };
+                self.bands[dst].push_back(v);
+                v.band.store(dst as u8, Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Time as Xen keeps it: signed 64-bit nanoseconds (`s_time_t`).
+//!
+//! Two newtypes keep instants and spans apart so that `now - start` is a [`Span`]
+//! and `now + slice` is a [`Time`]. All arithmetic saturates: the scheduling path
+//! must never panic, and `i64::MAX` doubles as "never" (an idle pCPU's slice, an
+//! absent deadline), so saturation keeps "never" stable under addition.
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Sub, SubAssign};
+
+/// An instant, in nanoseconds since the host's epoch (Xen: `NOW()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(pub i64);
+
+/// A signed span of time in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span(pub i64);
+
+impl Time {
+    /// The host's epoch.
+    pub const ZERO: Time = Time(0);
+    /// "Never": later than every real instant.
+    pub const NEVER: Time = Time(i64::MAX);
+
+    /// Nanoseconds since the epoch.
+    pub const fn ns(self) -> i64 {
+        self.0
+    }
+}
+
+impl Span {
+    /// No time at all.
+    pub const ZERO: Span = Span(0);
+    /// An unbounded span ("forever").
+    pub const MAX: Span = Span(i64::MAX);
+
+    /// `n` nanoseconds.
+    pub const fn ns(n: i64) -> Span {
+        Span(n)
+    }
+    /// `n` microseconds (Xen: `MICROSECS`).
+    pub const fn us(n: i64) -> Span {
+        Span(n.saturating_mul(1_000))
+    }
+    /// `n` milliseconds (Xen: `MILLISECS`).
+    pub const fn ms(n: i64) -> Span {
+        Span(n.saturating_mul(1_000_000))
+    }
+    /// `n` seconds.
+    pub const fn secs(n: i64) -> Span {
+        Span(n.saturating_mul(1_000_000_000))
+    }
+    /// The span in nanoseconds.
+    pub const fn as_ns(self) -> i64 {
+        self.0
+    }
+    /// The span in whole microseconds (rounded toward zero).
+    pub const fn as_us(self) -> i64 {
+        self.0 / 1_000
+    }
+    /// The span in whole milliseconds (rounded toward zero).
+    pub const fn as_ms(self) -> i64 {
+        self.0 / 1_000_000
+    }
+    /// The larger of two spans.
+    pub fn max(self, other: Span) -> Span {
+        if self >= other {
+            self
+        } else {
+            other
+        }
+    }
+    /// The smaller of two spans.
+    pub fn min(self, other: Span) -> Span {
+        if self <= other {
+            self
+        } else {
+            other
+        }
+    }
+}
+
+impl Add<Span> for Time {
+    type Output = Time;
+    fn add(self, rhs: Span) -> Time {
+        Time(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl AddAssign<Span> for Time {
+    fn add_assign(&mut self, rhs: Span) {
+        *self = *self + rhs;
+    }
+}
+
+impl Sub<Span> for Time {
+    type Output = Time;
+    fn sub(self, rhs: Span) -> Time {
+        Time(self.0.saturating_sub(rhs.0))
+    }
+}
+
+impl SubAssign<Span> for Time {
+    fn sub_assign(&mut self, rhs: Span) {
+        *self = *self - rhs;
+    }
+}
+
+impl Sub for Time {
+    type Output = Span;
+    fn sub(self, rhs: Time) -> Span {
+        Span(self.0.saturating_sub(rhs.0))
+    }
+}
+
+impl Add for Span {
+    type Output = Span;
+    fn add(self, rhs: Span) -> Span {
+        Span(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl Sub for Span {
+    type Output = Span;
+    fn sub(self, rhs: Span) -> Span {
+        Span(self.0.saturating_sub(rhs.0))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0;
+        if ns != 0 && ns % 1_000_000 == 0 {
+            write!(f, "{}ms", ns / 1_000_000)
+        } else if ns != 0 && ns % 1_000 == 0 {
+            write!(f, "{}us", ns / 1_000)
+        } else {
+            write!(f, "{}ns", ns)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_instead_of_panicking() {
+        assert_eq!(Time::NEVER + Span::ms(1), Time::NEVER);
+        assert_eq!(Time(i64::MIN) - Span::ms(1), Time(i64::MIN));
+        assert_eq!(Time(5) - Time(2), Span(3));
+        assert_eq!(Span::ms(30).as_us(), 30_000);
+    }
+
+    #[test]
+    fn display_picks_the_largest_exact_unit() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(Span::ms(30).to_string(), "30ms");
+        assert_eq!(Span::us(500).to_string(), "500us");
+        assert_eq!(Span::ns(7).to_string(), "7ns");
+    }
+}
