@@ -20,6 +20,8 @@
 pub mod cpumask;
 pub mod credit;
 pub mod hooks;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
 pub mod ops;
 pub mod params;
 pub mod platform;

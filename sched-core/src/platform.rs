@@ -52,3 +52,27 @@ pub trait Platform: Sync {
     /// at its next deschedule the host calls `pick_cpu`, `migrate` and `wake`.
     fn migrate_vcpu(&self, vcpu: VcpuToken);
 }
+
+impl<T: Platform + ?Sized> Platform for &T {
+    fn now(&self) -> Time {
+        (**self).now()
+    }
+    fn raise_softirq(&self, cpu: CpuId) {
+        (**self).raise_softirq(cpu)
+    }
+    fn set_timer(&self, cpu: CpuId, timer: TimerKind, at: Time) {
+        (**self).set_timer(cpu, timer, at)
+    }
+    fn stop_timer(&self, cpu: CpuId, timer: TimerKind) {
+        (**self).stop_timer(cpu, timer)
+    }
+    fn pause_vcpu(&self, vcpu: VcpuToken) {
+        (**self).pause_vcpu(vcpu)
+    }
+    fn unpause_vcpu(&self, vcpu: VcpuToken) {
+        (**self).unpause_vcpu(vcpu)
+    }
+    fn migrate_vcpu(&self, vcpu: VcpuToken) {
+        (**self).migrate_vcpu(vcpu)
+    }
+}
