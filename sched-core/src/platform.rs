@@ -27,7 +27,8 @@ pub enum TimerKind {
 
 /// Services a policy needs from its host. Every call must be cheap and must not
 /// call back into the scheduler synchronously: the scheduler may hold its locks.
-pub trait Platform: Sync {
+/// A platform that is `Sync` makes the engine `Sync` (Xen); the simulator's is not.
+pub trait Platform {
     /// The current time (Xen: `NOW()`).
     fn now(&self) -> Time;
 
