@@ -45,8 +45,9 @@ pub trait Platform {
     /// host stops treating it as runnable and calls `sleep` for it.
     fn pause_vcpu(&self, vcpu: VcpuToken);
 
-    /// Ends a park (Xen: `sched_unit_unpause`): when the vCPU is otherwise
-    /// runnable the host calls `wake` for it.
+    /// Ends a park (Xen: `sched_unit_unpause`): the host then calls `wake`
+    /// for the vCPU if it is otherwise runnable, or `sleep` if it is not, so
+    /// that the scheduler knows the unpark's wake (which must not boost) is over.
     fn unpause_vcpu(&self, vcpu: VcpuToken);
 
     /// Asks the host to move a running vCPU elsewhere (Xen: `_VPF_migrating`):

@@ -65,6 +65,10 @@ bitflags! {
         const YIELD = 1 << 1;
         /// Just placed by `pick_cpu`: its next wake must not boost.
         const MIGRATING = 1 << 2;
+        /// Unparked by accounting; the wake the host performs for it must not
+        /// boost. (Xen unpauses synchronously while PARKED is still set; a
+        /// host that defers the wake needs this separate mark.)
+        const UNPARKED = 1 << 3;
         /// Hard affinity is exactly one pCPU.
         const PINNED = 1 << 4;
     }

@@ -214,10 +214,12 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     } else {
                         v.set_pri(Pri::Under);
                         if v.flags().contains(VcpuFlags::PARKED) {
-                            // Unpause before clearing the flag so that the
-                            // resulting wake does not boost (`credit.c:1536-1546`).
-                            self.platform.unpause_vcpu(v.token());
+                            // The wake this unpause causes must not boost
+                            // (`credit.c:1536-1546`); UNPARKED marks it until
+                            // the host's wake or sleep consumes it.
+                            v.set_flag(VcpuFlags::UNPARKED);
                             v.clear_flag(VcpuFlags::PARKED);
+                            self.platform.unpause_vcpu(v.token());
                         }
                         if i64::from(credit) > per_tslice {
                             // Stops earning; halved so it restarts a little ahead.

@@ -22,6 +22,8 @@
 mod acct;
 mod placement;
 mod schedule;
+#[cfg(test)]
+mod tests;
 
 use core::fmt;
 use core::sync::atomic::{
@@ -35,7 +37,7 @@ use crate::hooks::{Credit1, Hooks};
 use crate::ops::{Decision, SchedOps};
 use crate::params::{CreditDomParams, CreditGlobalParams, ParamError};
 use crate::platform::{Platform, TimerKind};
-use crate::records::{ActiveDomAdapter, Affinity, DomData, PcpuData, VcpuData, VcpuFlags};
+use crate::records::{ActiveDomAdapter, Affinity, DomData, PcpuData, Pri, VcpuData, VcpuFlags};
 use crate::time::{Span, Time};
 
 /// Xen's credit1.
@@ -164,6 +166,26 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         self.pcpu(cpu).map_or(0, |pc| pc.locked.lock().runq.len())
     }
 
+    /// The queued vCPUs of `cpu` in pick order (for tests and tools).
+    #[cfg(test)]
+    pub(crate) fn queue_tokens(&self, cpu: CpuId) -> heapless::Vec<crate::platform::VcpuToken, 64> {
+        let mut out = heapless::Vec::new();
+        if let Some(pc) = self.pcpu(cpu) {
+            for v in pc.locked.lock().runq.iter() {
+                let _ = out.push(v.token());
+            }
+        }
+        out
+    }
+
+    /// Runs `cpu`'s runqueue sort now (tests).
+    #[cfg(test)]
+    pub(crate) fn runq_sort_for_test(&self, cpu: CpuId) {
+        if let Some(pc) = self.pcpu(cpu) {
+            pc.locked.lock().runq.sort();
+        }
+    }
+
     /// The vCPU running on `cpu`, as the scheduler believes (`None` = idle).
     pub fn current(&self, cpu: CpuId) -> Option<&'a VcpuData<'a, H>> {
         self.pcpu(cpu).and_then(|pc| pc.locked.lock().curr)
@@ -274,6 +296,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
 
     fn sleep(&self, v: &'a VcpuData<'a, H>) {
         let cpu = v.processor();
+        v.clear_flag(VcpuFlags::UNPARKED);
         let Some(pc) = self.pcpu(cpu) else { return };
         let mut q = pc.locked.lock();
         if q.curr.is_some_and(|c| core::ptr::eq(c, v)) {
@@ -293,11 +316,13 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         // A vCPU waking right after being placed elsewhere is not boosted;
         // nor is one coming out of a cap park (`credit.c:1130-1160`).
         let migrating = v.clear_flag(VcpuFlags::MIGRATING);
+        let unparked = v.clear_flag(VcpuFlags::UNPARKED);
         if !migrating
-            && v.pri() == crate::records::Pri::Under
+            && !unparked
+            && v.pri() == Pri::Under
             && !v.flags().contains(VcpuFlags::PARKED)
         {
-            v.set_pri(crate::records::Pri::Boost);
+            v.set_pri(Pri::Boost);
         }
         self.runq_insert(&mut q, pc, v);
         self.tickle(cpu, &q, v);

@@ -1,0 +1,355 @@
+//! Unit tests of the engine against Xen's credit1 behaviour, driven by hand
+//! through [`MockPlatform`]. Each test names the `credit.c` behaviour it pins.
+
+extern crate std;
+use std::boxed::Box;
+use std::vec::Vec;
+
+use crate::cpumask::{CpuId, CpuMask};
+use crate::hooks::Credit1;
+use crate::mock::MockPlatform;
+use crate::ops::SchedOps;
+use crate::params::{CreditDomParams, CreditGlobalParams, ParamError};
+use crate::platform::VcpuToken;
+use crate::records::{DomData, DomId, PcpuData, Pri, VcpuData, VcpuFlags};
+use crate::time::{Span, Time};
+use crate::Credit;
+
+type V = VcpuData<'static, Credit1>;
+
+/// A leaked world: records live for 'static, as Xen's do for the engine.
+struct World {
+    p: &'static MockPlatform,
+    s: Credit<'static, &'static MockPlatform>,
+}
+
+fn world(ncpus: u16) -> World {
+    let p: &'static MockPlatform = Box::leak(Box::new(MockPlatform::new()));
+    let pcpus: &'static [PcpuData<'static, Credit1>] = Box::leak(
+        (0..256)
+            .map(|_| PcpuData::new())
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let s = Credit::new(p, pcpus);
+    for c in 0..ncpus {
+        s.add_pcpu(CpuId(c));
+    }
+    World { p, s }
+}
+
+impl World {
+    fn dom(
+        &self,
+        id: u16,
+        weight: u16,
+        cap: u16,
+        vcpus: u16,
+        hard: CpuMask,
+    ) -> (&'static DomData<'static, Credit1>, Vec<&'static V>) {
+        let d: &'static DomData<'static, Credit1> = Box::leak(Box::new(DomData::new(DomId(id))));
+        self.s.insert_domain(d);
+        let vs: Vec<&'static V> = (0..vcpus)
+            .map(|i| {
+                let v: &'static V = Box::leak(Box::new(VcpuData::new(
+                    VcpuToken(usize::from(id) * 100 + usize::from(i)),
+                    d,
+                    i,
+                    hard,
+                )));
+                self.s.insert_vcpu(v);
+                v
+            })
+            .collect();
+        self.s
+            .set_dom_params(d, CreditDomParams { weight, cap })
+            .unwrap();
+        (d, vs)
+    }
+    fn at(&self, ms: i64) -> Time {
+        let t = Time(0) + Span::ms(ms);
+        self.p.set_now(t);
+        t
+    }
+    fn sched(&self, cpu: u16, now: Time, runnable: bool) -> Option<&'static V> {
+        self.s.do_schedule(CpuId(cpu), now, runnable, false).next
+    }
+}
+
+fn same(a: Option<&V>, b: &V) -> bool {
+    a.is_some_and(|a| core::ptr::eq(a, b))
+}
+
+#[test]
+fn burning_charges_ten_credits_per_ms_from_timestamps() {
+    let w = world(1);
+    let (_, v) = w.dom(1, 256, 0, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(v[0]);
+    assert!(same(w.sched(0, w.at(0), true), v[0]));
+    // 9.95 ms of running costs 99 credits, not a whole 10 ms tick's 100.
+    let t = w.at(0) + Span::us(9_950);
+    w.p.set_now(t);
+    w.s.burn_credits(v[0], t);
+    assert_eq!(v[0].credit(), -99);
+    // The remainder is carried in the residual: 50 µs more is exactly 1 more
+    // credit by time, and Xen's arithmetic charges it then.
+    let t2 = t + Span::us(50);
+    w.s.burn_credits(v[0], t2);
+    assert_eq!(v[0].credit(), -100);
+}
+
+#[test]
+fn runqueue_is_priority_ordered_and_fifo_within_a_priority() {
+    let w = world(1);
+    let (_, a) = w.dom(1, 256, 0, 1, CpuMask::single(CpuId(0)));
+    let (_, b) = w.dom(2, 256, 0, 1, CpuMask::single(CpuId(0)));
+    let (_, c) = w.dom(3, 256, 0, 1, CpuMask::single(CpuId(0)));
+    // All three were just placed (MIGRATING), so their first wake does not boost.
+    for v in [a[0], b[0], c[0]] {
+        w.s.wake(v);
+        assert_eq!(v.pri(), Pri::Under);
+    }
+    assert!(same(w.sched(0, w.at(0), true), a[0]));
+    // a runs 30 ms, is requeued behind b and c.
+    assert!(same(w.sched(0, w.at(30), true), b[0]));
+    assert!(same(w.sched(0, w.at(60), true), c[0]));
+    assert!(same(w.sched(0, w.at(90), true), a[0]));
+}
+
+#[test]
+fn wake_boosts_only_an_under_unparked_vcpu_that_was_not_just_placed() {
+    let w = world(1);
+    let (_, busy) = w.dom(1, 256, 0, 1, CpuMask::single(CpuId(0)));
+    let (_, io) = w.dom(2, 256, 0, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(busy[0]);
+    assert!(same(w.sched(0, w.at(0), true), busy[0]));
+    // First wake after insert_vcpu's placement: no boost.
+    w.s.wake(io[0]);
+    assert_eq!(io[0].pri(), Pri::Under);
+    assert!(same(w.sched(0, w.at(30), true), io[0]));
+    // io blocks after 1 ms and wakes later from blocked: boosted, and the
+    // tickle asks pCPU 0 to preempt the busy vCPU.
+    assert!(same(w.sched(0, w.at(31), false), busy[0]));
+    w.p.take_softirqs();
+    w.p.set_now(w.at(35));
+    w.s.wake(io[0]);
+    assert_eq!(io[0].pri(), Pri::Boost);
+    assert!(w.p.take_softirqs().contains(CpuId(0)));
+    assert!(same(w.sched(0, w.at(35), true), io[0]));
+    // An OVER vCPU is never boosted.
+    assert!(same(w.sched(0, w.at(36), false), busy[0]));
+    io[0].set_pri(Pri::Over);
+    w.s.wake(io[0]);
+    assert_eq!(io[0].pri(), Pri::Over);
+}
+
+#[test]
+fn a_yielding_vcpu_goes_behind_one_lower_priority_vcpu() {
+    let w = world(1);
+    let vs: Vec<_> = (1..=4)
+        .map(|d| w.dom(d, 256, 0, 1, CpuMask::single(CpuId(0))).1[0])
+        .collect();
+    for v in &vs {
+        w.s.wake(v);
+    }
+    assert!(same(w.sched(0, w.at(0), true), vs[0]));
+    // Queue: v1 v2 v3 (UNDER). Make v2 and v3 OVER: v0 yields → v1 v0 v2 v3?
+    // No: v0 (UNDER) goes behind ONE lower-priority vCPU: v1 v2 v0 v3.
+    vs[2].set_pri(Pri::Over);
+    vs[3].set_pri(Pri::Over);
+    w.s.runq_sort_for_test(CpuId(0));
+    w.s.yield_vcpu(vs[0]);
+    let order = {
+        let _ = w.sched(0, w.at(10), true);
+        w.s.queue_tokens(CpuId(0))
+    };
+    // vs[1] was picked (UNDER head); the queue holds v2, v0, v3.
+    assert!(same(w.s.current(CpuId(0)), vs[1]));
+    assert_eq!(
+        order.as_slice(),
+        [vs[2].token(), vs[0].token(), vs[3].token()]
+    );
+    assert!(
+        !vs[0].flags().contains(VcpuFlags::YIELD),
+        "yield lasts one pass"
+    );
+}
+
+#[test]
+fn accounting_splits_credit_by_weight_among_active_domains() {
+    let w = world(1);
+    let (_, a) = w.dom(1, 256, 0, 1, CpuMask::single(CpuId(0)));
+    let (_, b) = w.dom(2, 512, 0, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(a[0]);
+    w.s.wake(b[0]);
+    // Both run through a tick so they join the active list.
+    assert!(same(w.sched(0, w.at(0), true), a[0]));
+    w.at(10);
+    w.s.tick(CpuId(0));
+    assert!(same(w.sched(0, w.at(10), true), b[0]));
+    w.at(20);
+    w.s.tick(CpuId(0));
+    assert_eq!((a[0].credit(), b[0].credit()), (-100, -100));
+    w.at(30);
+    w.s.account(CpuId(0));
+    // 300 credits: 100 to weight 256, 200 to weight 512.
+    assert_eq!((a[0].credit(), b[0].credit()), (0, 100));
+    assert_eq!((a[0].pri(), b[0].pri()), (Pri::Under, Pri::Under));
+}
+
+#[test]
+fn a_capped_vcpu_is_parked_when_its_debt_exceeds_the_cap_and_unparked_later() {
+    let w = world(1);
+    let (_, v) = w.dom(1, 256, 10, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(v[0]);
+    assert!(same(w.sched(0, w.at(0), true), v[0]));
+    for ms in [10, 20, 30] {
+        w.at(ms);
+        w.s.tick(CpuId(0));
+    }
+    // 30 ms run = 300 credits burnt; the cap gives ceil(10*300/100) = 30.
+    w.s.account(CpuId(0));
+    assert_eq!(v[0].credit(), -270);
+    assert!(v[0].flags().contains(VcpuFlags::PARKED));
+    assert_eq!(w.p.paused.borrow().as_slice(), [v[0].token()]);
+    // Parked: the host deschedules it. Credit comes back 30 per period.
+    assert_eq!(w.sched(0, w.at(30), false).map(|v| v.token()), None);
+    for k in 1..=9 {
+        w.at(30 + 30 * k);
+        w.s.account(CpuId(0));
+    }
+    assert_eq!(v[0].credit(), 0);
+    assert!(!v[0].flags().contains(VcpuFlags::PARKED));
+    assert_eq!(w.p.unpaused.borrow().as_slice(), [v[0].token()]);
+    // The wake that follows the unpause does not boost; a later one does.
+    w.s.wake(v[0]);
+    assert_eq!(v[0].pri(), Pri::Under);
+    assert!(same(w.sched(0, w.at(301), true), v[0]));
+    assert_eq!(w.sched(0, w.at(302), false).map(|v| v.token()), None);
+    w.s.wake(v[0]);
+    assert_eq!(v[0].pri(), Pri::Boost);
+}
+
+#[test]
+fn an_idle_vcpu_retires_from_accounting_above_one_period_of_credit() {
+    let w = world(1);
+    let (_, a) = w.dom(1, 256, 0, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(a[0]);
+    assert!(same(w.sched(0, w.at(0), true), a[0]));
+    w.at(1);
+    w.s.tick(CpuId(0));
+    assert!(a[0].is_active());
+    assert_eq!(w.sched(0, w.at(1), false).map(|v| v.token()), None);
+    for k in 1..=2 {
+        w.at(30 * k);
+        w.s.account(CpuId(0));
+    }
+    // -10 + 300 + 300 = 590 > 300: retired with credit halved.
+    assert_eq!(a[0].credit(), 295);
+    assert!(!a[0].is_active());
+}
+
+#[test]
+fn ratelimit_keeps_a_vcpu_that_ran_less_than_a_millisecond() {
+    let w = world(1);
+    let (_, a) = w.dom(1, 256, 0, 1, CpuMask::single(CpuId(0)));
+    let (_, b) = w.dom(2, 256, 0, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(a[0]);
+    w.s.wake(b[0]);
+    let t0 = w.at(0);
+    assert!(same(w.sched(0, t0, true), a[0]));
+    let t = t0 + Span::us(400);
+    let d = w.s.do_schedule(CpuId(0), t, true, false);
+    assert!(same(d.next, a[0]));
+    assert_eq!(d.slice, Some(Span::us(600)));
+    // A yield skips the ratelimit.
+    w.s.yield_vcpu(a[0]);
+    assert!(same(w.sched(0, t + Span::us(100), true), b[0]));
+}
+
+#[test]
+fn an_idle_pcpu_is_tickled_and_steals_queued_work() {
+    let w = world(2);
+    let all = CpuMask::first_n(2);
+    let (_, a) = w.dom(1, 256, 0, 1, all);
+    let (_, b) = w.dom(2, 256, 0, 1, all);
+    // Put both on pCPU 0.
+    w.s.migrate(a[0], CpuId(0));
+    w.s.migrate(b[0], CpuId(0));
+    w.s.wake(a[0]);
+    assert!(same(w.sched(0, w.at(0), true), a[0]));
+    let _ = w.sched(1, w.at(0), true);
+    w.p.take_softirqs();
+    w.s.wake(b[0]);
+    // pCPU 0 is busy and pCPU 1 idles: the idler is tickled, not pCPU 0.
+    let tickled = w.p.take_softirqs();
+    assert!(tickled.contains(CpuId(1)) && !tickled.contains(CpuId(0)));
+    let d = w.s.do_schedule(CpuId(1), w.at(0), true, false);
+    assert!(same(d.next, b[0]) && d.migrated);
+    assert_eq!(b[0].processor(), CpuId(1));
+}
+
+#[test]
+fn nothing_is_stolen_against_hard_affinity() {
+    let w = world(2);
+    let (_, a) = w.dom(1, 256, 0, 1, CpuMask::single(CpuId(0)));
+    let (_, b) = w.dom(2, 256, 0, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(a[0]);
+    w.s.wake(b[0]);
+    assert!(same(w.sched(0, w.at(0), true), a[0]));
+    assert_eq!(w.sched(1, w.at(0), true).map(|v| v.token()), None);
+}
+
+#[test]
+fn invalid_parameters_are_rejected_and_change_nothing() {
+    let w = world(1);
+    let (d, _) = w.dom(1, 300, 50, 1, CpuMask::single(CpuId(0)));
+    assert_eq!(
+        w.s.set_dom_params(d, CreditDomParams { weight: 0, cap: 0 }),
+        Err(ParamError::Weight)
+    );
+    assert_eq!(
+        w.s.set_dom_params(
+            d,
+            CreditDomParams {
+                weight: 5,
+                cap: 101
+            }
+        ),
+        Err(ParamError::Cap { max: 100 })
+    );
+    assert_eq!(
+        w.s.dom_params(d),
+        CreditDomParams {
+            weight: 300,
+            cap: 50
+        }
+    );
+    let before = w.s.global_params();
+    let bad = CreditGlobalParams {
+        ratelimit: Span::ms(40),
+        ..before
+    };
+    assert_eq!(
+        w.s.set_global_params(bad),
+        Err(ParamError::RatelimitAboveTslice)
+    );
+    assert_eq!(w.s.global_params(), before);
+    let ok = CreditGlobalParams {
+        tslice: Span::ms(10),
+        ..before
+    };
+    assert_eq!(w.s.set_global_params(ok), Ok(()));
+    assert_eq!(w.s.global_params().tslice, Span::ms(10));
+}
+
+#[test]
+fn dump_lists_pcpus_and_queues() {
+    let w = world(1);
+    let (_, a) = w.dom(7, 256, 0, 1, CpuMask::single(CpuId(0)));
+    w.s.wake(a[0]);
+    let mut s = std::string::String::new();
+    w.s.dump(&mut s).unwrap();
+    assert!(s.contains("sched=credit tslice=30ms"), "{s}");
+    assert!(s.contains("cpu0 nr_runnable=1 curr=idle runq: d7v0"), "{s}");
+}
