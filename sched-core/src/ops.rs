@@ -68,7 +68,8 @@ pub trait SchedOps<'a> {
     fn wake(&self, v: &'a VcpuData<'a, Self::Hooks>);
     /// The running `v` asks to yield (`yield`); the host then reschedules.
     fn yield_vcpu(&self, v: &'a VcpuData<'a, Self::Hooks>);
-    /// `v`'s context is saved after a switch away (`context_saved`).
+    /// `v`'s context is saved after a switch away (`context_saved`); until
+    /// then it may not be moved to another pCPU.
     fn context_saved(&self, v: &'a VcpuData<'a, Self::Hooks>) {
         let _ = v;
     }

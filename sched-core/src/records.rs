@@ -94,6 +94,10 @@ pub struct VcpuData<'a, H: Hooks> {
     pub(crate) last_sched_time: AtomicI64,
     /// When it last started running (Xen: `state_entry_time`, for the ratelimit).
     pub(crate) running_since: AtomicI64,
+    /// Picked to run and its context not yet saved (Xen: `unit->is_running`):
+    /// a vCPU requeued by `do_schedule` is still on its pCPU until the host's
+    /// `context_saved`, and must not be stolen before then.
+    pub(crate) is_running: AtomicBool,
     affinity: spin::Mutex<Affinity>,
     /// Policy-layer data (for example a vSlicer microslice).
     pub ext: H::VcpuExt,
@@ -126,6 +130,7 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
             residual: AtomicI64::new(0),
             last_sched_time: AtomicI64::new(0),
             running_since: AtomicI64::new(0),
+            is_running: AtomicBool::new(false),
             affinity: spin::Mutex::new(Affinity { hard, soft: None }),
             ext: H::VcpuExt::default(),
         };

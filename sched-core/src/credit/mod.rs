@@ -328,6 +328,10 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         self.tickle(cpu, &q, v);
     }
 
+    fn context_saved(&self, v: &'a VcpuData<'a, H>) {
+        v.is_running.store(false, Relaxed);
+    }
+
     fn yield_vcpu(&self, v: &'a VcpuData<'a, H>) {
         v.set_flag(VcpuFlags::YIELD);
     }

@@ -106,6 +106,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let slice = match snext {
             Some(n) => {
                 n.start_time.fetch_add(now.ns(), Relaxed);
+                n.is_running.store(true, Relaxed);
                 if !scurr.is_some_and(|c| core::ptr::eq(c, n)) {
                     n.running_since.store(now.ns(), Relaxed);
                 }
@@ -210,7 +211,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 Step::Hard => aff.hard,
             };
             let cache_hot = now - VcpuData::<H>::time(&v.last_sched_time) < delay;
-            !cache_hot && mask.contains(cpu)
+            !v.is_running.load(Relaxed) && !cache_hot && mask.contains(cpu)
         })?;
         self.runq_remove(&mut pq, pp, found);
         found.set_processor(cpu);
