@@ -12,6 +12,7 @@
 //! rest is touched only by the pCPU that owns the vCPU (under its runqueue
 //! lock) and uses relaxed atomics, which compile to plain moves on x86.
 
+use core::mem::ManuallyDrop;
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU8, Ordering::Relaxed,
 };
@@ -219,7 +220,11 @@ intrusive_adapter!(pub(crate) ActiveDomAdapter<'a, H> = &'a DomData<'a, H>: DomD
 
 /// The part of a domain record that changes under the accounting lock.
 pub(crate) struct DomActive<'a, H: Hooks> {
-    pub(crate) vcpus: LinkedList<ActiveVcpuAdapter<'a, H>>,
+    /// `ManuallyDrop` because the records point at each other (vCPU → domain,
+    /// domain list → vCPU): a list with drop glue would make the borrow checker
+    /// demand that each outlive the other. Dropping a list only unlinks its
+    /// elements, which are being dropped with it anyway.
+    pub(crate) vcpus: ManuallyDrop<LinkedList<ActiveVcpuAdapter<'a, H>>>,
     pub(crate) count: u16,
 }
 
@@ -247,7 +252,7 @@ impl<'a, H: Hooks> DomData<'a, H> {
             nr_vcpus: AtomicU16::new(0),
             active_link: AtomicLink::new(),
             active: spin::Mutex::new(DomActive {
-                vcpus: LinkedList::new(ActiveVcpuAdapter::new()),
+                vcpus: ManuallyDrop::new(LinkedList::new(ActiveVcpuAdapter::new())),
                 count: 0,
             }),
             ext: H::DomExt::default(),

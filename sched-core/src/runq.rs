@@ -16,6 +16,7 @@
 //!   of OVER). [`Runq::sort`] does the same pass over the bands. Until then,
 //!   like Xen, a vCPU keeps its place and the pick tests its *current* priority.
 
+use core::mem::ManuallyDrop;
 use core::sync::atomic::Ordering::Relaxed;
 
 use intrusive_collections::LinkedList;
@@ -35,14 +36,18 @@ fn band_of(p: Pri) -> usize {
 
 /// One pCPU's queued (runnable, not running) vCPUs.
 pub(crate) struct Runq<'a, H: Hooks> {
-    bands: [LinkedList<RunqAdapter<'a, H>>; BANDS],
+    /// `ManuallyDrop` so that host-owned pCPU and vCPU records may be dropped
+    /// in any order (see `DomActive::vcpus`).
+    bands: ManuallyDrop<[LinkedList<RunqAdapter<'a, H>>; BANDS]>,
     len: u32,
 }
 
 impl<'a, H: Hooks> Runq<'a, H> {
     pub(crate) fn new() -> Self {
         Runq {
-            bands: core::array::from_fn(|_| LinkedList::new(RunqAdapter::new())),
+            bands: ManuallyDrop::new(core::array::from_fn(
+                |_| LinkedList::new(RunqAdapter::new()),
+            )),
             len: 0,
         }
     }
@@ -114,7 +119,7 @@ impl<'a, H: Hooks> Runq<'a, H> {
     /// at most once per accounting period per pCPU.
     pub(crate) fn sort(&mut self) {
         let old = core::mem::replace(
-            &mut self.bands,
+            &mut *self.bands,
             core::array::from_fn(|_| LinkedList::new(RunqAdapter::new())),
         );
         // Visiting the old bands in order and appending keeps the partition stable.

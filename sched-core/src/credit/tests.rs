@@ -282,7 +282,8 @@ fn an_idle_pcpu_is_tickled_and_steals_queued_work() {
     w.p.take_softirqs();
     w.s.wake(b[0]);
     // b ran before and its context is not saved yet: not stealable.
-    b[0].is_running.store(true, core::sync::atomic::Ordering::Relaxed);
+    b[0].is_running
+        .store(true, core::sync::atomic::Ordering::Relaxed);
     let _ = w.p.take_softirqs();
     assert_eq!(w.sched(1, w.at(0), true).map(|v| v.token()), None);
     w.s.context_saved(b[0]);
