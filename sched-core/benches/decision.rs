@@ -1,0 +1,41 @@
+//! Wall time of one scheduling decision (`do_schedule` + `wake`, see
+//! `common/mod.rs`) with 8, 64 and 1024 runnable vCPUs on one pCPU, for the
+//! credit engine and for a model of Xen's sorted-list runqueue.
+//!
+//! `cargo bench -p sched-core --features mock --bench decision`
+//! (or `cargo xtask bench`). Instruction counts: `cargo xtask bench-icount`.
+
+mod common;
+
+use std::hint::black_box;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+
+use common::{EngineLoop, Loop, SortedList, SIZES};
+
+/// Times `l.decide()`; generic so that the call is direct, as a host's is.
+fn run<L: Loop>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, n: usize, mut l: L) {
+    g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+        b.iter(|| black_box(l.decide()))
+    });
+}
+
+fn decision(c: &mut Criterion) {
+    // Both structures must make the same (expected) picks before we time them.
+    for n in SIZES {
+        common::cross_check(n, 4 * (n + 1));
+    }
+    let mut g = c.benchmark_group("decision");
+    g.throughput(Throughput::Elements(1));
+    for n in SIZES {
+        run(&mut g, "credit-engine", n, EngineLoop::new(n));
+        run(&mut g, "xen-sorted-list", n, SortedList::new(n));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decision);
+criterion_main!(benches);
