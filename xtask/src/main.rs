@@ -1,1 +1,271 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>` (the alias lives in
+//! `.cargo/config.toml`). A plain std binary: each command is a function in
+//! [`COMMANDS`], so adding one (`ci`, `xen-build`, `qemu-boot`, ...) is adding
+//! a row and a function.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// A command: name, usage line, one-line summary, entry point.
+struct Cmd {
+    name: &'static str,
+    usage: &'static str,
+    about: &'static str,
+    run: fn(&[String]) -> Result,
+}
+
+const COMMANDS: &[Cmd] = &[
+    Cmd {
+        name: "help",
+        usage: "help",
+        about: "list the commands",
+        run: help,
+    },
+    Cmd {
+        name: "bench",
+        usage: "bench [ARGS...]",
+        about: "criterion benchmark of a scheduling decision (ARGS go to criterion, e.g. `--quick` or a filter)",
+        run: bench,
+    },
+    Cmd {
+        name: "bench-icount",
+        usage: "bench-icount [--check] [--decisions K]",
+        about: "instructions per decision under callgrind, credit engine vs Xen's sorted list; \
+                --check fails if the engine's cost grows more than 1.5x from 8 to 1024 runnable",
+        run: bench_icount,
+    },
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let name = args.first().map(String::as_str).unwrap_or("help");
+    let name = match name {
+        "-h" | "--help" => "help",
+        n => n,
+    };
+    let Some(cmd) = COMMANDS.iter().find(|c| c.name == name) else {
+        eprintln!("xtask: unknown command `{name}`\n");
+        print_help();
+        return ExitCode::from(2);
+    };
+    match (cmd.run)(args.get(1..).unwrap_or(&[])) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {}: {e}", cmd.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!("usage: cargo xtask <command> [options]\n\ncommands:");
+    for c in COMMANDS {
+        println!("  {:<40} {}", c.usage, c.about);
+    }
+}
+
+fn help(_: &[String]) -> Result {
+    print_help();
+    Ok(())
+}
+
+/// The workspace root (this crate sits one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs `c` with inherited stdio; an error unless it exits 0.
+fn status(mut c: Command) -> Result {
+    let what = format!("{c:?}");
+    let s = c.status().map_err(|e| format!("cannot run {what}: {e}"))?;
+    if s.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({s})"))
+    }
+}
+
+fn bench(args: &[String]) -> Result {
+    let mut c = cargo();
+    c.args([
+        "bench",
+        "-p",
+        "sched-core",
+        "--features",
+        "mock",
+        "--bench",
+        "decision",
+    ]);
+    if !args.is_empty() {
+        c.arg("--").args(args);
+    }
+    status(c)
+}
+
+/// Runnable vCPUs per pCPU measured (the bench binary's `SIZES`).
+const SIZES: [usize; 3] = [8, 64, 1024];
+/// The structures the bench binary knows.
+const STRUCTURES: [&str; 2] = ["credit-engine", "xen-sorted-list"];
+/// Allowed growth of the engine's instructions per decision from 8 to 1024.
+const MAX_GROWTH: f64 = 1.5;
+
+fn bench_icount(args: &[String]) -> Result {
+    let mut check = false;
+    let mut k: u64 = 100_000;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--check" => check = true,
+            "--decisions" => {
+                k = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&v| v > 0)
+                    .ok_or("--decisions needs a positive number")?
+            }
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+
+    let valgrind_ok = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !valgrind_ok {
+        return Err("valgrind not found (Debian/Ubuntu: apt-get install valgrind)".into());
+    }
+
+    let exe = build_icount_binary()?;
+    let out_dir = root().join("target").join("icount");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+
+    // per[structure][size] = instructions per decision
+    let mut per = [[0f64; SIZES.len()]; STRUCTURES.len()];
+    for (si, s) in STRUCTURES.iter().enumerate() {
+        for (ni, n) in SIZES.iter().enumerate() {
+            let base = callgrind(&exe, &out_dir, s, *n, 0)?;
+            let full = callgrind(&exe, &out_dir, s, *n, k)?;
+            per[si][ni] = full.saturating_sub(base) as f64 / k as f64;
+        }
+    }
+
+    println!("\ninstructions per decision (do_schedule + wake), callgrind, K = {k}:\n");
+    print!("{:<18}", "structure");
+    for n in SIZES {
+        print!("{:>12}", format!("N={n}"));
+    }
+    println!("{:>16}", "growth 8->1024");
+    for (si, s) in STRUCTURES.iter().enumerate() {
+        print!("{s:<18}");
+        for v in per[si] {
+            print!("{v:>12.1}");
+        }
+        println!("{:>15.2}x", growth(&per[si]));
+    }
+    let engine = growth(&per[0]);
+    println!();
+    if engine > MAX_GROWTH {
+        let msg =
+            format!("credit-engine grows {engine:.2}x from N=8 to N=1024 (limit {MAX_GROWTH}x)");
+        if check {
+            return Err(msg);
+        }
+        println!("warning: {msg}");
+    } else {
+        println!("credit-engine growth {engine:.2}x <= {MAX_GROWTH}x: ok");
+    }
+    Ok(())
+}
+
+fn growth(row: &[f64; SIZES.len()]) -> f64 {
+    row[SIZES.len() - 1] / row[0]
+}
+
+/// Builds the `decision_icount` bench binary (bench profile = release with
+/// debug info) and returns its path, as cargo reports it.
+fn build_icount_binary() -> Result<PathBuf> {
+    let mut c = cargo();
+    c.args([
+        "bench",
+        "-p",
+        "sched-core",
+        "--features",
+        "mock",
+        "--bench",
+        "decision_icount",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ])
+    .stderr(Stdio::inherit());
+    let out = c.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("building decision_icount failed ({})", out.status));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("decision_icount"))
+        .find_map(|l| json_str(l, "executable"))
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo reported no decision_icount executable".into())
+}
+
+/// The string value of `"key":"..."` in one line of cargo's JSON (paths
+/// only need `\\` and `\"` unescaped).
+fn json_str(line: &str, key: &str) -> Option<String> {
+    let pat = format!("\"{key}\":\"");
+    let rest = &line[line.find(&pat)? + pat.len()..];
+    let mut s = String::new();
+    let mut chars = rest.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' => return Some(s),
+            '\\' => s.push(chars.next()?),
+            c => s.push(c),
+        }
+    }
+    None
+}
+
+/// Runs `exe s n k` under callgrind and returns the instructions executed.
+fn callgrind(exe: &Path, out_dir: &Path, s: &str, n: usize, k: u64) -> Result<u64> {
+    let file = out_dir.join(format!("callgrind.{s}.{n}.{k}.out"));
+    let out = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", file.display()))
+        .arg(exe)
+        .args([s, &n.to_string(), &k.to_string()])
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run valgrind: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} {s} {n} {k} under callgrind failed ({}):\n{}",
+            exe.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("{}: no instruction total", file.display()))
+}
