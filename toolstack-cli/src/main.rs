@@ -1,1 +1,55 @@
-fn main() {}
+//! `vsched`: the toolstack's command line.
+//!
+//! One subcommand per task, as `xl` has (`xl sched-credit`, ...): today
+//! `simulate`; the xl-style per-domain commands, `sweep` and `repro` come as
+//! further variants of [`Command`]. Exit codes are the contract of
+//! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
+//! line and field; nothing on stdout), 1 internal error.
+
+mod simulate;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Xen scheduler toolstack: simulate and compare scheduling policies.
+#[derive(Parser)]
+#[command(name = "vsched", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file under one or more policies and report.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// How a command failed, which decides the exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The user's input is wrong: exit 2, one line.
+    BadInput(String),
+    /// Something broke inside: exit 1.
+    Internal(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(args) => simulate::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::BadInput(line)) => {
+            eprintln!("{}", line.replace('\n', " "));
+            ExitCode::from(2)
+        }
+        Err(Failure::Internal(msg)) => {
+            eprintln!("vsched: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

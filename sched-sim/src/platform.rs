@@ -1,0 +1,268 @@
+//! The simulator's [`Platform`]: the clock, the event queue, softirqs, timers
+//! and the scheduler's requests (pause, unpause, migrate).
+//!
+//! Why it only records: a platform call happens while the scheduler may hold
+//! its locks, so it must never call back into the scheduler. Softirqs are a
+//! pending-pCPU mask, timers become events in the queue (one pending instant
+//! per (pCPU, kind): re-arming bumps a generation and stale queue entries are
+//! dropped when popped), and requests are queued for the event loop to act on
+//! once the scheduler call has returned.
+//!
+//! The event queue is a binary heap ordered by (time, sequence number), so
+//! events at the same instant run in the order they were posted: the run is
+//! deterministic.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use sched_core::{CpuId, CpuMask, Platform, Time, TimerKind, VcpuToken};
+
+/// Timer slots per pCPU: Tick, Acct, then Policy(0..=255).
+const SLOTS: usize = 2 + 256;
+
+/// What happens at an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EventKind {
+    /// A scheduler timer on a pCPU (slot, generation).
+    Timer { cpu: u16, slot: u16, gen: u32 },
+    /// The slice timer of a pCPU.
+    Slice { cpu: u16, gen: u32 },
+    /// A vCPU's current guest item completes.
+    Complete { vcpu: u32, gen: u32 },
+    /// A workload of a vCPU delivers work.
+    Arrival { vcpu: u32, workload: u16 },
+    /// A domain is created.
+    DomStart(u16),
+    /// A domain is destroyed.
+    DomStop(u16),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Event {
+    pub(crate) at: i64,
+    seq: u64,
+    pub(crate) kind: EventKind,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Event {
+    /// Reversed: the heap pops the earliest (then first-posted) event.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A request the scheduler made of the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    Pause(VcpuToken),
+    Unpause(VcpuToken),
+    Migrate(VcpuToken),
+}
+
+#[derive(Clone, Copy, Default)]
+struct TimerSlot {
+    gen: u32,
+    armed: bool,
+}
+
+/// The simulated world as the scheduler sees it.
+pub(crate) struct SimPlatform {
+    now: Cell<i64>,
+    /// Events at or after this instant are never run, so never queued.
+    end: i64,
+    /// Timers fire at the next multiple of this (0 = exact).
+    granularity: i64,
+    softirqs: Cell<CpuMask>,
+    events: RefCell<BinaryHeap<Event>>,
+    seq: Cell<u64>,
+    timers: RefCell<Vec<TimerSlot>>,
+    requests: RefCell<Vec<Request>>,
+}
+
+impl SimPlatform {
+    pub(crate) fn new(pcpus: usize, end: i64, granularity: i64) -> Self {
+        SimPlatform {
+            now: Cell::new(0),
+            end,
+            granularity,
+            softirqs: Cell::new(CpuMask::EMPTY),
+            events: RefCell::new(BinaryHeap::with_capacity(1024)),
+            seq: Cell::new(0),
+            timers: RefCell::new(vec![TimerSlot::default(); pcpus * SLOTS]),
+            requests: RefCell::new(Vec::with_capacity(64)),
+        }
+    }
+
+    pub(crate) fn now_ns(&self) -> i64 {
+        self.now.get()
+    }
+    pub(crate) fn set_now(&self, t: i64) {
+        self.now.set(t)
+    }
+
+    /// `at` rounded up to the timer granularity.
+    pub(crate) fn round_timer(&self, at: i64) -> i64 {
+        let g = self.granularity;
+        if g <= 0 {
+            at
+        } else {
+            at.saturating_add(g - 1) / g * g
+        }
+    }
+
+    /// Queues `kind` at `at` unless that is past the end of the run.
+    pub(crate) fn post(&self, at: i64, kind: EventKind) {
+        if at >= self.end {
+            return;
+        }
+        let seq = self.seq.get();
+        self.seq.set(seq + 1);
+        self.events.borrow_mut().push(Event { at, seq, kind });
+    }
+
+    /// The next event, if any (the borrow ends before it is handled).
+    pub(crate) fn pop(&self) -> Option<Event> {
+        self.events.borrow_mut().pop()
+    }
+
+    /// Takes the pending softirq mask.
+    pub(crate) fn take_softirqs(&self) -> CpuMask {
+        self.softirqs.replace(CpuMask::EMPTY)
+    }
+
+    /// Moves the queued requests into `out` (which must be empty), keeping
+    /// both buffers' capacity.
+    pub(crate) fn take_requests(&self, out: &mut Vec<Request>) {
+        std::mem::swap(&mut *self.requests.borrow_mut(), out);
+    }
+
+    /// Whether a popped timer event is still the armed one; disarms it if so.
+    pub(crate) fn timer_due(&self, cpu: u16, slot: u16, gen: u32) -> Option<TimerKind> {
+        let mut t = self.timers.borrow_mut();
+        let s = t.get_mut(usize::from(cpu) * SLOTS + usize::from(slot))?;
+        if !s.armed || s.gen != gen {
+            return None;
+        }
+        s.armed = false;
+        Some(match slot {
+            0 => TimerKind::Tick,
+            1 => TimerKind::Acct,
+            n => TimerKind::Policy((n - 2) as u8),
+        })
+    }
+
+    fn slot(kind: TimerKind) -> u16 {
+        match kind {
+            TimerKind::Tick => 0,
+            TimerKind::Acct => 1,
+            TimerKind::Policy(n) => 2 + u16::from(n),
+        }
+    }
+}
+
+impl Platform for SimPlatform {
+    fn now(&self) -> Time {
+        Time(self.now.get())
+    }
+
+    fn raise_softirq(&self, cpu: CpuId) {
+        let mut m = self.softirqs.get();
+        m.set(cpu);
+        self.softirqs.set(m);
+    }
+
+    fn set_timer(&self, cpu: CpuId, timer: TimerKind, at: Time) {
+        let slot = Self::slot(timer);
+        let gen = {
+            let mut t = self.timers.borrow_mut();
+            let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(slot)) else {
+                return;
+            };
+            s.gen = s.gen.wrapping_add(1);
+            s.armed = true;
+            s.gen
+        };
+        // A timer in the past fires now, as Xen's does.
+        let at = self.round_timer(at.ns().max(self.now.get()));
+        self.post(
+            at,
+            EventKind::Timer {
+                cpu: cpu.0,
+                slot,
+                gen,
+            },
+        );
+    }
+
+    fn stop_timer(&self, cpu: CpuId, timer: TimerKind) {
+        let mut t = self.timers.borrow_mut();
+        if let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(Self::slot(timer))) {
+            s.gen = s.gen.wrapping_add(1);
+            s.armed = false;
+        }
+    }
+
+    fn pause_vcpu(&self, vcpu: VcpuToken) {
+        self.requests.borrow_mut().push(Request::Pause(vcpu));
+    }
+
+    fn unpause_vcpu(&self, vcpu: VcpuToken) {
+        self.requests.borrow_mut().push(Request::Unpause(vcpu));
+    }
+
+    fn migrate_vcpu(&self, vcpu: VcpuToken) {
+        self.requests.borrow_mut().push(Request::Migrate(vcpu));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_pop_in_time_then_post_order() {
+        let p = SimPlatform::new(1, 100, 0);
+        p.post(5, EventKind::DomStart(1));
+        p.post(3, EventKind::DomStart(2));
+        p.post(5, EventKind::DomStart(3));
+        p.post(100, EventKind::DomStart(4)); // past the end: dropped
+        let order: Vec<_> = std::iter::from_fn(|| p.pop()).map(|e| e.kind).collect();
+        assert_eq!(
+            order,
+            [
+                EventKind::DomStart(2),
+                EventKind::DomStart(1),
+                EventKind::DomStart(3)
+            ]
+        );
+    }
+
+    #[test]
+    fn rearming_a_timer_makes_the_old_event_stale() {
+        let p = SimPlatform::new(2, 1_000, 10);
+        p.set_timer(CpuId(1), TimerKind::Tick, Time(15));
+        p.set_timer(CpuId(1), TimerKind::Tick, Time(31));
+        let a = p.pop().unwrap();
+        let b = p.pop().unwrap();
+        assert_eq!((a.at, b.at), (20, 40));
+        let due = |e: Event| match e.kind {
+            EventKind::Timer { cpu, slot, gen } => p.timer_due(cpu, slot, gen),
+            _ => None,
+        };
+        assert_eq!(due(a), None);
+        assert_eq!(due(b), Some(TimerKind::Tick));
+        assert_eq!(due(b), None, "a timer fires once");
+    }
+}

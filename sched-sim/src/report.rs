@@ -1,0 +1,75 @@
+//! The JSON report: the contract of `DESIGN.md` ("Contracts").
+//!
+//! Field names and order are the contract; external tools and tests parse
+//! them, so these structs are both `Serialize` and `Deserialize`. Integers are
+//! nanoseconds. A field that does not apply to a domain is present with count 0.
+
+use serde::{Deserialize, Serialize};
+
+/// One policy run of one scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The scenario's `name`.
+    pub scenario: String,
+    /// The policy that ran.
+    pub policy: String,
+    /// Simulated time.
+    pub duration_ns: i64,
+    /// Per domain, in scenario order.
+    pub domains: Vec<DomainReport>,
+    /// Per pCPU, by id.
+    pub pcpus: Vec<PcpuReport>,
+}
+
+/// What one domain got.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainReport {
+    /// The domain's name.
+    pub name: String,
+    /// `cpu_ns / (pcpus × duration)`.
+    pub cpu_share: f64,
+    /// pCPU time its vCPUs held, switch overheads included.
+    pub cpu_ns: i64,
+    /// Times one of its vCPUs was switched in.
+    pub switches: u64,
+    /// Times one of its vCPUs moved pCPU (stolen, or moved by a migrate request).
+    pub migrations: u64,
+    /// Response latency: ping reply − arrival and periodic completion − release.
+    pub latency: Dist,
+    /// Scheduling latency: `wake()` to running.
+    pub sched_latency: Dist,
+    /// Mean absolute difference of consecutive response latencies.
+    pub jitter_ns: u64,
+    /// Periodic works not done by the next release.
+    pub deadline_misses: u64,
+    /// Stream records lost (no stream workload yet: always 0).
+    pub lost: u64,
+}
+
+/// A latency distribution (nearest-rank percentiles).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dist {
+    /// Samples.
+    pub count: u64,
+    /// Integer mean.
+    pub mean_ns: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Largest sample.
+    pub max_ns: u64,
+}
+
+/// What one pCPU did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PcpuReport {
+    /// pCPU id.
+    pub id: u16,
+    /// Fraction of the run spent running a guest (switch overheads included).
+    pub busy: f64,
+    /// Times a vCPU was switched in on it.
+    pub switches: u64,
+}

@@ -1,0 +1,912 @@
+//! Scenario files: the TOML contract of `DESIGN.md` ("Contracts"), parsed
+//! into plain public structs that tests may also build in code.
+//!
+//! Why two layers: the file is read into private `Raw*` structs whose fields
+//! carry their byte span ([`toml::Spanned`]), so every error can name the file,
+//! the line and the field (`x.toml:12: domain[1].weight: must be 1..65535`),
+//! which is the CLI's bad-input contract. The public [`Scenario`] holds checked,
+//! typed values only (durations as [`Span`] nanoseconds). Every struct denies
+//! unknown keys: a typo must be an error, never a silently ignored setting.
+//!
+//! Durations are strings with units, parsed by `humantime` (`"30ms"`,
+//! `"500us"`, `"60s"`).
+//!
+//! Keys beyond the contract, all optional under `[host]` (both default 0):
+//! - `cache_refill`: extra no-progress time charged after a switch to a vCPU
+//!   that was not the last one to run on that pCPU (its cache is cold);
+//! - `timer_granularity`: scheduler timers (slice end, tick, accounting)
+//!   fire at the next multiple of it; 0 = exact.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use sched_core::{Span, MAX_CPUS};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A scenario: the host, its domains and their workloads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Shown in reports.
+    pub name: String,
+    /// Simulated time.
+    pub duration: Span,
+    /// Seeds every random stream of the run.
+    pub seed: u64,
+    /// The policy run when none is asked for.
+    pub policy: String,
+    /// The machine.
+    pub host: Host,
+    /// The domains, in report order.
+    pub domains: Vec<Domain>,
+}
+
+/// The simulated machine and its costs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Host {
+    /// Number of pCPUs, 1..=256.
+    pub pcpus: u16,
+    /// No-progress time at the start of a run after any switch.
+    pub context_switch: Span,
+    /// Extra no-progress time when the vCPU switched in is not the last one
+    /// that ran on this pCPU.
+    pub cache_refill: Span,
+    /// Scheduler timers fire at the next multiple of this; 0 = exact.
+    pub timer_granularity: Span,
+}
+
+/// One domain (VM).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Domain {
+    /// Unique within the scenario.
+    pub name: String,
+    /// Number of vCPUs, 1..=MAX_CPUS.
+    pub vcpus: u16,
+    /// Hard affinity of every vCPU; `None` = all pCPUs.
+    pub pin: Option<Vec<u16>>,
+    /// Credit weight, 1..=65535.
+    pub weight: u16,
+    /// Percent of one pCPU, 0 = none, at most 100 × vCPUs.
+    pub cap: u16,
+    /// vSlicer microslice; `None` = not latency-sensitive.
+    pub microslice: Option<Span>,
+    /// EDF+credit real-time class.
+    pub rt: Option<Rt>,
+    /// EDF+credit credit reservation per accounting period.
+    pub reserve: Option<Span>,
+    /// Whether this is the driver domain (dom0).
+    pub driver: bool,
+    /// When the domain is created.
+    pub start: Span,
+    /// When it is destroyed; `None` = runs to the end.
+    pub stop: Option<Span>,
+    /// What each of its vCPUs runs (every vCPU runs its own instance of each).
+    pub workloads: Vec<Workload>,
+}
+
+impl Domain {
+    /// A domain with the contract's defaults and no workload.
+    pub fn new(name: &str) -> Domain {
+        Domain {
+            name: name.to_string(),
+            vcpus: 1,
+            pin: None,
+            weight: 256,
+            cap: 0,
+            microslice: None,
+            rt: None,
+            reserve: None,
+            driver: false,
+            start: Span::ZERO,
+            stop: None,
+            workloads: Vec::new(),
+        }
+    }
+}
+
+/// EDF+credit real-time parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rt {
+    /// Periodic or aperiodic.
+    pub mode: RtMode,
+    /// Relative deadline, if given.
+    pub deadline: Option<Span>,
+}
+
+/// The EDF+credit real-time class of a domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtMode {
+    /// Fresh deadline each time it is descheduled.
+    Periodic,
+    /// Enters the EDF queue when an event reaches it.
+    Aperiodic,
+}
+
+/// How ping requests arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// Exactly every `interval`.
+    Fixed,
+    /// Exponential inter-arrival times with mean `interval`.
+    Poisson,
+}
+
+/// A guest workload.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Workload {
+    /// Busy work: `load × period` released at each period start.
+    Cpu {
+        /// Duty cycle, 0 < load <= 1; 1.0 = always runnable.
+        load: f64,
+        /// Release period (default 100 ms).
+        period: Span,
+    },
+    /// Requests needing `service` CPU each.
+    Ping {
+        /// (Mean) time between requests.
+        interval: Span,
+        /// CPU time per request.
+        service: Span,
+        /// Fixed or Poisson arrivals.
+        arrival: Arrival,
+    },
+    /// `work` released every `period`, due by the next release.
+    Periodic {
+        /// Release period.
+        period: Span,
+        /// CPU time per release.
+        work: Span,
+    },
+}
+
+/// Default period of a `cpu` workload.
+pub const DEFAULT_CPU_PERIOD: Span = Span::ms(100);
+
+/// Why a scenario was refused: bad input (the CLI exits 2 with [`fmt::Display`]'s one line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file (as given), or `<scenario>` for one built in code.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The field path, such as `domain[1].weight`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}: {}", self.file, l, self.field, self.message),
+            None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+// ---------------------------------------------------------------------------
+// Raw file layer.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<Spanned<String>>,
+    duration: Spanned<String>,
+    seed: Option<Spanned<i64>>,
+    policy: Option<Spanned<String>>,
+    host: Option<Spanned<RawHost>>,
+    #[serde(default)]
+    domain: Vec<Spanned<RawDomain>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    pcpus: Option<Spanned<i64>>,
+    context_switch: Option<Spanned<String>>,
+    cache_refill: Option<Spanned<String>>,
+    timer_granularity: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    name: Spanned<String>,
+    vcpus: Option<Spanned<i64>>,
+    pin: Option<Spanned<Vec<Spanned<i64>>>>,
+    weight: Option<Spanned<i64>>,
+    cap: Option<Spanned<i64>>,
+    microslice: Option<Spanned<String>>,
+    rt: Option<Spanned<RawRt>>,
+    reserve: Option<Spanned<String>>,
+    driver: Option<bool>,
+    start: Option<Spanned<String>>,
+    stop: Option<Spanned<String>>,
+    #[serde(default)]
+    workloads: Vec<Spanned<RawWorkload>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRt {
+    mode: Spanned<String>,
+    deadline: Option<Spanned<String>>,
+}
+
+/// Flat on purpose: which keys belong to which `kind` is checked by hand so
+/// the error names the key ("`interval` is not a key of kind cpu").
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    kind: Spanned<String>,
+    load: Option<Spanned<f64>>,
+    period: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    service: Option<Spanned<String>>,
+    arrival: Option<Spanned<String>>,
+    work: Option<Spanned<String>>,
+}
+
+/// Error-building context: the file name and its text (for line numbers).
+struct Ctx<'t> {
+    file: &'t str,
+    text: &'t str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            line: Some(self.line_of(span.start)),
+            field: field.into(),
+            message: msg.into(),
+        }
+    }
+
+    fn duration(&self, v: &Spanned<String>, field: &str) -> Result<Span, ScenarioError> {
+        parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
+    }
+
+    fn opt_duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        field: &str,
+    ) -> Result<Option<Span>, ScenarioError> {
+        v.as_ref().map(|v| self.duration(v, field)).transpose()
+    }
+
+    fn int<T: TryFrom<i64>>(
+        &self,
+        v: &Spanned<i64>,
+        field: &str,
+        range: Range<i64>,
+        what: &str,
+    ) -> Result<T, ScenarioError> {
+        let x = *v.get_ref();
+        if !range.contains(&x) {
+            return Err(self.err(v.span(), field, format!("must be {what}")));
+        }
+        T::try_from(x).map_err(|_| self.err(v.span(), field, format!("must be {what}")))
+    }
+
+    /// A `toml`/`serde` error: its span gives the line; the field path is
+    /// reconstructed from the table headers and `key =` lines above it.
+    fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
+        let offset = e.span().map_or(0, |s| s.start);
+        let line = self.line_of(offset);
+        ScenarioError {
+            file: self.file.to_string(),
+            line: Some(line),
+            field: field_path_at(self.text, line),
+            message: e.message().trim().replace('\n', " "),
+        }
+    }
+}
+
+/// Parses `"30ms"`, `"500us"`, `"60s"` (any unit `humantime` knows) into nanoseconds.
+pub fn parse_duration(s: &str) -> Result<Span, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("bad duration {s:?} ({e}); use a number with a unit, like \"30ms\"")
+    })?;
+    i64::try_from(d.as_nanos())
+        .map(Span::ns)
+        .map_err(|_| format!("duration {s:?} is too long"))
+}
+
+/// Best-effort field path for a 1-based `line`: the enclosing table
+/// (`host`, `domain[k]`) and the nearest `key =` at or above the line.
+fn field_path_at(text: &str, line: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let upto = line.min(lines.len());
+    let mut table = String::new();
+    let mut domains = 0usize;
+    let mut key: Option<&str> = None;
+    for l in &lines[..upto] {
+        let t = l.trim();
+        if let Some(h) = t.strip_prefix("[[").and_then(|h| h.split("]]").next()) {
+            let h = h.trim();
+            if h == "domain" {
+                table = format!("domain[{domains}]");
+                domains += 1;
+            } else {
+                table = h.to_string();
+            }
+            key = None;
+        } else if let Some(h) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            table = h.trim().to_string();
+            key = None;
+        } else if let Some((k, _)) = t.split_once('=') {
+            let k = k.trim();
+            if !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                key = Some(k);
+            }
+        }
+    }
+    match (table.is_empty(), key) {
+        (true, Some(k)) => k.to_string(),
+        (true, None) => "scenario".to_string(),
+        (false, Some(k)) => format!("{table}.{k}"),
+        (false, None) => table,
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: name.clone(),
+            line: None,
+            field: "file".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::parse(&text, &name)
+    }
+
+    /// Parses and checks scenario `text`; `file_name` is used in errors.
+    pub fn parse(text: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
+        let cx = Ctx {
+            file: file_name,
+            text,
+        };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        let s = convert(&cx, raw)?;
+        Ok(s)
+    }
+
+    /// Checks a scenario built in code (the same rules as a file, without lines).
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        check(self).map_err(|(field, message)| ScenarioError {
+            file: "<scenario>".into(),
+            line: None,
+            field,
+            message,
+        })
+    }
+}
+
+fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+    let name = raw.name.map_or_else(String::new, |n| n.into_inner());
+    let duration = cx.duration(&raw.duration, "duration")?;
+    if duration <= Span::ZERO {
+        return Err(cx.err(raw.duration.span(), "duration", "must be positive"));
+    }
+    let seed = match &raw.seed {
+        Some(s) => cx.int::<u64>(s, "seed", 0..i64::MAX, "a non-negative integer")?,
+        None => 0,
+    };
+    let policy = raw
+        .policy
+        .map_or_else(|| "credit".to_string(), |p| p.into_inner());
+    let host = match &raw.host {
+        Some(h) => {
+            let h = h.get_ref();
+            Host {
+                pcpus: match &h.pcpus {
+                    Some(p) => cx.int(p, "host.pcpus", 1..MAX_CPUS as i64 + 1, "1..256")?,
+                    None => 1,
+                },
+                context_switch: cx
+                    .opt_duration(&h.context_switch, "host.context_switch")?
+                    .unwrap_or(Span::ZERO),
+                cache_refill: cx
+                    .opt_duration(&h.cache_refill, "host.cache_refill")?
+                    .unwrap_or(Span::ZERO),
+                timer_granularity: cx
+                    .opt_duration(&h.timer_granularity, "host.timer_granularity")?
+                    .unwrap_or(Span::ZERO),
+            }
+        }
+        None => Host {
+            pcpus: 1,
+            context_switch: Span::ZERO,
+            cache_refill: Span::ZERO,
+            timer_granularity: Span::ZERO,
+        },
+    };
+
+    let mut domains = Vec::with_capacity(raw.domain.len());
+    // Where each domain starts in the file, for errors found by `check`.
+    let mut spans = Vec::with_capacity(raw.domain.len());
+    for (i, rd) in raw.domain.iter().enumerate() {
+        spans.push(rd.span());
+        domains.push(convert_domain(cx, i, rd.get_ref(), host.pcpus)?);
+    }
+    let s = Scenario {
+        name,
+        duration,
+        seed,
+        policy,
+        host,
+        domains,
+    };
+    check(&s).map_err(|(field, message)| {
+        let span = domain_index(&field)
+            .and_then(|i| spans.get(i).cloned())
+            .unwrap_or(0..0);
+        cx.err(span, field, message)
+    })?;
+    Ok(s)
+}
+
+fn domain_index(field: &str) -> Option<usize> {
+    field
+        .strip_prefix("domain[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn convert_domain(
+    cx: &Ctx<'_>,
+    i: usize,
+    d: &RawDomain,
+    pcpus: u16,
+) -> Result<Domain, ScenarioError> {
+    let p = |k: &str| format!("domain[{i}].{k}");
+    let vcpus = match &d.vcpus {
+        Some(v) => cx.int(v, &p("vcpus"), 1..MAX_CPUS as i64 + 1, "1..256")?,
+        None => 1u16,
+    };
+    let pin = match &d.pin {
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return Err(cx.err(list.span(), p("pin"), "must name at least one pCPU"));
+            }
+            let mut out = Vec::with_capacity(list.get_ref().len());
+            for c in list.get_ref() {
+                let what = format!("a pCPU id in 0..{}", pcpus - 1);
+                out.push(cx.int(c, &p("pin"), 0..i64::from(pcpus), &what)?);
+            }
+            Some(out)
+        }
+        None => None,
+    };
+    let weight = match &d.weight {
+        Some(w) => cx.int(w, &p("weight"), 1..65536, "1..65535")?,
+        None => 256,
+    };
+    let cap = match &d.cap {
+        Some(c) => {
+            let max = 100 * i64::from(vcpus);
+            cx.int(
+                c,
+                &p("cap"),
+                0..max + 1,
+                &format!("0..{max} (percent of one pCPU, 100 per vCPU; 0 = none)"),
+            )?
+        }
+        None => 0,
+    };
+    let rt = match &d.rt {
+        Some(r) => {
+            let r = r.get_ref();
+            let mode = match r.mode.get_ref().as_str() {
+                "periodic" => RtMode::Periodic,
+                "aperiodic" => RtMode::Aperiodic,
+                other => {
+                    return Err(cx.err(
+                        r.mode.span(),
+                        p("rt.mode"),
+                        format!("unknown mode {other:?}; use \"periodic\" or \"aperiodic\""),
+                    ))
+                }
+            };
+            Some(Rt {
+                mode,
+                deadline: cx.opt_duration(&r.deadline, &p("rt.deadline"))?,
+            })
+        }
+        None => None,
+    };
+    let mut workloads = Vec::with_capacity(d.workloads.len());
+    for (j, w) in d.workloads.iter().enumerate() {
+        workloads.push(convert_workload(
+            cx,
+            &format!("domain[{i}].workloads[{j}]"),
+            w,
+        )?);
+    }
+    Ok(Domain {
+        name: d.name.get_ref().clone(),
+        vcpus,
+        pin,
+        weight,
+        cap,
+        microslice: cx.opt_duration(&d.microslice, &p("microslice"))?,
+        rt,
+        reserve: cx.opt_duration(&d.reserve, &p("reserve"))?,
+        driver: d.driver.unwrap_or(false),
+        start: cx
+            .opt_duration(&d.start, &p("start"))?
+            .unwrap_or(Span::ZERO),
+        stop: cx.opt_duration(&d.stop, &p("stop"))?,
+        workloads,
+    })
+}
+
+fn convert_workload(
+    cx: &Ctx<'_>,
+    path: &str,
+    w: &Spanned<RawWorkload>,
+) -> Result<Workload, ScenarioError> {
+    let span = w.span();
+    let w = w.get_ref();
+    let f = |k: &str| format!("{path}.{k}");
+    let kind = w.kind.get_ref().as_str();
+    // Which optional keys each kind accepts.
+    let allowed: &[&str] = match kind {
+        "cpu" => &["load", "period"],
+        "ping" => &["interval", "service", "arrival"],
+        "periodic" => &["period", "work"],
+        other => {
+            return Err(cx.err(
+                w.kind.span(),
+                f("kind"),
+                format!("unknown kind {other:?}; use \"cpu\", \"ping\" or \"periodic\""),
+            ))
+        }
+    };
+    let present: [(&str, Option<Range<usize>>); 6] = [
+        ("load", w.load.as_ref().map(|v| v.span())),
+        ("period", w.period.as_ref().map(|v| v.span())),
+        ("interval", w.interval.as_ref().map(|v| v.span())),
+        ("service", w.service.as_ref().map(|v| v.span())),
+        ("arrival", w.arrival.as_ref().map(|v| v.span())),
+        ("work", w.work.as_ref().map(|v| v.span())),
+    ];
+    for (k, s) in present {
+        if let Some(s) = s {
+            if !allowed.contains(&k) {
+                return Err(cx.err(s, f(k), format!("not a key of kind {kind}")));
+            }
+        }
+    }
+    let need = |v: &Option<Spanned<String>>, k: &str| -> Result<Span, ScenarioError> {
+        match v {
+            Some(v) => cx.duration(v, &f(k)),
+            None => Err(cx.err(span.clone(), f(k), format!("required for kind {kind}"))),
+        }
+    };
+    Ok(match kind {
+        "cpu" => Workload::Cpu {
+            load: match &w.load {
+                Some(l) => *l.get_ref(),
+                None => return Err(cx.err(span.clone(), f("load"), "required for kind cpu")),
+            },
+            period: cx
+                .opt_duration(&w.period, &f("period"))?
+                .unwrap_or(DEFAULT_CPU_PERIOD),
+        },
+        "ping" => Workload::Ping {
+            interval: need(&w.interval, "interval")?,
+            service: need(&w.service, "service")?,
+            arrival: match w.arrival.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+                None | Some(("fixed", _)) => Arrival::Fixed,
+                Some(("poisson", _)) => Arrival::Poisson,
+                Some((other, s)) => {
+                    return Err(cx.err(
+                        s,
+                        f("arrival"),
+                        format!("unknown arrival {other:?}; use \"fixed\" or \"poisson\""),
+                    ))
+                }
+            },
+        },
+        _ => Workload::Periodic {
+            period: need(&w.period, "period")?,
+            work: need(&w.work, "work")?,
+        },
+    })
+}
+
+/// Semantic checks shared by files and code-built scenarios: `(field, message)`.
+fn check(s: &Scenario) -> Result<(), (String, String)> {
+    let e = |f: String, m: &str| Err((f, m.to_string()));
+    if s.duration <= Span::ZERO {
+        return e("duration".into(), "must be positive");
+    }
+    if s.host.pcpus == 0 || usize::from(s.host.pcpus) > MAX_CPUS {
+        return e("host.pcpus".into(), "must be 1..256");
+    }
+    for (k, v) in [
+        ("context_switch", s.host.context_switch),
+        ("cache_refill", s.host.cache_refill),
+        ("timer_granularity", s.host.timer_granularity),
+    ] {
+        if v < Span::ZERO || v > Span::secs(1) {
+            return e(format!("host.{k}"), "must be 0..1s");
+        }
+    }
+    if s.domains.is_empty() {
+        return e("domain".into(), "at least one [[domain]] is needed");
+    }
+    for (i, d) in s.domains.iter().enumerate() {
+        let p = |k: &str| format!("domain[{i}].{k}");
+        if d.name.is_empty() {
+            return e(p("name"), "must not be empty");
+        }
+        if s.domains[..i].iter().any(|o| o.name == d.name) {
+            return e(p("name"), "names must be unique");
+        }
+        if d.vcpus == 0 || usize::from(d.vcpus) > MAX_CPUS {
+            return e(p("vcpus"), "must be 1..256");
+        }
+        if let Some(pin) = &d.pin {
+            if pin.is_empty() || pin.iter().any(|&c| c >= s.host.pcpus) {
+                return e(p("pin"), "must name pCPUs of the host");
+            }
+        }
+        if d.weight == 0 {
+            return e(p("weight"), "must be 1..65535");
+        }
+        if u32::from(d.cap) > 100 * u32::from(d.vcpus) {
+            return e(p("cap"), "must be at most 100 per vCPU");
+        }
+        if d.microslice.is_some_and(|m| m < Span::ZERO) {
+            return e(p("microslice"), "must not be negative");
+        }
+        if d.reserve.is_some_and(|r| r < Span::ZERO) {
+            return e(p("reserve"), "must not be negative");
+        }
+        if d.rt
+            .and_then(|r| r.deadline)
+            .is_some_and(|dl| dl <= Span::ZERO)
+        {
+            return e(p("rt.deadline"), "must be positive");
+        }
+        if d.start < Span::ZERO {
+            return e(p("start"), "must not be negative");
+        }
+        if d.stop.is_some_and(|st| st <= d.start) {
+            return e(p("stop"), "must be after start");
+        }
+        for (j, w) in d.workloads.iter().enumerate() {
+            let q = |k: &str| format!("domain[{i}].workloads[{j}].{k}");
+            match *w {
+                Workload::Cpu { load, period } => {
+                    if !(load > 0.0 && load <= 1.0) {
+                        return e(q("load"), "must be in (0, 1]");
+                    }
+                    if period <= Span::ZERO {
+                        return e(q("period"), "must be positive");
+                    }
+                }
+                Workload::Ping {
+                    interval, service, ..
+                } => {
+                    if interval <= Span::ZERO {
+                        return e(q("interval"), "must be positive");
+                    }
+                    if service <= Span::ZERO {
+                        return e(q("service"), "must be positive");
+                    }
+                }
+                Workload::Periodic { period, work } => {
+                    if period <= Span::ZERO {
+                        return e(q("period"), "must be positive");
+                    }
+                    if work <= Span::ZERO {
+                        return e(q("work"), "must be positive");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "duration = \"1s\"\n[[domain]]\nname = \"a\"\n";
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Scenario::parse(MIN, "t.toml").unwrap();
+        assert_eq!(s.seed, 0);
+        assert_eq!(s.policy, "credit");
+        assert_eq!(s.host.pcpus, 1);
+        assert_eq!(s.host.context_switch, Span::ZERO);
+        assert_eq!(s.host.cache_refill, Span::ZERO);
+        assert_eq!(s.host.timer_granularity, Span::ZERO);
+        let d = &s.domains[0];
+        assert_eq!((d.weight, d.cap, d.vcpus, d.driver), (256, 0, 1, false));
+        assert_eq!(
+            (d.microslice, d.rt, d.reserve, d.stop),
+            (None, None, None, None)
+        );
+        assert_eq!(d.start, Span::ZERO);
+        assert_eq!(d, &Domain::new("a"));
+    }
+
+    #[test]
+    fn full_contract_example_parses() {
+        let text = r#"
+name = "lsvm-ping-4vm"
+duration = "60s"
+seed = 1
+policy = "vslicer"
+
+[host]
+pcpus = 1
+context_switch = "5us"
+
+[[domain]]
+name = "web"
+vcpus = 1
+pin = [0]
+weight = 256
+cap = 0
+microslice = "10ms"
+rt = { mode = "aperiodic", deadline = "5ms" }
+reserve = "2ms"
+driver = false
+start = "0s"
+stop = "50s"
+workloads = [
+  { kind = "cpu", load = 0.4, period = "100ms" },
+  { kind = "ping", interval = "100ms", service = "50us", arrival = "fixed" },
+  { kind = "periodic", period = "10ms", work = "300us" },
+]
+"#;
+        let s = Scenario::parse(text, "t.toml").unwrap();
+        assert_eq!(s.duration, Span::secs(60));
+        assert_eq!(s.host.context_switch, Span::us(5));
+        let d = &s.domains[0];
+        assert_eq!(d.pin, Some(vec![0]));
+        assert_eq!(d.microslice, Some(Span::ms(10)));
+        assert_eq!(
+            d.rt,
+            Some(Rt {
+                mode: RtMode::Aperiodic,
+                deadline: Some(Span::ms(5))
+            })
+        );
+        assert_eq!(d.stop, Some(Span::secs(50)));
+        assert_eq!(
+            d.workloads[1],
+            Workload::Ping {
+                interval: Span::ms(100),
+                service: Span::us(50),
+                arrival: Arrival::Fixed
+            }
+        );
+        assert_eq!(
+            d.workloads[2],
+            Workload::Periodic {
+                period: Span::ms(10),
+                work: Span::us(300)
+            }
+        );
+    }
+
+    #[test]
+    fn cpu_period_defaults_to_100ms() {
+        let t = format!("{MIN}workloads = [{{ kind = \"cpu\", load = 1.0 }}]\n");
+        let s = Scenario::parse(&t, "t.toml").unwrap();
+        assert_eq!(
+            s.domains[0].workloads[0],
+            Workload::Cpu {
+                load: 1.0,
+                period: Span::ms(100)
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_line() {
+        let t = "duration = \"1s\"\n[host]\npcpus = 2\ncontext_swich = \"1us\"\n[[domain]]\nname = \"a\"\n";
+        let e = Scenario::parse(t, "x.toml").unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert_eq!(e.field, "host.context_swich");
+        assert!(e.message.contains("unknown field"), "{e}");
+        let one_line = e.to_string();
+        assert!(
+            one_line.starts_with("x.toml:4: host.context_swich: "),
+            "{one_line}"
+        );
+        assert!(!one_line.contains('\n'));
+    }
+
+    #[test]
+    fn unknown_workload_key_names_the_domain() {
+        let t = format!("{MIN}weight = 5\nworkloads = [{{ kind = \"cpu\", lod = 1.0 }}]\n");
+        let e = Scenario::parse(&t, "x.toml").unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert_eq!(e.field, "domain[0].workloads");
+        let t = format!("{MIN}workloads = [{{ kind = \"cpu\", load = 1.0, work = \"1ms\" }}]\n");
+        let e = Scenario::parse(&t, "x.toml").unwrap_err();
+        assert_eq!(e.field, "domain[0].workloads[0].work");
+    }
+
+    #[test]
+    fn bad_duration_is_rejected() {
+        let t = "duration = \"10 parsecs\"\n[[domain]]\nname = \"a\"\n";
+        let e = Scenario::parse(t, "x.toml").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (Some(1), "duration"));
+        let t = format!("{MIN}start = \"5\"\n");
+        let e = Scenario::parse(&t, "x.toml").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (Some(4), "domain[0].start"));
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let t =
+            "duration = \"1s\"\n[[domain]]\nname = \"a\"\n[[domain]]\nname = \"b\"\nweight = 0\n";
+        let e = Scenario::parse(t, "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.toml:6: domain[1].weight: must be 1..65535"
+        );
+        let t = format!("{MIN}cap = 101\n");
+        assert_eq!(Scenario::parse(&t, "x").unwrap_err().field, "domain[0].cap");
+        let t = format!("{MIN}workloads = [{{ kind = \"cpu\", load = 1.5 }}]\n");
+        let e = Scenario::parse(&t, "x").unwrap_err();
+        assert_eq!(e.field, "domain[0].workloads[0].load");
+        assert_eq!(e.line, Some(2));
+        let t = format!("{MIN}pin = [1]\n");
+        assert_eq!(Scenario::parse(&t, "x").unwrap_err().field, "domain[0].pin");
+        let t = format!("{MIN}stop = \"0s\"\n");
+        assert_eq!(
+            Scenario::parse(&t, "x").unwrap_err().field,
+            "domain[0].stop"
+        );
+        let t = format!("{MIN}[[domain]]\nname = \"a\"\n");
+        assert_eq!(
+            Scenario::parse(&t, "x").unwrap_err().field,
+            "domain[1].name"
+        );
+    }
+
+    #[test]
+    fn code_built_scenarios_are_validated() {
+        let mut s = Scenario::parse(MIN, "t.toml").unwrap();
+        assert!(s.validate().is_ok());
+        s.domains[0].weight = 0;
+        assert_eq!(s.validate().unwrap_err().field, "domain[0].weight");
+    }
+}

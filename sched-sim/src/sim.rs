@@ -1,0 +1,723 @@
+//! The event loop: drives one policy through Xen's scheduler protocol over a
+//! simulated machine.
+//!
+//! Why it looks the way it does:
+//! - All scheduler records are allocated up front for the whole scenario
+//!   (domains that start later too) and outlive the engine, as Xen's
+//!   `alloc_*data` records do; a vCPU is named by its index (`VcpuToken`).
+//! - The host keeps its own view of every vCPU ([`Sched`]) and only calls
+//!   `wake` on a blocked→runnable edge and `sleep` on a queued vCPU, which are
+//!   the preconditions Xen's core keeps.
+//! - Platform requests and softirqs are acted on after the scheduler call
+//!   that made them returns; after every event all pending softirqs at that
+//!   instant are processed (ascending pCPU order, repeated until none is
+//!   pending) before time advances. Invariants are checked at those quiescent
+//!   points when asked.
+//! - Costs: after a switch the vCPU makes no progress for `context_switch`
+//!   (plus `cache_refill` when it was not the last vCPU on that pCPU); that
+//!   time is still its own CPU time, charged by the scheduler and counted busy.
+
+use sched_core::{
+    CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, Hooks, PcpuData, SchedOps, Time,
+    VcpuData, VcpuToken,
+};
+
+use crate::metrics::DomMetrics;
+use crate::platform::{EventKind, Request, SimPlatform};
+use crate::report::{DomainReport, PcpuReport, Report};
+use crate::scenario::Scenario;
+use crate::workload::Guest;
+use crate::{SimError, SimOptions, SimStats};
+
+/// The most invariant violations kept as text (all are counted).
+const MAX_VIOLATIONS: usize = 16;
+/// Scheduling rounds at one instant before the loop is declared stuck.
+const MAX_ROUNDS_PER_INSTANT: u32 = 100_000;
+
+/// Where a vCPU is, as the host sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sched {
+    /// Its domain has not started.
+    Offline,
+    /// Known to the scheduler, neither queued nor running (blocked, paused).
+    Idle,
+    /// Woken (or preempted) and waiting on a runqueue.
+    Queued,
+    /// Running on this pCPU.
+    Running(u16),
+    /// Removed from the scheduler; must never run again.
+    Removed,
+}
+
+struct VState {
+    dom: u16,
+    sched: Sched,
+    paused: bool,
+    stopping: bool,
+    migrate: bool,
+    /// When `wake()` was called for it and it has not run since (-1 = none).
+    wake_at: i64,
+    /// Progress is accounted up to here while it runs.
+    progress_from: i64,
+    /// Bumped to make queued completion events stale.
+    gen: u32,
+    guest: Guest,
+}
+
+#[derive(Default)]
+struct CState {
+    running: Option<u32>,
+    last_ran: Option<u32>,
+    last_acct: i64,
+    /// The vCPU switched in makes no progress before this instant.
+    overhead_until: i64,
+    slice_gen: u32,
+    busy_ns: i64,
+    switches: u64,
+}
+
+struct DState {
+    first: u32,
+    count: u32,
+    /// vCPUs inserted and not yet removed.
+    alive: u32,
+}
+
+/// Runs `sc` under the policy `H` and reports.
+pub(crate) fn run<H: Hooks>(
+    sc: &Scenario,
+    opts: &SimOptions,
+) -> Result<(Report, SimStats), SimError> {
+    let duration = opts.duration.unwrap_or(sc.duration).as_ns();
+    if duration <= 0 {
+        return Err(SimError::BadInput {
+            field: "duration".into(),
+            message: "must be positive".into(),
+        });
+    }
+    if sc.domains.len() > usize::from(u16::MAX) {
+        return Err(SimError::BadInput {
+            field: "domain".into(),
+            message: "at most 65535 domains".into(),
+        });
+    }
+    let npc = usize::from(sc.host.pcpus);
+    let plat = SimPlatform::new(npc, duration, sc.host.timer_granularity.as_ns());
+    let pcpus: Vec<PcpuData<'_, H>> = (0..npc).map(|_| PcpuData::new()).collect();
+    let doms: Vec<DomData<'_, H>> = (0..sc.domains.len())
+        .map(|i| DomData::new(DomId(i as u16)))
+        .collect();
+    let all = CpuMask::first_n(npc);
+    let mut meta = Vec::new();
+    let mut dstate = Vec::with_capacity(sc.domains.len());
+    for (d, dom) in sc.domains.iter().enumerate() {
+        let mask = match &dom.pin {
+            Some(pin) => {
+                let mut m = CpuMask::EMPTY;
+                for &c in pin {
+                    m.set(CpuId(c));
+                }
+                m.and(&all)
+            }
+            None => all,
+        };
+        dstate.push(DState {
+            first: meta.len() as u32,
+            count: u32::from(dom.vcpus),
+            alive: 0,
+        });
+        for id in 0..dom.vcpus {
+            meta.push((d, id, mask));
+        }
+    }
+    let vrec: Vec<VcpuData<'_, H>> = meta
+        .iter()
+        .enumerate()
+        .map(|(k, &(d, id, mask))| VcpuData::new(VcpuToken(k), &doms[d], id, mask))
+        .collect();
+    let seed = opts.seed.unwrap_or(sc.seed);
+    let vstate = meta
+        .iter()
+        .map(|&(d, id, _)| VState {
+            dom: d as u16,
+            sched: Sched::Offline,
+            paused: false,
+            stopping: false,
+            migrate: false,
+            wake_at: -1,
+            progress_from: 0,
+            gen: 0,
+            guest: Guest::new(&sc.domains[d].workloads, seed, &[d as u64, u64::from(id)]),
+        })
+        .collect();
+
+    let mut sim = Sim {
+        eng: CreditEngine::new(&plat, &pcpus),
+        plat: &plat,
+        sc,
+        vrec: &vrec,
+        drec: &doms,
+        v: vstate,
+        c: (0..npc).map(|_| CState::default()).collect(),
+        d: dstate,
+        m: vec![DomMetrics::default(); sc.domains.len()],
+        stats: SimStats::default(),
+        check: opts.check_invariants,
+        req_buf: Vec::with_capacity(64),
+        seen: vec![false; vrec.len()],
+    };
+    sim.run()?;
+    Ok(sim.report(H::NAME, duration))
+}
+
+struct Sim<'a, H: Hooks> {
+    eng: CreditEngine<'a, &'a SimPlatform, H>,
+    plat: &'a SimPlatform,
+    sc: &'a Scenario,
+    vrec: &'a [VcpuData<'a, H>],
+    drec: &'a [DomData<'a, H>],
+    v: Vec<VState>,
+    c: Vec<CState>,
+    d: Vec<DState>,
+    m: Vec<DomMetrics>,
+    stats: SimStats,
+    check: bool,
+    req_buf: Vec<Request>,
+    /// Scratch for the invariant check.
+    seen: Vec<bool>,
+}
+
+impl<'a, H: Hooks> Sim<'a, H> {
+    fn run(&mut self) -> Result<(), SimError> {
+        for c in 0..self.c.len() {
+            self.eng.add_pcpu(CpuId(c as u16));
+        }
+        for (i, d) in self.sc.domains.iter().enumerate() {
+            self.plat
+                .post(d.start.as_ns(), EventKind::DomStart(i as u16));
+            if let Some(stop) = d.stop {
+                self.plat.post(stop.as_ns(), EventKind::DomStop(i as u16));
+            }
+        }
+        self.quiesce()?;
+        while let Some(ev) = self.plat.pop() {
+            if ev.at != self.plat.now_ns() {
+                if self.check {
+                    self.check_invariants();
+                }
+                self.plat.set_now(ev.at);
+            }
+            self.stats.events += 1;
+            self.handle(ev.kind)?;
+            self.quiesce()?;
+        }
+        if self.check {
+            self.check_invariants();
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> i64 {
+        self.plat.now_ns()
+    }
+
+    fn handle(&mut self, ev: EventKind) -> Result<(), SimError> {
+        match ev {
+            EventKind::Timer { cpu, slot, gen } => {
+                if let Some(kind) = self.plat.timer_due(cpu, slot, gen) {
+                    self.eng.timer_fired(CpuId(cpu), kind);
+                }
+            }
+            EventKind::Slice { cpu, gen } => {
+                if self.c[usize::from(cpu)].slice_gen == gen {
+                    self.plat_raise(cpu);
+                }
+            }
+            EventKind::Complete { vcpu, gen } => {
+                let k = vcpu as usize;
+                if self.v[k].gen == gen && matches!(self.v[k].sched, Sched::Running(_)) {
+                    self.progress(k);
+                    self.arm(k);
+                }
+            }
+            EventKind::Arrival { vcpu, workload } => self.arrival(vcpu as usize, workload),
+            EventKind::DomStart(d) => self.start_domain(usize::from(d))?,
+            EventKind::DomStop(d) => self.stop_domain(usize::from(d)),
+        }
+        Ok(())
+    }
+
+    fn plat_raise(&self, cpu: u16) {
+        sched_core::Platform::raise_softirq(&self.plat, CpuId(cpu));
+    }
+
+    /// Acts on requests and pending softirqs until none is left at this instant.
+    fn quiesce(&mut self) -> Result<(), SimError> {
+        let mut rounds = 0u32;
+        loop {
+            self.drain_requests();
+            let pending = self.plat.take_softirqs();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for cpu in pending.iter() {
+                self.schedule(cpu);
+                self.drain_requests();
+            }
+            rounds += 1;
+            if rounds > MAX_ROUNDS_PER_INSTANT {
+                return Err(SimError::Internal(format!(
+                    "t={}ns: softirqs keep being raised; the scheduler does not settle",
+                    self.now()
+                )));
+            }
+        }
+    }
+
+    fn drain_requests(&mut self) {
+        loop {
+            let mut buf = std::mem::take(&mut self.req_buf);
+            self.plat.take_requests(&mut buf);
+            if buf.is_empty() {
+                self.req_buf = buf;
+                return;
+            }
+            for r in buf.drain(..) {
+                match r {
+                    Request::Pause(t) => {
+                        if let Some(v) = self.v.get_mut(t.0) {
+                            v.paused = true;
+                            self.update(t.0);
+                        }
+                    }
+                    Request::Unpause(t) => {
+                        if let Some(v) = self.v.get_mut(t.0) {
+                            v.paused = false;
+                            self.update(t.0);
+                        }
+                    }
+                    Request::Migrate(t) => {
+                        if let Some(v) = self.v.get_mut(t.0) {
+                            if let Sched::Running(c) = v.sched {
+                                v.migrate = true;
+                                self.plat_raise(c);
+                            }
+                        }
+                    }
+                }
+            }
+            self.req_buf = buf;
+        }
+    }
+
+    /// Brings the scheduler's view of `k` in line with the guest: wake on
+    /// blocked→runnable, sleep a queued vCPU that may no longer run, make a
+    /// running one's pCPU reschedule, remove a stopping one once it is off.
+    fn update(&mut self, k: usize) {
+        let now = self.now();
+        let v = &mut self.v[k];
+        let runnable = v.guest.has_work() && !v.paused && !v.stopping;
+        match v.sched {
+            Sched::Idle => {
+                if v.stopping {
+                    self.remove(k);
+                } else if runnable {
+                    v.sched = Sched::Queued;
+                    v.wake_at = now;
+                    self.eng.wake(&self.vrec[k]);
+                }
+            }
+            Sched::Queued => {
+                if !runnable {
+                    v.sched = Sched::Idle;
+                    v.wake_at = -1;
+                    self.eng.sleep(&self.vrec[k]);
+                    if v.stopping {
+                        self.remove(k);
+                    }
+                }
+            }
+            Sched::Running(c) => {
+                if !runnable || v.migrate {
+                    self.plat_raise(c);
+                }
+            }
+            Sched::Offline | Sched::Removed => {}
+        }
+    }
+
+    fn remove(&mut self, k: usize) {
+        let v = &mut self.v[k];
+        v.sched = Sched::Removed;
+        v.gen = v.gen.wrapping_add(1);
+        v.guest.clear();
+        let d = usize::from(v.dom);
+        self.eng.remove_vcpu(&self.vrec[k]);
+        self.d[d].alive = self.d[d].alive.saturating_sub(1);
+        if self.d[d].alive == 0 {
+            self.eng.remove_domain(&self.drec[d]);
+        }
+    }
+
+    fn start_domain(&mut self, d: usize) -> Result<(), SimError> {
+        let now = self.now();
+        let dom = &self.sc.domains[d];
+        self.eng.insert_domain(&self.drec[d]);
+        let (first, count) = (self.d[d].first as usize, self.d[d].count as usize);
+        for k in first..first + count {
+            self.eng.insert_vcpu(&self.vrec[k]);
+            self.v[k].sched = Sched::Idle;
+            self.d[d].alive += 1;
+        }
+        // After the vCPUs, as Xen's toolstack does: a cap is checked against
+        // the domain's vCPU count.
+        let p = CreditDomParams {
+            weight: dom.weight,
+            cap: dom.cap,
+        };
+        self.eng
+            .set_dom_params(&self.drec[d], p)
+            .map_err(|e| SimError::BadInput {
+                field: format!("domain[{d}]"),
+                message: e.to_string(),
+            })?;
+        for k in first..first + count {
+            for w in 0..self.v[k].guest.len() {
+                let t = self.v[k].guest.first_arrival(w, now);
+                self.plat.post(
+                    t,
+                    EventKind::Arrival {
+                        vcpu: k as u32,
+                        workload: w as u16,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_domain(&mut self, d: usize) {
+        let (first, count) = (self.d[d].first as usize, self.d[d].count as usize);
+        for k in first..first + count {
+            if matches!(self.v[k].sched, Sched::Offline | Sched::Removed) {
+                continue;
+            }
+            self.v[k].stopping = true;
+            self.update(k);
+        }
+    }
+
+    fn arrival(&mut self, k: usize, w: u16) {
+        let now = self.now();
+        let v = &self.v[k];
+        if v.stopping || matches!(v.sched, Sched::Offline | Sched::Removed) {
+            return;
+        }
+        let running = matches!(v.sched, Sched::Running(_));
+        if running {
+            self.progress(k);
+        }
+        let v = &mut self.v[k];
+        let next = v
+            .guest
+            .arrive(usize::from(w), now, &mut self.m[usize::from(v.dom)]);
+        if let Some(t) = next {
+            self.plat.post(
+                t,
+                EventKind::Arrival {
+                    vcpu: k as u32,
+                    workload: w,
+                },
+            );
+        }
+        if running {
+            self.arm(k);
+        } else {
+            self.update(k);
+        }
+    }
+
+    /// Credits the running `k` with the progress it made up to now.
+    fn progress(&mut self, k: usize) {
+        let now = self.now();
+        let v = &mut self.v[k];
+        let Sched::Running(c) = v.sched else { return };
+        let from = v.progress_from.max(self.c[usize::from(c)].overhead_until);
+        if now > from {
+            v.guest
+                .progress(from, now - from, &mut self.m[usize::from(v.dom)]);
+        }
+        v.progress_from = now;
+    }
+
+    /// Queues the completion of the running `k`'s current item (making any
+    /// earlier one stale), or blocks it when it has nothing left to do.
+    fn arm(&mut self, k: usize) {
+        let now = self.now();
+        let v = &mut self.v[k];
+        v.gen = v.gen.wrapping_add(1);
+        let Sched::Running(c) = v.sched else { return };
+        if !v.guest.has_work() {
+            self.update(k);
+            return;
+        }
+        if let Some(rem) = v.guest.until_next_completion() {
+            let start = now.max(self.c[usize::from(c)].overhead_until);
+            self.plat.post(
+                start.saturating_add(rem),
+                EventKind::Complete {
+                    vcpu: k as u32,
+                    gen: v.gen,
+                },
+            );
+        }
+    }
+
+    /// Adds the time since the last accounting to `c`'s running vCPU.
+    fn account(&mut self, c: usize, now: i64) {
+        let cs = &mut self.c[c];
+        if let Some(k) = cs.running {
+            let dt = now - cs.last_acct;
+            cs.busy_ns += dt;
+            self.m[usize::from(self.v[k as usize].dom)].cpu_ns += dt;
+        }
+        cs.last_acct = now;
+    }
+
+    fn violation(&mut self, msg: String) {
+        self.stats.violation_count += 1;
+        if self.stats.violations.len() < MAX_VIOLATIONS {
+            self.stats.violations.push(msg);
+        }
+    }
+
+    /// `do_schedule` on `cpu` and the context switch it asks for.
+    fn schedule(&mut self, cpu: CpuId) {
+        let now = self.now();
+        let c = cpu.index();
+        let prev = self.c[c].running;
+        let mut prev_runnable = false;
+        if let Some(p) = prev {
+            let p = p as usize;
+            self.progress(p);
+            self.account(c, now);
+            let v = &self.v[p];
+            prev_runnable = v.guest.has_work() && !v.paused && !v.stopping && !v.migrate;
+        }
+        let d = self.eng.do_schedule(cpu, Time(now), prev_runnable, false);
+        self.stats.decisions += 1;
+        let next = d.next.map(|r| r.token().0 as u32);
+
+        let cs = &mut self.c[c];
+        cs.slice_gen = cs.slice_gen.wrapping_add(1);
+        if let Some(s) = d.slice {
+            let at = self.plat.round_timer(now.saturating_add(s.as_ns()));
+            self.plat.post(
+                at,
+                EventKind::Slice {
+                    cpu: cpu.0,
+                    gen: cs.slice_gen,
+                },
+            );
+        }
+
+        if next == prev {
+            if let Some(n) = next {
+                if !prev_runnable {
+                    self.violation(format!(
+                        "t={now}ns: cpu{c} kept running {} though it was not runnable",
+                        self.vname(n as usize)
+                    ));
+                }
+                self.arm(n as usize);
+            }
+            return;
+        }
+
+        if let Some(p) = prev {
+            let p = p as usize;
+            let v = &mut self.v[p];
+            v.gen = v.gen.wrapping_add(1);
+            v.sched = if prev_runnable {
+                Sched::Queued
+            } else {
+                Sched::Idle
+            };
+            v.wake_at = -1;
+            self.eng.context_saved(&self.vrec[p]);
+            if std::mem::take(&mut self.v[p].migrate) && !self.v[p].stopping {
+                let r = &self.vrec[p];
+                let to = self.eng.pick_cpu(r);
+                self.eng.migrate(r, to);
+                if to != cpu {
+                    self.m[usize::from(self.v[p].dom)].migrations += 1;
+                }
+            }
+            self.update(p);
+        }
+
+        self.c[c].running = next;
+        if let Some(n) = next {
+            let k = n as usize;
+            match self.v[k].sched {
+                Sched::Queued => {}
+                other => {
+                    let what = match other {
+                        Sched::Removed => "a removed vCPU",
+                        Sched::Offline => "a vCPU of a domain not started",
+                        Sched::Running(_) => "a vCPU running elsewhere",
+                        _ => "a vCPU that is not runnable",
+                    };
+                    self.violation(format!(
+                        "t={now}ns: cpu{c} picked {what}: {}",
+                        self.vname(k)
+                    ));
+                }
+            }
+            let was_removed = self.v[k].sched == Sched::Removed;
+            let refill = self.c[c].last_ran != Some(n);
+            let cost = self.sc.host.context_switch.as_ns()
+                + if refill {
+                    self.sc.host.cache_refill.as_ns()
+                } else {
+                    0
+                };
+            let cs = &mut self.c[c];
+            cs.overhead_until = now + cost;
+            cs.last_ran = Some(n);
+            cs.last_acct = now;
+            cs.switches += 1;
+            let v = &mut self.v[k];
+            v.sched = Sched::Running(cpu.0);
+            v.progress_from = now;
+            let m = &mut self.m[usize::from(v.dom)];
+            m.switches += 1;
+            if d.migrated {
+                m.migrations += 1;
+            }
+            if v.wake_at >= 0 {
+                m.sched.push(now - v.wake_at);
+                v.wake_at = -1;
+            }
+            if was_removed {
+                // Never let it run: deschedule it again at once.
+                self.v[k].stopping = true;
+            }
+            self.arm(k);
+        }
+    }
+
+    fn vname(&self, k: usize) -> String {
+        let r = &self.vrec[k];
+        format!(
+            "{}.v{}",
+            self.sc.domains[usize::from(self.v[k].dom)].name,
+            r.vcpu_id()
+        )
+    }
+
+    /// The invariants of DESIGN.md that a host can see, at a quiescent instant.
+    fn check_invariants(&mut self) {
+        let now = self.now();
+        self.seen.iter_mut().for_each(|s| *s = false);
+        let mut idle = CpuMask::EMPTY;
+        let mut queued_core = 0u64;
+        for c in 0..self.c.len() {
+            let cpu = CpuId(c as u16);
+            let cur = self.eng.current(cpu).map(|r| r.token().0);
+            queued_core += u64::from(self.eng.queued(cpu));
+            let host = self.c[c].running.map(|k| k as usize);
+            if cur != host {
+                self.violation(format!(
+                    "t={now}ns: cpu{c}: scheduler runs {cur:?}, host runs {host:?}"
+                ));
+            }
+            match cur {
+                Some(k) if k < self.seen.len() => {
+                    if std::mem::replace(&mut self.seen[k], true) {
+                        self.violation(format!(
+                            "t={now}ns: {} is current on two pCPUs",
+                            self.vname(k)
+                        ));
+                    }
+                    if self.v[k].sched == Sched::Removed {
+                        self.violation(format!(
+                            "t={now}ns: removed {} runs on cpu{c}",
+                            self.vname(k)
+                        ));
+                    }
+                }
+                Some(k) => self.violation(format!("t={now}ns: cpu{c} runs unknown vCPU {k}")),
+                None => idle.set(cpu),
+            }
+        }
+        let queued_host = self.v.iter().filter(|v| v.sched == Sched::Queued).count() as u64;
+        if queued_core != queued_host {
+            self.violation(format!(
+                "t={now}ns: {queued_core} vCPUs on runqueues, host counts {queued_host} queued"
+            ));
+        }
+        if idle.is_empty() {
+            return;
+        }
+        for k in 0..self.v.len() {
+            let v = &self.v[k];
+            if v.sched != Sched::Queued || v.paused {
+                continue;
+            }
+            let allowed = self.vrec[k].affinity().hard.and(&idle);
+            if let Some(c) = allowed.first() {
+                let on = self.vrec[k].processor().0;
+                self.violation(format!(
+                    "t={now}ns: cpu{} idles while {} waits on cpu{on} (work conservation)",
+                    c.0,
+                    self.vname(k)
+                ));
+            }
+        }
+    }
+
+    fn report(mut self, policy: &str, duration: i64) -> (Report, SimStats) {
+        self.plat.set_now(duration);
+        for c in 0..self.c.len() {
+            self.account(c, duration);
+        }
+        let total = duration as f64 * self.c.len() as f64;
+        let domains = self
+            .sc
+            .domains
+            .iter()
+            .zip(&self.m)
+            .map(|(d, m)| DomainReport {
+                name: d.name.clone(),
+                cpu_share: m.cpu_ns as f64 / total,
+                cpu_ns: m.cpu_ns,
+                switches: m.switches,
+                migrations: m.migrations,
+                latency: m.latency.summary(),
+                sched_latency: m.sched.summary(),
+                jitter_ns: m.latency.jitter(),
+                deadline_misses: m.deadline_misses,
+                lost: 0,
+            })
+            .collect();
+        let pcpus = self
+            .c
+            .iter()
+            .enumerate()
+            .map(|(i, c)| PcpuReport {
+                id: i as u16,
+                busy: c.busy_ns as f64 / duration as f64,
+                switches: c.switches,
+            })
+            .collect();
+        let report = Report {
+            scenario: self.sc.name.clone(),
+            policy: policy.to_string(),
+            duration_ns: duration,
+            domains,
+            pcpus,
+        };
+        (report, std::mem::take(&mut self.stats))
+    }
+}

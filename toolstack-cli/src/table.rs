@@ -1,0 +1,79 @@
+//! The human-readable report: one row per domain, one column group per
+//! policy (CPU share, response latency mean / p99 / max in milliseconds,
+//! deadline misses), so policies compare side by side. A latency with no
+//! samples prints as `-`.
+
+use std::fmt::Write;
+
+use sched_sim::{Dist, Report, Scenario};
+
+const NAME_W: usize = 16;
+const GROUP_W: usize = 7 + 3 * 10 + 8;
+
+fn ms(d: &Dist, v: u64) -> String {
+    if d.count == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.3}", v as f64 / 1e6)
+    }
+}
+
+pub(crate) fn render(sc: &Scenario, reports: &[Report]) -> String {
+    let mut s = String::new();
+    let secs = reports.first().map_or(0.0, |r| r.duration_ns as f64 / 1e9);
+    let _ = writeln!(
+        s,
+        "{}: {} pCPU(s), {} domain(s), {secs} s simulated",
+        sc.name,
+        sc.host.pcpus,
+        sc.domains.len()
+    );
+    let _ = write!(s, "{:NAME_W$}", "");
+    for r in reports {
+        let _ = write!(s, " | {:<GROUP_W$}", r.policy);
+    }
+    s.push('\n');
+    let _ = write!(s, "{:<NAME_W$}", "domain");
+    for _ in reports {
+        let _ = write!(
+            s,
+            " | {:>7}{:>10}{:>10}{:>10}{:>8}",
+            "share%", "lat mean", "p99", "max", "misses"
+        );
+    }
+    s.push('\n');
+    let rows = reports.first().map_or(0, |r| r.domains.len());
+    for i in 0..rows {
+        let name = &reports[0].domains[i].name;
+        let _ = write!(s, "{name:<NAME_W$}");
+        for r in reports {
+            let d = &r.domains[i];
+            let l = &d.latency;
+            let _ = write!(
+                s,
+                " | {:>7.2}{:>10}{:>10}{:>10}{:>8}",
+                d.cpu_share * 100.0,
+                ms(l, l.mean_ns),
+                ms(l, l.p99_ns),
+                ms(l, l.max_ns),
+                d.deadline_misses
+            );
+        }
+        s.push('\n');
+    }
+    let _ = write!(s, "{:<NAME_W$}", "pCPU busy%");
+    for r in reports {
+        let busy: Vec<String> = r
+            .pcpus
+            .iter()
+            .map(|p| format!("{:.1}", p.busy * 100.0))
+            .collect();
+        let _ = write!(s, " | {:<GROUP_W$}", busy.join(" "));
+    }
+    s.push('\n');
+    let _ = writeln!(
+        s,
+        "(latency in ms: ping reply - arrival, periodic completion - release)"
+    );
+    s
+}
