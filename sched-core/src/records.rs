@@ -184,6 +184,9 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
     }
     /// Clears `f`, returning whether it was set.
     pub(crate) fn clear_flag(&self, f: VcpuFlags) -> bool {
+        if self.flags.load(Relaxed) & f.bits() == 0 {
+            return false;
+        }
         self.flags.fetch_and(!f.bits(), Relaxed) & f.bits() != 0
     }
     /// Whether the vCPU sits on a runqueue.

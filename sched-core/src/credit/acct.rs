@@ -42,7 +42,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let credits = val / NS_PER_MS;
         v.add_credit(-(credits.min(i32::MAX as i64) as i32));
         v.start_time
-            .fetch_add(credits * NS_PER_MS / CREDITS_PER_MSEC, Relaxed);
+            .store(start.ns() + credits * NS_PER_MS / CREDITS_PER_MSEC, Relaxed);
     }
 
     /// Puts `v` (and its domain) on the active lists so it earns credit

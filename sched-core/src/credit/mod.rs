@@ -143,7 +143,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     ) {
         let yielding = v.flags().contains(VcpuFlags::YIELD);
         if q.runq.insert(v, yielding) {
-            pc.nr_runnable.fetch_add(1, Relaxed);
+            let n = pc.nr_runnable.load(Relaxed);
+            pc.nr_runnable.store(n + 1, Relaxed);
         }
     }
 

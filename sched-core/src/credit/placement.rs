@@ -81,6 +81,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// and nobody idles; otherwise wake one idle pCPU `new` may run on.
     pub(crate) fn tickle(&self, cpu: CpuId, q: &PcpuLocked<'a, H>, new: &'a VcpuData<'a, H>) {
         let cur_pri = q.curr.map_or(Pri::Idle, |c| c.pri());
+        // Fast path: a busy pCPU whose vCPU outranks or equals `new` and no
+        // idler anywhere: nothing to tickle (the common case when loaded).
+        if cur_pri != Pri::Idle && new.pri() <= cur_pri && self.idlers.snapshot().is_empty() {
+            return;
+        }
         let idle_mask = self.idlers.snapshot().and(&self.online.snapshot());
         let idlers_empty = idle_mask.is_empty();
         let mut mask = CpuMask::EMPTY;

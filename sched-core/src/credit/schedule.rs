@@ -43,7 +43,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if let Some(c) = scurr {
             runtime = (now - VcpuData::<H>::time(&c.running_since)).max(Span::ZERO);
             self.burn_credits(c, now);
-            c.start_time.fetch_sub(now.ns(), Relaxed);
+            let st = c.start_time.load(Relaxed);
+            c.start_time.store(st - now.ns(), Relaxed);
             c.last_sched_time.store(now.ns(), Relaxed);
         }
 
@@ -76,9 +77,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             if prev_runnable {
                 q.runq.insert(c, c.flags().contains(VcpuFlags::YIELD));
             } else {
-                let _ = pc
-                    .nr_runnable
-                    .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+                let n = pc.nr_runnable.load(Relaxed);
+                pc.nr_runnable.store(n.saturating_sub(1), Relaxed);
             }
             c.clear_flag(VcpuFlags::YIELD);
         }
@@ -97,15 +97,19 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }
         };
 
-        if !tasklet_work && snext.is_none() {
-            self.idlers.set(cpu);
-        } else {
-            self.idlers.clear(cpu);
+        let idle = !tasklet_work && snext.is_none();
+        if idle != self.idlers.contains(cpu) {
+            if idle {
+                self.idlers.set(cpu);
+            } else {
+                self.idlers.clear(cpu);
+            }
         }
 
         let slice = match snext {
             Some(n) => {
-                n.start_time.fetch_add(now.ns(), Relaxed);
+                let st = n.start_time.load(Relaxed);
+                n.start_time.store(st + now.ns(), Relaxed);
                 n.is_running.store(true, Relaxed);
                 if !scurr.is_some_and(|c| core::ptr::eq(c, n)) {
                     n.running_since.store(now.ns(), Relaxed);
