@@ -3,10 +3,15 @@
 //!
 //! Why it only records: a platform call happens while the scheduler may hold
 //! its locks, so it must never call back into the scheduler. Softirqs are a
-//! pending-pCPU mask, timers become events in the queue (one pending instant
-//! per (pCPU, kind): re-arming bumps a generation and stale queue entries are
-//! dropped when popped), and requests are queued for the event loop to act on
-//! once the scheduler call has returned.
+//! pending-pCPU mask, timers become events in the queue, and requests are
+//! queued for the event loop to act on once the scheduler call has returned.
+//!
+//! Timers are *lazy* ([`Lazy`]): a timer keeps its deadline and the instant of
+//! one queued event at or before it. Re-arming it later (the common case: a
+//! slice or tick pushed back on every decision) queues nothing; the queued
+//! event, when it pops early, re-queues itself at the deadline. Only arming
+//! it earlier queues a new event. This keeps the heap small and is what
+//! makes the simulator fast; stale events are recognised and dropped.
 //!
 //! The event queue is a binary heap ordered by (time, sequence number), so
 //! events at the same instant run in the order they were posted: the run is
@@ -24,12 +29,12 @@ const SLOTS: usize = 2 + 256;
 /// What happens at an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EventKind {
-    /// A scheduler timer on a pCPU (slot, generation).
-    Timer { cpu: u16, slot: u16, gen: u32 },
+    /// A scheduler timer on a pCPU.
+    Timer { cpu: u16, slot: u16 },
     /// The slice timer of a pCPU.
-    Slice { cpu: u16, gen: u32 },
+    Slice { cpu: u16 },
     /// A vCPU's current guest item completes.
-    Complete { vcpu: u32, gen: u32 },
+    Complete { vcpu: u32 },
     /// A workload of a vCPU delivers work.
     Arrival { vcpu: u32, workload: u16 },
     /// A domain is created.
@@ -71,10 +76,27 @@ pub(crate) enum Request {
     Migrate(VcpuToken),
 }
 
-#[derive(Clone, Copy, Default)]
-struct TimerSlot {
-    gen: u32,
-    armed: bool,
+/// A lazily queued timer: its deadline, and the instant of one queued event
+/// at or before the deadline (the invariant that makes it fire on time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lazy {
+    deadline: i64,
+    posted: i64,
+}
+
+const NONE: i64 = i64::MAX;
+
+impl Lazy {
+    /// Disarmed, nothing queued.
+    pub(crate) const IDLE: Lazy = Lazy {
+        deadline: NONE,
+        posted: NONE,
+    };
+
+    /// Disarms it; a queued event will be dropped when it pops.
+    pub(crate) fn cancel(&mut self) {
+        self.deadline = NONE;
+    }
 }
 
 /// The simulated world as the scheduler sees it.
@@ -87,7 +109,7 @@ pub(crate) struct SimPlatform {
     softirqs: Cell<CpuMask>,
     events: RefCell<BinaryHeap<Event>>,
     seq: Cell<u64>,
-    timers: RefCell<Vec<TimerSlot>>,
+    timers: RefCell<Vec<Lazy>>,
     requests: RefCell<Vec<Request>>,
 }
 
@@ -100,7 +122,7 @@ impl SimPlatform {
             softirqs: Cell::new(CpuMask::EMPTY),
             events: RefCell::new(BinaryHeap::with_capacity(1024)),
             seq: Cell::new(0),
-            timers: RefCell::new(vec![TimerSlot::default(); pcpus * SLOTS]),
+            timers: RefCell::new(vec![Lazy::IDLE; pcpus * SLOTS]),
             requests: RefCell::new(Vec::with_capacity(64)),
         }
     }
@@ -132,6 +154,33 @@ impl SimPlatform {
         self.events.borrow_mut().push(Event { at, seq, kind });
     }
 
+    /// Arms `t` to fire at `at` with event `kind` (queued only if earlier
+    /// than what is already queued for it).
+    pub(crate) fn arm(&self, t: &mut Lazy, at: i64, kind: EventKind) {
+        t.deadline = at;
+        if at < t.posted && at < self.end {
+            self.post(at, kind);
+            t.posted = at;
+        }
+    }
+
+    /// `t`'s event `kind` popped now: whether the timer fires. An early
+    /// event re-queues itself at the deadline; a stale one is dropped.
+    pub(crate) fn due(&self, t: &mut Lazy, kind: EventKind) -> bool {
+        let now = self.now.get();
+        if t.posted == now {
+            t.posted = NONE;
+        }
+        if t.deadline == now {
+            t.deadline = NONE;
+            return true;
+        }
+        if t.deadline != NONE && t.deadline > now && t.posted == NONE {
+            self.arm(t, t.deadline, kind);
+        }
+        false
+    }
+
     /// The next event, if any (the borrow ends before it is handled).
     pub(crate) fn pop(&self) -> Option<Event> {
         self.events.borrow_mut().pop()
@@ -143,19 +192,24 @@ impl SimPlatform {
     }
 
     /// Moves the queued requests into `out` (which must be empty), keeping
-    /// both buffers' capacity.
-    pub(crate) fn take_requests(&self, out: &mut Vec<Request>) {
-        std::mem::swap(&mut *self.requests.borrow_mut(), out);
+    /// both buffers' capacity. Returns whether there were any.
+    pub(crate) fn take_requests(&self, out: &mut Vec<Request>) -> bool {
+        let mut r = self.requests.borrow_mut();
+        if r.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut *r, out);
+        true
     }
 
-    /// Whether a popped timer event is still the armed one; disarms it if so.
-    pub(crate) fn timer_due(&self, cpu: u16, slot: u16, gen: u32) -> Option<TimerKind> {
+    /// A scheduler-timer event popped: the timer kind if it fires now.
+    pub(crate) fn timer_due(&self, cpu: u16, slot: u16) -> Option<TimerKind> {
+        let kind = EventKind::Timer { cpu, slot };
         let mut t = self.timers.borrow_mut();
         let s = t.get_mut(usize::from(cpu) * SLOTS + usize::from(slot))?;
-        if !s.armed || s.gen != gen {
+        if !self.due(s, kind) {
             return None;
         }
-        s.armed = false;
         Some(match slot {
             0 => TimerKind::Tick,
             1 => TimerKind::Acct,
@@ -185,32 +239,19 @@ impl Platform for SimPlatform {
 
     fn set_timer(&self, cpu: CpuId, timer: TimerKind, at: Time) {
         let slot = Self::slot(timer);
-        let gen = {
-            let mut t = self.timers.borrow_mut();
-            let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(slot)) else {
-                return;
-            };
-            s.gen = s.gen.wrapping_add(1);
-            s.armed = true;
-            s.gen
+        let mut t = self.timers.borrow_mut();
+        let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(slot)) else {
+            return;
         };
         // A timer in the past fires now, as Xen's does.
         let at = self.round_timer(at.ns().max(self.now.get()));
-        self.post(
-            at,
-            EventKind::Timer {
-                cpu: cpu.0,
-                slot,
-                gen,
-            },
-        );
+        self.arm(s, at, EventKind::Timer { cpu: cpu.0, slot });
     }
 
     fn stop_timer(&self, cpu: CpuId, timer: TimerKind) {
         let mut t = self.timers.borrow_mut();
         if let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(Self::slot(timer))) {
-            s.gen = s.gen.wrapping_add(1);
-            s.armed = false;
+            s.cancel();
         }
     }
 
@@ -249,20 +290,41 @@ mod tests {
         );
     }
 
+    /// Pops the next event, sets the clock to it, and says whether it is a
+    /// scheduler timer that fires.
+    fn step(p: &SimPlatform) -> Option<(i64, Option<TimerKind>)> {
+        let e = p.pop()?;
+        p.set_now(e.at);
+        Some((
+            e.at,
+            match e.kind {
+                EventKind::Timer { cpu, slot } => p.timer_due(cpu, slot),
+                _ => None,
+            },
+        ))
+    }
+
     #[test]
-    fn rearming_a_timer_makes_the_old_event_stale() {
+    fn a_later_rearm_queues_nothing_and_fires_at_the_new_deadline() {
         let p = SimPlatform::new(2, 1_000, 10);
         p.set_timer(CpuId(1), TimerKind::Tick, Time(15));
         p.set_timer(CpuId(1), TimerKind::Tick, Time(31));
-        let a = p.pop().unwrap();
-        let b = p.pop().unwrap();
-        assert_eq!((a.at, b.at), (20, 40));
-        let due = |e: Event| match e.kind {
-            EventKind::Timer { cpu, slot, gen } => p.timer_due(cpu, slot, gen),
-            _ => None,
-        };
-        assert_eq!(due(a), None);
-        assert_eq!(due(b), Some(TimerKind::Tick));
-        assert_eq!(due(b), None, "a timer fires once");
+        // One event at 20 (rounded), which re-queues itself at 40.
+        assert_eq!(step(&p), Some((20, None)));
+        assert_eq!(step(&p), Some((40, Some(TimerKind::Tick))));
+        assert_eq!(step(&p), None, "a timer fires once");
+    }
+
+    #[test]
+    fn an_earlier_rearm_or_a_stop_wins() {
+        let p = SimPlatform::new(1, 1_000, 0);
+        p.set_timer(CpuId(0), TimerKind::Acct, Time(50));
+        p.set_timer(CpuId(0), TimerKind::Acct, Time(30));
+        assert_eq!(step(&p), Some((30, Some(TimerKind::Acct))));
+        assert_eq!(step(&p), Some((50, None)), "the stale event is dropped");
+        p.set_timer(CpuId(0), TimerKind::Tick, Time(60));
+        p.stop_timer(CpuId(0), TimerKind::Tick);
+        assert_eq!(step(&p), Some((60, None)));
+        assert_eq!(step(&p), None);
     }
 }

@@ -23,7 +23,7 @@ use sched_core::{
 };
 
 use crate::metrics::DomMetrics;
-use crate::platform::{EventKind, Request, SimPlatform};
+use crate::platform::{EventKind, Lazy, Request, SimPlatform};
 use crate::report::{DomainReport, PcpuReport, Report};
 use crate::scenario::Scenario;
 use crate::workload::Guest;
@@ -59,19 +59,18 @@ struct VState {
     wake_at: i64,
     /// Progress is accounted up to here while it runs.
     progress_from: i64,
-    /// Bumped to make queued completion events stale.
-    gen: u32,
+    /// The completion of its current guest item.
+    comp: Lazy,
     guest: Guest,
 }
 
-#[derive(Default)]
 struct CState {
     running: Option<u32>,
     last_ran: Option<u32>,
     last_acct: i64,
     /// The vCPU switched in makes no progress before this instant.
     overhead_until: i64,
-    slice_gen: u32,
+    slice: Lazy,
     busy_ns: i64,
     switches: u64,
 }
@@ -146,7 +145,7 @@ pub(crate) fn run<H: Hooks>(
             migrate: false,
             wake_at: -1,
             progress_from: 0,
-            gen: 0,
+            comp: Lazy::IDLE,
             guest: Guest::new(&sc.domains[d].workloads, seed, &[d as u64, u64::from(id)]),
         })
         .collect();
@@ -158,7 +157,17 @@ pub(crate) fn run<H: Hooks>(
         vrec: &vrec,
         drec: &doms,
         v: vstate,
-        c: (0..npc).map(|_| CState::default()).collect(),
+        c: (0..npc)
+            .map(|_| CState {
+                running: None,
+                last_ran: None,
+                last_acct: 0,
+                overhead_until: 0,
+                slice: Lazy::IDLE,
+                busy_ns: 0,
+                switches: 0,
+            })
+            .collect(),
         d: dstate,
         m: vec![DomMetrics::default(); sc.domains.len()],
         stats: SimStats::default(),
@@ -223,19 +232,21 @@ impl<'a, H: Hooks> Sim<'a, H> {
 
     fn handle(&mut self, ev: EventKind) -> Result<(), SimError> {
         match ev {
-            EventKind::Timer { cpu, slot, gen } => {
-                if let Some(kind) = self.plat.timer_due(cpu, slot, gen) {
+            EventKind::Timer { cpu, slot } => {
+                if let Some(kind) = self.plat.timer_due(cpu, slot) {
                     self.eng.timer_fired(CpuId(cpu), kind);
                 }
             }
-            EventKind::Slice { cpu, gen } => {
-                if self.c[usize::from(cpu)].slice_gen == gen {
+            EventKind::Slice { cpu } => {
+                if self.plat.due(&mut self.c[usize::from(cpu)].slice, ev) {
                     self.plat_raise(cpu);
                 }
             }
-            EventKind::Complete { vcpu, gen } => {
+            EventKind::Complete { vcpu } => {
                 let k = vcpu as usize;
-                if self.v[k].gen == gen && matches!(self.v[k].sched, Sched::Running(_)) {
+                if self.plat.due(&mut self.v[k].comp, ev)
+                    && matches!(self.v[k].sched, Sched::Running(_))
+                {
                     self.progress(k);
                     self.arm(k);
                 }
@@ -277,8 +288,7 @@ impl<'a, H: Hooks> Sim<'a, H> {
     fn drain_requests(&mut self) {
         loop {
             let mut buf = std::mem::take(&mut self.req_buf);
-            self.plat.take_requests(&mut buf);
-            if buf.is_empty() {
+            if !self.plat.take_requests(&mut buf) {
                 self.req_buf = buf;
                 return;
             }
@@ -349,7 +359,7 @@ impl<'a, H: Hooks> Sim<'a, H> {
     fn remove(&mut self, k: usize) {
         let v = &mut self.v[k];
         v.sched = Sched::Removed;
-        v.gen = v.gen.wrapping_add(1);
+        v.comp.cancel();
         v.guest.clear();
         let d = usize::from(v.dom);
         self.eng.remove_vcpu(&self.vrec[k]);
@@ -455,7 +465,7 @@ impl<'a, H: Hooks> Sim<'a, H> {
     fn arm(&mut self, k: usize) {
         let now = self.now();
         let v = &mut self.v[k];
-        v.gen = v.gen.wrapping_add(1);
+        v.comp.cancel();
         let Sched::Running(c) = v.sched else { return };
         if !v.guest.has_work() {
             self.update(k);
@@ -463,12 +473,10 @@ impl<'a, H: Hooks> Sim<'a, H> {
         }
         if let Some(rem) = v.guest.until_next_completion() {
             let start = now.max(self.c[usize::from(c)].overhead_until);
-            self.plat.post(
+            self.plat.arm(
+                &mut v.comp,
                 start.saturating_add(rem),
-                EventKind::Complete {
-                    vcpu: k as u32,
-                    gen: v.gen,
-                },
+                EventKind::Complete { vcpu: k as u32 },
             );
         }
     }
@@ -509,16 +517,11 @@ impl<'a, H: Hooks> Sim<'a, H> {
         let next = d.next.map(|r| r.token().0 as u32);
 
         let cs = &mut self.c[c];
-        cs.slice_gen = cs.slice_gen.wrapping_add(1);
+        cs.slice.cancel();
         if let Some(s) = d.slice {
             let at = self.plat.round_timer(now.saturating_add(s.as_ns()));
-            self.plat.post(
-                at,
-                EventKind::Slice {
-                    cpu: cpu.0,
-                    gen: cs.slice_gen,
-                },
-            );
+            self.plat
+                .arm(&mut cs.slice, at, EventKind::Slice { cpu: cpu.0 });
         }
 
         if next == prev {
@@ -537,7 +540,7 @@ impl<'a, H: Hooks> Sim<'a, H> {
         if let Some(p) = prev {
             let p = p as usize;
             let v = &mut self.v[p];
-            v.gen = v.gen.wrapping_add(1);
+            v.comp.cancel();
             v.sched = if prev_runnable {
                 Sched::Queued
             } else {

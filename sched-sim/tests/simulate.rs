@@ -1,0 +1,276 @@
+//! End-to-end checks of the simulator through its public API: determinism,
+//! latency sanity, domain lifecycle, and the scheduler invariants on the
+//! bundled scenarios.
+
+use sched_core::Span;
+use sched_sim::{
+    simulate, simulate_with_stats, Arrival, Domain, Host, Scenario, SimError, SimOptions, Workload,
+};
+
+fn scenario_file(name: &str) -> Scenario {
+    let path = format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"));
+    Scenario::from_file(path).unwrap()
+}
+
+fn host(pcpus: u16, cs: Span) -> Host {
+    Host {
+        pcpus,
+        context_switch: cs,
+        cache_refill: Span::ZERO,
+        timer_granularity: Span::ZERO,
+    }
+}
+
+fn scenario(pcpus: u16, cs: Span, duration: Span, domains: Vec<Domain>) -> Scenario {
+    Scenario {
+        name: "t".into(),
+        duration,
+        seed: 0,
+        policy: "credit".into(),
+        host: host(pcpus, cs),
+        domains,
+    }
+}
+
+fn busy(name: &str) -> Domain {
+    let mut d = Domain::new(name);
+    d.workloads.push(Workload::Cpu {
+        load: 1.0,
+        period: Span::ms(100),
+    });
+    d
+}
+
+fn pinged(name: &str, interval: Span, service: Span, arrival: Arrival) -> Domain {
+    let mut d = Domain::new(name);
+    d.workloads.push(Workload::Ping {
+        interval,
+        service,
+        arrival,
+    });
+    d
+}
+
+fn checked() -> SimOptions {
+    SimOptions {
+        check_invariants: true,
+        ..SimOptions::default()
+    }
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let sc = scenario_file("weights-and-cap-smp.toml");
+    let opts = SimOptions {
+        duration: Some(Span::secs(3)),
+        ..SimOptions::default()
+    };
+    let a = serde_json::to_string(&simulate(&sc, "credit", &opts).unwrap()).unwrap();
+    let b = serde_json::to_string(&simulate(&sc, "credit", &opts).unwrap()).unwrap();
+    assert_eq!(a, b);
+    // Poisson pings: another seed gives another run.
+    let other = SimOptions {
+        seed: Some(99),
+        ..opts.clone()
+    };
+    let c = serde_json::to_string(&simulate(&sc, "credit", &other).unwrap()).unwrap();
+    assert_ne!(a, c);
+}
+
+#[test]
+fn a_lone_pinged_vm_answers_in_its_service_time() {
+    for (cs, expect) in [(Span::ZERO, 50_000), (Span::us(5), 55_000)] {
+        let sc = scenario(
+            1,
+            cs,
+            Span::secs(1),
+            vec![pinged("p", Span::ms(10), Span::us(50), Arrival::Fixed)],
+        );
+        let (r, stats) = simulate_with_stats(&sc, "credit", &checked()).unwrap();
+        assert!(stats.violations.is_empty(), "{:?}", stats.violations);
+        let d = &r.domains[0];
+        assert_eq!(d.latency.count, 99, "pings at 10, 20, ..., 990 ms");
+        assert_eq!((d.latency.p50_ns, d.latency.max_ns), (expect, expect));
+        assert_eq!(d.sched_latency.count, 99);
+        assert_eq!(
+            d.sched_latency.max_ns, 0,
+            "an idle pCPU runs a woken vCPU at once"
+        );
+        assert_eq!(d.jitter_ns, 0);
+        assert_eq!(d.cpu_ns, 99 * expect as i64);
+        assert_eq!(r.pcpus[0].switches, 99);
+    }
+}
+
+#[test]
+fn a_blocked_pinged_vm_is_boosted_past_a_busy_one() {
+    let sc = scenario(
+        1,
+        Span::ZERO,
+        Span::secs(5),
+        vec![
+            busy("hog"),
+            pinged("io", Span::ms(10), Span::us(50), Arrival::Fixed),
+        ],
+    );
+    let (r, stats) = simulate_with_stats(&sc, "credit", &checked()).unwrap();
+    assert!(stats.violations.is_empty(), "{:?}", stats.violations);
+    let io = &r.domains[1];
+    assert!(io.latency.count >= 490);
+    // BOOST preempts the hog within the 1 ms ratelimit.
+    assert!(io.latency.p99_ns <= 1_050_000, "{:?}", io.latency);
+    assert!(r.domains[0].cpu_share > 0.98);
+}
+
+#[test]
+fn four_busy_vms_share_one_pcpu_and_the_ping_waits_for_slices() {
+    let sc = scenario_file("four-vms-one-pinged.toml");
+    let opts = SimOptions {
+        duration: Some(Span::secs(10)),
+        check_invariants: true,
+        ..SimOptions::default()
+    };
+    let (r, stats) = simulate_with_stats(&sc, "credit", &opts).unwrap();
+    assert!(stats.violations.is_empty(), "{:?}", stats.violations);
+    for d in &r.domains {
+        assert!(
+            (d.cpu_share - 0.25).abs() < 0.01,
+            "{} {}",
+            d.name,
+            d.cpu_share
+        );
+    }
+    let l = &r.domains[0].latency;
+    assert!(l.count >= 990);
+    // A request reaching a runnable vCPU is not boosted: it waits for up to
+    // three other 30 ms slices.
+    assert!(l.mean_ns > 10_000_000, "{l:?}");
+    assert!(l.max_ns <= 3 * 30_000_000 + 1_000_000, "{l:?}");
+    assert!((r.pcpus[0].busy - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn domains_start_and_stop() {
+    let mut early = busy("early");
+    early.stop = Some(Span::secs(2));
+    let mut late = busy("late");
+    late.start = Span::secs(2);
+    let sc = scenario(
+        2,
+        Span::us(5),
+        Span::secs(4),
+        vec![busy("always"), early, late],
+    );
+    let (r, stats) = simulate_with_stats(&sc, "credit", &checked()).unwrap();
+    assert!(stats.violations.is_empty(), "{:?}", stats.violations);
+    let share = |i: usize| r.domains[i].cpu_share;
+    // Two busy single-vCPU domains on two pCPUs at any time: each gets one
+    // pCPU while it exists.
+    assert!((share(0) - 0.5).abs() < 0.02, "{}", share(0));
+    assert!((share(1) - 0.25).abs() < 0.02, "{}", share(1));
+    assert!((share(2) - 0.25).abs() < 0.02, "{}", share(2));
+    assert!(r.pcpus.iter().all(|p| p.busy > 0.99));
+}
+
+#[test]
+fn a_stopped_domain_never_runs_again() {
+    let sc = scenario_file("start-stop.toml");
+    let (r, stats) = simulate_with_stats(&sc, "credit", &checked()).unwrap();
+    assert!(stats.violations.is_empty(), "{:?}", stats.violations);
+    // "early" lives 4 of 10 s: at most 2 pCPUs x 4 s of 2 x 10 s.
+    assert!(r.domains[1].cpu_share <= 0.4 + 1e-9);
+    // "middle" is capped at 100 % of one pCPU over its 5 s: <= 25 % of the host.
+    assert!(
+        r.domains[3].cpu_share <= 0.25 + 0.01,
+        "{}",
+        r.domains[3].cpu_share
+    );
+}
+
+#[test]
+fn bundled_scenarios_keep_the_invariants() {
+    for f in [
+        "four-vms-one-pinged.toml",
+        "six-vms-one-pinged.toml",
+        "weights-and-cap-smp.toml",
+        "start-stop.toml",
+    ] {
+        let sc = scenario_file(f);
+        let opts = SimOptions {
+            duration: Some(Span::secs(5).min(sc.duration)),
+            check_invariants: true,
+            ..SimOptions::default()
+        };
+        let (_, stats) = simulate_with_stats(&sc, "credit", &opts).unwrap();
+        assert!(stats.decisions > 0);
+        assert!(
+            stats.violations.is_empty(),
+            "{f}: {} violations, first: {:?}",
+            stats.violation_count,
+            stats.violations
+        );
+    }
+}
+
+#[test]
+fn caps_and_weights_hold_on_smp() {
+    let sc = scenario_file("weights-and-cap-smp.toml");
+    let r = simulate(&sc, "credit", &SimOptions::default()).unwrap();
+    let share = |n: &str| r.domains.iter().find(|d| d.name == n).unwrap().cpu_share;
+    // cap 50 = half of one of 4 pCPUs.
+    assert!(share("capped") <= 0.125 + 0.005, "{}", share("capped"));
+    assert!(share("w512") > 1.5 * share("w256"));
+    assert!(share("w1024") > 1.5 * share("w512"));
+}
+
+#[test]
+fn errors_are_typed() {
+    let sc = scenario(1, Span::ZERO, Span::secs(1), vec![busy("a")]);
+    assert_eq!(
+        simulate(&sc, "nope", &SimOptions::default()).unwrap_err(),
+        SimError::UnknownPolicy {
+            name: "nope".into()
+        }
+    );
+    let mut bad = sc.clone();
+    bad.domains[0].cap = 101;
+    assert!(matches!(
+        simulate(&bad, "credit", &SimOptions::default()),
+        Err(SimError::BadInput { .. })
+    ));
+    assert_eq!(sched_sim::policies(), &["credit"]);
+}
+
+/// Bursty guests on SMP leave pCPUs idle now and then, so work
+/// conservation is actually exercised (with busy guests it holds trivially).
+#[test]
+fn bursty_smp_is_work_conserving() {
+    let mut domains = Vec::new();
+    for (i, period_ms) in [7, 11, 13, 17, 19, 23].into_iter().enumerate() {
+        let mut d = Domain::new(&format!("d{i}"));
+        d.vcpus = 1 + (i % 2) as u16;
+        d.workloads.push(Workload::Cpu {
+            load: 0.25,
+            period: Span::ms(period_ms),
+        });
+        d.workloads.push(Workload::Ping {
+            interval: Span::ms(3),
+            service: Span::us(200),
+            arrival: Arrival::Poisson,
+        });
+        domains.push(d);
+    }
+    let sc = scenario(4, Span::us(5), Span::secs(3), domains);
+    let (r, stats) = simulate_with_stats(&sc, "credit", &checked()).unwrap();
+    let busy: f64 = r.pcpus.iter().map(|p| p.busy).sum::<f64>() / 4.0;
+    assert!(
+        busy > 0.3 && busy < 0.99,
+        "the load must leave idle time: {busy}"
+    );
+    assert!(
+        stats.violations.is_empty(),
+        "{} violations, first: {:?}",
+        stats.violation_count,
+        stats.violations
+    );
+}
