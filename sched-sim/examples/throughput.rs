@@ -1,16 +1,44 @@
 //! Simulator throughput: scheduling decisions per second of wall time.
 //!
 //! `cargo run --release -p sched-sim --example throughput [SCENARIO.toml...]`
-//! With no argument it runs a synthetic decision-heavy scenario: 4 pCPUs, 6
-//! busy VMs, each also pinged every 500 us (so every ping is a wake, a tickle
-//! and a few decisions).
+//! With no argument it runs two synthetic scenarios: `wake-block` (1 pCPU,
+//! four VMs that only answer Poisson pings, so every request is a wake, a
+//! decision and a block: the simplest decision-dominated load) and `mixed`
+//! (4 pCPUs, 6 busy VMs also pinged, 6 ping-only VMs).
 
 use std::time::Instant;
 
 use sched_core::Span;
 use sched_sim::{simulate_with_stats, Arrival, Domain, Host, Scenario, SimOptions, Workload};
 
-fn synthetic() -> Scenario {
+fn wake_block() -> Scenario {
+    let domains = (0..4)
+        .map(|i| {
+            let mut d = Domain::new(&format!("io{i}"));
+            d.workloads = vec![Workload::Ping {
+                interval: Span::us(200),
+                service: Span::us(10),
+                arrival: Arrival::Poisson,
+            }];
+            d
+        })
+        .collect();
+    Scenario {
+        name: "wake-block".into(),
+        duration: Span::secs(60),
+        seed: 1,
+        policy: "credit".into(),
+        host: Host {
+            pcpus: 1,
+            context_switch: Span::ZERO,
+            cache_refill: Span::ZERO,
+            timer_granularity: Span::ZERO,
+        },
+        domains,
+    }
+}
+
+fn mixed() -> Scenario {
     let domains = (0..6)
         .map(|i| {
             let mut d = Domain::new(&format!("vm{i}"));
@@ -38,7 +66,7 @@ fn synthetic() -> Scenario {
         }))
         .collect();
     Scenario {
-        name: "synthetic-decision-heavy".into(),
+        name: "mixed".into(),
         duration: Span::secs(60),
         seed: 1,
         policy: "credit".into(),
@@ -55,7 +83,7 @@ fn synthetic() -> Scenario {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let scenarios: Vec<Scenario> = if args.is_empty() {
-        vec![synthetic()]
+        vec![wake_block(), mixed()]
     } else {
         args.iter()
             .map(|p| Scenario::from_file(p).unwrap_or_else(|e| panic!("{e}")))

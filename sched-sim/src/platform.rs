@@ -45,14 +45,21 @@ pub(crate) enum EventKind {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Event {
-    pub(crate) at: i64,
-    seq: u64,
+    /// `(time << 64) | sequence`: one integer comparison orders events.
+    key: u128,
     pub(crate) kind: EventKind,
+}
+
+impl Event {
+    /// When it happens (never negative: the run starts at 0).
+    pub(crate) fn at(&self) -> i64 {
+        (self.key >> 64) as i64
+    }
 }
 
 impl PartialEq for Event {
     fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
+        self.key == o.key
     }
 }
 impl Eq for Event {}
@@ -64,7 +71,7 @@ impl PartialOrd for Event {
 impl Ord for Event {
     /// Reversed: the heap pops the earliest (then first-posted) event.
     fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
+        o.key.cmp(&self.key)
     }
 }
 
@@ -146,12 +153,13 @@ impl SimPlatform {
 
     /// Queues `kind` at `at` unless that is past the end of the run.
     pub(crate) fn post(&self, at: i64, kind: EventKind) {
-        if at >= self.end {
+        if at >= self.end || at < 0 {
             return;
         }
         let seq = self.seq.get();
         self.seq.set(seq + 1);
-        self.events.borrow_mut().push(Event { at, seq, kind });
+        let key = (u128::from(at as u64) << 64) | u128::from(seq);
+        self.events.borrow_mut().push(Event { key, kind });
     }
 
     /// Arms `t` to fire at `at` with event `kind` (queued only if earlier
@@ -294,9 +302,9 @@ mod tests {
     /// scheduler timer that fires.
     fn step(p: &SimPlatform) -> Option<(i64, Option<TimerKind>)> {
         let e = p.pop()?;
-        p.set_now(e.at);
+        p.set_now(e.at());
         Some((
-            e.at,
+            e.at(),
             match e.kind {
                 EventKind::Timer { cpu, slot } => p.timer_due(cpu, slot),
                 _ => None,

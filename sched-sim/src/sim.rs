@@ -210,11 +210,11 @@ impl<'a, H: Hooks> Sim<'a, H> {
         }
         self.quiesce()?;
         while let Some(ev) = self.plat.pop() {
-            if ev.at != self.plat.now_ns() {
+            if ev.at() != self.plat.now_ns() {
                 if self.check {
                     self.check_invariants();
                 }
-                self.plat.set_now(ev.at);
+                self.plat.set_now(ev.at());
             }
             self.stats.events += 1;
             self.handle(ev.kind)?;

@@ -56,7 +56,10 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     for n in &names {
         if !policies().contains(&n.as_str()) {
             let origin = if args.policy.is_empty() {
-                format!("{file}: policy")
+                match policy_line(&args.file) {
+                    Some(l) => format!("{file}:{l}: policy"),
+                    None => format!("{file}: policy"),
+                }
             } else {
                 "--policy".to_string()
             };
@@ -94,4 +97,22 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     // A closed pipe (`| head`) is not an error worth a non-zero exit.
     let _ = stdout.write_all(out.as_bytes());
     Ok(())
+}
+
+/// The line of the top-level `policy = ...` key in a scenario file (the
+/// scenario keeps values, not positions).
+fn policy_line(path: &std::path::Path) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim_start();
+        if t.starts_with('[') {
+            return None;
+        }
+        if let Some(rest) = t.strip_prefix("policy") {
+            if rest.trim_start().starts_with('=') {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }

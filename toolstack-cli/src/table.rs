@@ -75,5 +75,6 @@ pub(crate) fn render(sc: &Scenario, reports: &[Report]) -> String {
         s,
         "(latency in ms: ping reply - arrival, periodic completion - release)"
     );
-    s
+    // Column padding leaves trailing blanks; drop them.
+    s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
 }

@@ -1,0 +1,117 @@
+//! `vsched simulate` as a user and a script see it: output shapes and the
+//! exit-code contract (0 ok, 2 bad input with one stderr line, 1 internal).
+
+use std::process::{Command, Output};
+
+fn vsched(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vsched"))
+        .args(args)
+        .output()
+        .expect("run vsched")
+}
+
+fn scenario(name: &str) -> String {
+    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn temp_file(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("vsched-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn assert_bad_input(out: &Output, starts_with: &str) {
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with(starts_with), "{err:?}");
+}
+
+#[test]
+fn json_is_one_object_for_one_policy_and_an_array_for_several() {
+    let f = scenario("four-vms-one-pinged.toml");
+    let out = vsched(&["simulate", &f, "--json", "--duration", "2s"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["policy"], "credit");
+    assert_eq!(v["duration_ns"], 2_000_000_000i64);
+    let r: sched_sim::Report = serde_json::from_value(v).unwrap();
+    assert_eq!(r.domains.len(), 4);
+
+    let out = vsched(&[
+        "simulate",
+        &f,
+        "--json",
+        "--duration",
+        "1s",
+        "--policy",
+        "credit,credit",
+    ]);
+    let v: Vec<sched_sim::Report> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0], v[1], "same seed, same run");
+}
+
+#[test]
+fn the_table_has_a_row_per_domain() {
+    let out = vsched(&[
+        "simulate",
+        &scenario("six-vms-one-pinged.toml"),
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in ["lsvm", "cpu1", "cpu5"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
+    }
+    assert!(text.contains("share%"));
+    // cpu-only domains have no latency samples.
+    let cpu1 = text.lines().find(|l| l.starts_with("cpu1")).unwrap();
+    assert!(cpu1.contains(" - "), "{cpu1}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let f = temp_file(
+        "w.toml",
+        "duration = \"1s\"\n[[domain]]\nname = \"a\"\n[[domain]]\nname = \"b\"\nweight = 0\n",
+    );
+    let out = vsched(&["simulate", &f]);
+    assert_bad_input(&out, &format!("{f}:6: domain[1].weight: must be 1..65535"));
+
+    let f = temp_file(
+        "k.toml",
+        "duration = \"1s\"\nsede = 3\n[[domain]]\nname = \"a\"\n",
+    );
+    assert_bad_input(
+        &vsched(&["simulate", &f]),
+        &format!("{f}:2: sede: unknown field"),
+    );
+
+    let f = scenario("four-vms-one-pinged.toml");
+    assert_bad_input(
+        &vsched(&["simulate", &f, "--policy", "credit,nope"]),
+        "--policy: unknown policy \"nope\"; known: credit",
+    );
+    assert_bad_input(
+        &vsched(&["simulate", &f, "--duration", "soon"]),
+        "--duration:",
+    );
+    assert_bad_input(
+        &vsched(&["simulate", "/nonexistent.toml"]),
+        "/nonexistent.toml:",
+    );
+
+    let f = temp_file(
+        "p.toml",
+        "duration = \"1s\"\npolicy = \"edf\"\n[[domain]]\nname = \"a\"\n",
+    );
+    assert_bad_input(
+        &vsched(&["simulate", &f]),
+        &format!("{f}:2: policy: unknown policy"),
+    );
+}
