@@ -274,3 +274,46 @@ fn bursty_smp_is_work_conserving() {
         stats.violations
     );
 }
+
+#[test]
+fn cache_refill_is_charged_only_to_a_vcpu_that_was_not_last_here() {
+    let mut sc = scenario(
+        1,
+        Span::us(5),
+        Span::ms(25),
+        vec![
+            pinged("a", Span::ms(10), Span::us(50), Arrival::Fixed),
+            pinged("b", Span::ms(10), Span::us(50), Arrival::Fixed),
+        ],
+    );
+    sc.host.cache_refill = Span::us(20);
+    let r = simulate(&sc, "credit", &checked()).unwrap();
+    // At 10 ms and 20 ms both requests arrive together; a runs first, then b.
+    // Every switch alternates between the two, so every run pays 5 + 20 us.
+    let (a, b) = (&r.domains[0].latency, &r.domains[1].latency);
+    assert_eq!((a.count, b.count), (2, 2));
+    assert_eq!(a.max_ns, 75_000);
+    assert_eq!(b.max_ns, 150_000);
+    // Alone, a vCPU keeps its cache after its first (cold) run: then only
+    // the switch cost is paid.
+    sc.domains.truncate(1);
+    let r = simulate(&sc, "credit", &checked()).unwrap();
+    let l = &r.domains[0].latency;
+    assert_eq!((l.p50_ns, l.max_ns), (55_000, 75_000));
+}
+
+#[test]
+fn timer_granularity_delays_slice_ends() {
+    let mut sc = scenario(1, Span::ZERO, Span::ms(200), vec![busy("a"), busy("b")]);
+    let first_wait = |sc: &Scenario| {
+        let r = simulate(sc, "credit", &checked()).unwrap();
+        r.domains[1].sched_latency.max_ns
+    };
+    assert_eq!(first_wait(&sc), 30_000_000, "b waits for a's 30 ms slice");
+    sc.host.timer_granularity = Span::ms(7);
+    assert_eq!(
+        first_wait(&sc),
+        35_000_000,
+        "the slice ends at the next 7 ms multiple"
+    );
+}
