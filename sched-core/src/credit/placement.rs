@@ -106,10 +106,18 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     continue;
                 }
                 if candidates.is_empty() {
-                    // No idler suits `new`: let it preempt if it outranks.
-                    // (Xen's attempt to push `cur` away here tests `new`'s
-                    // affinity, which cannot intersect the idlers in this
-                    // step, so it never fires; it is left out.)
+                    // No idler suits `new`: let it preempt if it outranks,
+                    // and push the preempted vCPU to an idler it may use.
+                    // Xen 4.17 tests `new`'s affinity here (`credit.c:451`),
+                    // which cannot meet the idlers in this step, so its
+                    // kick-away never fires and the preempted vCPU waits
+                    // beside an idle pCPU. We test `cur`'s, as the comment
+                    // there intends: this keeps the pool work-conserving.
+                    if let Some(cur) = q.curr.filter(|_| new.pri() > cur_pri) {
+                        if cur.affinity().hard.intersects(&idle_mask) {
+                            self.platform.migrate_vcpu(cur.token());
+                        }
+                    }
                     if new.pri() > cur_pri {
                         mask.set(cpu);
                     }

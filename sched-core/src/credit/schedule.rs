@@ -137,6 +137,15 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
 
         q.curr = snext;
+        // Work left queued here while a pCPU idles: tickle an idler for it.
+        // Credit1 tickles only on wake, so two vCPUs waking onto one idle
+        // pCPU leave the second queued beside idle peers until the next
+        // decision; this keeps the pool work-conserving (DESIGN.md).
+        if snext.is_some() {
+            if let Some(h) = q.runq.head() {
+                self.tickle(cpu, &q, h);
+            }
+        }
         Decision {
             next: snext,
             slice,
