@@ -105,7 +105,7 @@ fn a_cap_holds_against_idle_time_and_against_competition() {
     ));
     let (c, f) = (share(&shared, "capped"), share(&shared, "free"));
     assert!(
-        c <= 0.26 && c >= 0.23,
+        (0.23..=0.26).contains(&c),
         "capped beside a peer: {c:.4}, expected 0.25 (+0.01/-0.02)"
     );
     assert!(

@@ -89,7 +89,7 @@ fn a_vcpu_never_runs_on_two_pcpus_under_concurrent_calls() {
                 for round in 0..ROUNDS {
                     let now = platform.now.fetch_add(7_000, SeqCst) + 7_000;
                     // The running guest sometimes blocks.
-                    let blocks = next(&mut rng) % 4 == 0;
+                    let blocks = next(&mut rng).is_multiple_of(4);
                     let d = s.do_schedule(me, Time(now), !blocks, false);
                     decisions.fetch_add(1, SeqCst);
                     let picked = d.next.map(|v| v.token().0);
@@ -113,10 +113,10 @@ fn a_vcpu_never_runs_on_two_pcpus_under_concurrent_calls() {
                     running = picked;
                     // Wake someone at random (a no-op if runnable), fire timers.
                     s.wake(&vcpus[(next(&mut rng) % VCPUS as u64) as usize]);
-                    if round % 13 == 0 {
+                    if round.is_multiple_of(13) {
                         s.timer_fired(me, TimerKind::Tick);
                     }
-                    if cpu == 0 && round % 37 == 0 {
+                    if cpu == 0 && round.is_multiple_of(37) {
                         s.timer_fired(me, TimerKind::Acct);
                     }
                 }
