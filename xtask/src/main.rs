@@ -98,7 +98,8 @@ fn status(mut c: Command) -> Result {
     }
 }
 
-fn bench(args: &[String]) -> Result {
+/// `cargo bench` of one of sched-core's benches (they need the `mock` feature).
+fn cargo_bench(name: &str) -> Command {
     let mut c = cargo();
     c.args([
         "bench",
@@ -107,8 +108,13 @@ fn bench(args: &[String]) -> Result {
         "--features",
         "mock",
         "--bench",
-        "decision",
+        name,
     ]);
+    c
+}
+
+fn bench(args: &[String]) -> Result {
+    let mut c = cargo_bench("decision");
     if !args.is_empty() {
         c.arg("--").args(args);
     }
@@ -198,19 +204,9 @@ fn growth(row: &[f64; SIZES.len()]) -> f64 {
 /// Builds the `decision_icount` bench binary (bench profile = release with
 /// debug info) and returns its path, as cargo reports it.
 fn build_icount_binary() -> Result<PathBuf> {
-    let mut c = cargo();
-    c.args([
-        "bench",
-        "-p",
-        "sched-core",
-        "--features",
-        "mock",
-        "--bench",
-        "decision_icount",
-        "--no-run",
-        "--message-format=json-render-diagnostics",
-    ])
-    .stderr(Stdio::inherit());
+    let mut c = cargo_bench("decision_icount");
+    c.args(["--no-run", "--message-format=json-render-diagnostics"])
+        .stderr(Stdio::inherit());
     let out = c.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!("building decision_icount failed ({})", out.status));
