@@ -343,4 +343,15 @@ impl<H: Hooks> PcpuData<'_, H> {
     pub fn nr_runnable(&self) -> u32 {
         self.nr_runnable.load(Relaxed)
     }
+    /// Counts one more runnable vCPU. Only called with this pCPU's runqueue
+    /// lock held, so a plain load and store suffice (no locked instruction).
+    pub(crate) fn inc_runnable(&self) {
+        self.nr_runnable
+            .store(self.nr_runnable().wrapping_add(1), Relaxed)
+    }
+    /// Counts one runnable vCPU less; same locking as [`Self::inc_runnable`].
+    pub(crate) fn dec_runnable(&self) {
+        self.nr_runnable
+            .store(self.nr_runnable().saturating_sub(1), Relaxed)
+    }
 }

@@ -143,8 +143,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     ) {
         let yielding = v.flags().contains(VcpuFlags::YIELD);
         if q.runq.insert(v, yielding) {
-            let n = pc.nr_runnable.load(Relaxed);
-            pc.nr_runnable.store(n + 1, Relaxed);
+            pc.inc_runnable();
         }
     }
 
@@ -156,9 +155,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         v: &'a VcpuData<'a, H>,
     ) {
         if q.runq.remove(v) {
-            let _ = pc
-                .nr_runnable
-                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+            pc.dec_runnable();
         }
     }
 
@@ -286,9 +283,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 // The host broke the precondition; forget the vCPU rather
                 // than keep a reference the host is about to free.
                 q.curr = None;
-                let _ = pc
-                    .nr_runnable
-                    .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+                pc.dec_runnable();
                 self.platform.raise_softirq(v.processor());
             }
         }

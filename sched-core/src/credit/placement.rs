@@ -40,7 +40,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 continue;
             };
             let mut idlers = self.idlers.snapshot().and(&online);
-            if fallback == here && self.runq_idle_but_for(here, v) {
+            if fallback == here && self.runq_empty(here) {
                 idlers.set(here);
             }
             let idle_cpus = idlers.and(&cpus);
@@ -63,12 +63,12 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         cpu
     }
 
-    /// Whether nothing but (possibly) `v` is runnable on `cpu`.
-    fn runq_idle_but_for(&self, cpu: CpuId, v: &VcpuData<'a, H>) -> bool {
+    /// Whether nothing is queued on `cpu` (Xen's `is_runq_idle`), so that a
+    /// vCPU running there may count the pCPU as idle for itself.
+    fn runq_empty(&self, cpu: CpuId) -> bool {
         let Some(pc) = self.pcpu(cpu) else {
             return false;
         };
-        let _ = v;
         // Xen peeks without the lock; the count is what it reads in effect.
         match pc.locked.try_lock() {
             Some(q) => q.runq.len() == 0,

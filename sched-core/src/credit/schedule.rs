@@ -77,8 +77,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             if prev_runnable {
                 q.runq.insert(c, c.flags().contains(VcpuFlags::YIELD));
             } else {
-                let n = pc.nr_runnable.load(Relaxed);
-                pc.nr_runnable.store(n.saturating_sub(1), Relaxed);
+                pc.dec_runnable();
             }
             c.clear_flag(VcpuFlags::YIELD);
         }
@@ -177,7 +176,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     if let Some(v) = self.try_steal_from(peer, cpu, pri, step, now) {
                         self.balance_bias.store(peer.0, Relaxed);
                         if let Some(pc) = self.pcpu(cpu) {
-                            pc.nr_runnable.fetch_add(1, Relaxed);
+                            pc.inc_runnable();
                         }
                         return (Some(v), true);
                     }
