@@ -40,7 +40,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 continue;
             };
             let mut idlers = self.idlers.snapshot().and(&online);
-            if fallback == here && self.runq_empty(here) {
+            if fallback == here && self.idle_but_for(here, v) {
                 idlers.set(here);
             }
             let idle_cpus = idlers.and(&cpus);
@@ -63,15 +63,18 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         cpu
     }
 
-    /// Whether nothing is queued on `cpu` (Xen's `is_runq_idle`), so that a
-    /// vCPU running there may count the pCPU as idle for itself.
-    fn runq_empty(&self, cpu: CpuId) -> bool {
+    /// Whether `cpu` would be idle but for `v`: `v` (or nobody) runs there
+    /// and nothing is queued. Xen's `is_runq_idle` checks only the queue,
+    /// which is the same test on its main path (the tick, where `v` is the
+    /// running vCPU) but keeps a vCPU being pushed off a busy pCPU right
+    /// where it is; checking who runs sends it to a real idler instead.
+    fn idle_but_for(&self, cpu: CpuId, v: &VcpuData<'a, H>) -> bool {
         let Some(pc) = self.pcpu(cpu) else {
             return false;
         };
-        // Xen peeks without the lock; the count is what it reads in effect.
+        // Xen peeks without the lock; a busy lock means "not idle".
         match pc.locked.try_lock() {
-            Some(q) => q.runq.len() == 0,
+            Some(q) => q.runq.len() == 0 && q.curr.is_none_or(|c| core::ptr::eq(c, v)),
             None => false,
         }
     }
@@ -91,7 +94,13 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let mut mask = CpuMask::EMPTY;
 
         let pinned_here = new.flags().contains(VcpuFlags::PINNED) && idle_mask.contains(cpu);
-        if pinned_here || cur_pri == Pri::Idle || (idlers_empty && new.pri() > cur_pri) {
+        // An idle pCPU already tickled for another vCPU has left the idlers
+        // and will run that one; Xen tickles it again and the second vCPU
+        // waits beside idle peers. Treating it as busy sends the tickle to an
+        // idler that can steal one of the two (a departure, for work
+        // conservation; a still-idle pCPU is tickled exactly as in Xen).
+        let here_idle = cur_pri == Pri::Idle && idle_mask.contains(cpu);
+        if pinned_here || here_idle || (idlers_empty && new.pri() > cur_pri) {
             mask.set(cpu);
         } else if !idlers_empty {
             let aff = new.affinity();
@@ -138,9 +147,35 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }
         }
 
+        // Re-tickling an idle pCPU that was already tickled for another vCPU
+        // takes it away from that vCPU: hand the earlier job to another idler,
+        // which will steal that vCPU if it still waits.
+        if cur_pri == Pri::Idle && !idle_mask.contains(cpu) && mask.contains(cpu) {
+            if let Some(other) = idle_mask.cycle(cpu) {
+                mask.set(other);
+            }
+        }
+
         for t in mask.iter() {
             self.idlers.clear(t);
             self.platform.raise_softirq(t);
+        }
+    }
+
+    /// Work left queued on `cpu` after a decision while some pCPU idles:
+    /// tickle an idler for the first queued vCPU allowed there. Credit1
+    /// tickles only on wake, so a vCPU requeued at the end of its slice (or
+    /// the second of two wakes onto one idle pCPU) can wait beside an idle
+    /// pCPU, which never runs a tick, for as long as this pCPU stays busy.
+    /// This departure from Xen keeps the pool work-conserving (DESIGN.md).
+    /// The walk happens only while an idler exists, which is rare under load.
+    pub(crate) fn tickle_for_queued(&self, cpu: CpuId, q: &PcpuLocked<'a, H>) {
+        let idle = self.idlers.snapshot();
+        if idle.is_empty() {
+            return;
+        }
+        if let Some(v) = q.runq.iter().find(|v| v.affinity().hard.intersects(&idle)) {
+            self.tickle(cpu, q, v);
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::hooks::Hooks;
 use crate::ops::Decision;
 use crate::params::MIN_TIMER;
 use crate::platform::{Platform, TimerKind};
-use crate::records::{PcpuLocked, Pri, VcpuData, VcpuFlags};
+use crate::records::{PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags};
 use crate::time::{Span, Time};
 
 /// The two passes of credit1's balancing: soft affinity first, then hard.
@@ -35,6 +35,32 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             };
         };
         let mut q = pc.locked.lock();
+        let prev = q.curr;
+        let d = self.schedule_locked(cpu, pc, &mut q, now, prev_runnable, tasklet_work);
+        drop(q);
+        // Credit1 brings a vCPU into accounting only when a tick finds it
+        // running, so one whose runs never span a tick boundary is never
+        // accounted: it earns nothing, is never parked, and escapes its cap.
+        // A vCPU that ends a run in debt while outside accounting joins it
+        // here instead (after the runqueue lock is dropped: the accounting
+        // lock is never taken under it). A departure from Xen, for caps.
+        if let Some(p) = prev.filter(|p| !p.is_active() && p.credit() < 0) {
+            let mut a = self.acct.lock();
+            self.acct_start_locked(&mut a, p);
+        }
+        d
+    }
+
+    /// `csched_schedule` proper, with `cpu`'s runqueue lock held as `q`.
+    fn schedule_locked(
+        &self,
+        cpu: CpuId,
+        pc: &PcpuData<'a, H>,
+        q: &mut PcpuLocked<'a, H>,
+        now: Time,
+        prev_runnable: bool,
+        tasklet_work: bool,
+    ) -> Decision<'a, H> {
         let scurr = q.curr;
 
         // Charge the outgoing vCPU and make its start time relative, so the
@@ -92,7 +118,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     q.runq.remove(h);
                     (Some(h), false)
                 }
-                head => self.load_balance(cpu, &mut q, head, now),
+                head => self.load_balance(cpu, q, head, now),
             }
         };
 
@@ -136,14 +162,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
 
         q.curr = snext;
-        // Work left queued here while a pCPU idles: tickle an idler for it.
-        // Credit1 tickles only on wake, so two vCPUs waking onto one idle
-        // pCPU leave the second queued beside idle peers until the next
-        // decision; this keeps the pool work-conserving (DESIGN.md).
         if snext.is_some() {
-            if let Some(h) = q.runq.head() {
-                self.tickle(cpu, &q, h);
-            }
+            self.tickle_for_queued(cpu, q);
         }
         Decision {
             next: snext,
