@@ -304,6 +304,12 @@ impl<'a, H: Hooks> Sim<'a, H> {
                         if let Some(v) = self.v.get_mut(t.0) {
                             v.paused = false;
                             self.update(t.0);
+                            // Not woken (nothing to do): say so, as the
+                            // platform contract asks, so the no-boost mark
+                            // of the unpark does not outlive it.
+                            if self.v[t.0].sched == Sched::Idle {
+                                self.eng.sleep(&self.vrec[t.0]);
+                            }
                         }
                     }
                     Request::Migrate(t) => {
