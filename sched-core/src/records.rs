@@ -18,7 +18,7 @@ use core::sync::atomic::{
 };
 
 use bitflags::bitflags;
-use intrusive_collections::linked_list::AtomicLink;
+use intrusive_collections::linked_list::{AtomicLink, Link};
 use intrusive_collections::{intrusive_adapter, LinkedList};
 
 use crate::cpumask::{CpuId, CpuMask};
@@ -80,7 +80,10 @@ pub struct VcpuData<'a, H: Hooks> {
     token: VcpuToken,
     vcpu_id: u16,
     dom: &'a DomData<'a, H>,
-    pub(crate) runq_link: AtomicLink,
+    /// Only ever touched with the runqueue lock of `processor` held (the
+    /// runqueue the vCPU is on, or is about to join): a plain link, so that
+    /// queueing costs no locked instruction. See the `Sync` impl below.
+    pub(crate) runq_link: Link,
     pub(crate) active_link: AtomicLink,
     processor: AtomicU16,
     pri: AtomicI8,
@@ -104,6 +107,17 @@ pub struct VcpuData<'a, H: Hooks> {
     pub ext: H::VcpuExt,
 }
 
+// SAFETY: every field of `VcpuData` is `Sync` except `runq_link`, whose
+// cells are read and written only by `Runq` methods and `on_runq`, always
+// with the runqueue lock of the vCPU's processor held (`PcpuData::locked`):
+// wake, sleep, remove and migrate take it through `lock_vcpu`, which
+// re-checks the processor under the lock; `do_schedule` touches only its own
+// queue and its own current vCPU; work stealing holds the peer's lock. The
+// processor itself changes only with the old runqueue's lock held (migrate,
+// steal), so that lock orders every access to the link and no two threads
+// touch it at once. `ext` is `Sync` by the `Hooks` bounds.
+unsafe impl<H: Hooks> Sync for VcpuData<'_, H> {}
+
 /// Hard and soft affinity of a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Affinity {
@@ -120,7 +134,7 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
             token,
             vcpu_id,
             dom,
-            runq_link: AtomicLink::new(),
+            runq_link: Link::new(),
             active_link: AtomicLink::new(),
             processor: AtomicU16::new(hard.first().unwrap_or_default().0),
             pri: AtomicI8::new(Pri::Under as i8),
@@ -189,8 +203,9 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
         }
         self.flags.fetch_and(!f.bits(), Relaxed) & f.bits() != 0
     }
-    /// Whether the vCPU sits on a runqueue.
-    pub fn on_runq(&self) -> bool {
+    /// Whether the vCPU sits on a runqueue. Callers hold the runqueue lock
+    /// of the vCPU's processor.
+    pub(crate) fn on_runq(&self) -> bool {
         self.runq_link.is_linked()
     }
     /// Whether the vCPU is on its domain's active (credit-earning) list.
@@ -217,7 +232,7 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
     }
 }
 
-intrusive_adapter!(pub(crate) RunqAdapter<'a, H> = &'a VcpuData<'a, H>: VcpuData<'a, H> { runq_link => AtomicLink } where H: Hooks + 'a);
+intrusive_adapter!(pub(crate) RunqAdapter<'a, H> = &'a VcpuData<'a, H>: VcpuData<'a, H> { runq_link => Link } where H: Hooks + 'a);
 intrusive_adapter!(pub(crate) ActiveVcpuAdapter<'a, H> = &'a VcpuData<'a, H>: VcpuData<'a, H> { active_link => AtomicLink } where H: Hooks + 'a);
 intrusive_adapter!(pub(crate) ActiveDomAdapter<'a, H> = &'a DomData<'a, H>: DomData<'a, H> { active_link => AtomicLink } where H: Hooks + 'a);
 

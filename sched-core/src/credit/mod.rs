@@ -37,8 +37,20 @@ use crate::hooks::{Credit1, Hooks};
 use crate::ops::{Decision, SchedOps};
 use crate::params::{CreditDomParams, CreditGlobalParams, ParamError};
 use crate::platform::{Platform, TimerKind};
-use crate::records::{ActiveDomAdapter, Affinity, DomData, PcpuData, Pri, VcpuData, VcpuFlags};
+use crate::records::{
+    ActiveDomAdapter, Affinity, DomData, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
+};
 use crate::time::{Span, Time};
+
+/// A vCPU's processor, its record and its runqueue, locked (`lock_vcpu`).
+pub(crate) type LockedVcpu<'a, H> = (
+    CpuId,
+    &'a PcpuData<'a, H>,
+    spin::MutexGuard<'a, PcpuLocked<'a, H>>,
+);
+
+/// How often `lock_vcpu` chases a vCPU that keeps moving.
+const LOCK_RETRIES: u32 = 8;
 
 /// Xen's credit1.
 pub type Credit<'a, P> = CreditEngine<'a, P, Credit1>;
@@ -137,7 +149,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// also counts it runnable there).
     pub(crate) fn runq_insert(
         &self,
-        q: &mut crate::records::PcpuLocked<'a, H>,
+        q: &mut PcpuLocked<'a, H>,
         pc: &PcpuData<'a, H>,
         v: &'a VcpuData<'a, H>,
     ) {
@@ -150,13 +162,30 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// Dequeues `v` (Xen: `runq_remove`).
     pub(crate) fn runq_remove(
         &self,
-        q: &mut crate::records::PcpuLocked<'a, H>,
+        q: &mut PcpuLocked<'a, H>,
         pc: &PcpuData<'a, H>,
         v: &'a VcpuData<'a, H>,
     ) {
         if q.runq.remove(v) {
             pc.dec_runnable();
         }
+    }
+
+    /// Locks the runqueue `v` belongs to (Xen: `unit_schedule_lock`). The
+    /// vCPU's processor only changes with its current runqueue locked, so
+    /// once the lock is held and the processor still matches, `v` is ours;
+    /// a vCPU being moved meanwhile is retried a few times, then the call
+    /// is dropped rather than spin without bound.
+    pub(crate) fn lock_vcpu(&self, v: &VcpuData<'a, H>) -> Option<LockedVcpu<'a, H>> {
+        for _ in 0..LOCK_RETRIES {
+            let cpu = v.processor();
+            let pc = self.pcpu(cpu)?;
+            let q = pc.locked.lock();
+            if v.processor() == cpu {
+                return Some((cpu, pc, q));
+            }
+        }
+        None
     }
 
     /// How many vCPUs wait on `cpu`'s runqueue (for tests and tools).
@@ -276,25 +305,24 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             let mut a = self.acct.lock();
             self.acct_stop_locked(&mut a, v);
         }
-        if let Some(pc) = self.pcpu(v.processor()) {
-            let mut q = pc.locked.lock();
+        if let Some((cpu, pc, mut q)) = self.lock_vcpu(v) {
             self.runq_remove(&mut q, pc, v);
             if q.curr.is_some_and(|c| core::ptr::eq(c, v)) {
                 // The host broke the precondition; forget the vCPU rather
                 // than keep a reference the host is about to free.
                 q.curr = None;
                 pc.dec_runnable();
-                self.platform.raise_softirq(v.processor());
+                self.platform.raise_softirq(cpu);
             }
         }
         v.dom().add_vcpus(-1);
     }
 
     fn sleep(&self, v: &'a VcpuData<'a, H>) {
-        let cpu = v.processor();
         v.clear_flag(VcpuFlags::UNPARKED);
-        let Some(pc) = self.pcpu(cpu) else { return };
-        let mut q = pc.locked.lock();
+        let Some((cpu, pc, mut q)) = self.lock_vcpu(v) else {
+            return;
+        };
         if q.curr.is_some_and(|c| core::ptr::eq(c, v)) {
             self.platform.raise_softirq(cpu);
         } else {
@@ -303,9 +331,9 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     }
 
     fn wake(&self, v: &'a VcpuData<'a, H>) {
-        let cpu = v.processor();
-        let Some(pc) = self.pcpu(cpu) else { return };
-        let mut q = pc.locked.lock();
+        let Some((cpu, pc, mut q)) = self.lock_vcpu(v) else {
+            return;
+        };
         if q.curr.is_some_and(|c| core::ptr::eq(c, v)) || v.on_runq() {
             return;
         }
@@ -350,11 +378,11 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         if self.pcpu(cpu).is_none() {
             return;
         }
-        if let Some(pc) = self.pcpu(v.processor()) {
-            let mut q = pc.locked.lock();
+        if let Some((_, pc, mut q)) = self.lock_vcpu(v) {
             self.runq_remove(&mut q, pc, v);
+            // Changed under the old runqueue's lock, as `lock_vcpu` expects.
+            v.set_processor(cpu);
         }
-        v.set_processor(cpu);
     }
 
     fn set_affinity(&self, v: &'a VcpuData<'a, H>, affinity: Affinity) {
