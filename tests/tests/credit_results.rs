@@ -154,8 +154,9 @@ fn worst_wait_of_a_busy_vm_among_n_is_n_minus_1_timeslices() {
     // round-robin ideal and the floor. Credit1's UNDER-before-OVER ordering
     // and the -300 credit clip let VMs with credit left run slices
     // back-to-back, so the simulated worst case is longer and irregular
-    // (n=2: 60 ms, 3: 120 ms, 4: 90 ms, 5: 210 ms, 6: 180 ms). Whether Xen
-    // 4.17 on hardware shows the same is an open question (see the README).
+    // (n=2: 60 ms, 3: 120 ms, 4: 90 ms, 5: 210 ms, 6: 180 ms); the core's
+    // `credit1_is_not_round_robin_whatever_the_accounting_phase` replays it
+    // with accounting at every phase against the tick.
     // Tolerance: max ping latency in [(n-1)×30 ms − 5%, 2n×30 ms + 2 ms]:
     // never better than round-robin, never starved.
     for n in [2usize, 3, 4, 5] {
