@@ -1,4 +1,4 @@
-//! `vsched simulate FILE [--policy P[,P...]] [--json] [--seed N] [--duration D]`.
+//! `vsched simulate FILE [--policy P[,P...]|all] [--json] [--seed N] [--duration D]`.
 //!
 //! Everything is checked before anything runs or prints (the scenario, every
 //! policy name, the overrides), so bad input leaves stdout empty. With several
@@ -18,7 +18,8 @@ use crate::Failure;
 pub(crate) struct SimulateArgs {
     /// The scenario file (TOML).
     file: PathBuf,
-    /// Policies to run, comma-separated (default: the scenario's `policy`).
+    /// Policies to run, comma-separated, or `all` for every policy there is
+    /// (default: the scenario's `policy`).
     #[arg(long, value_delimiter = ',')]
     policy: Vec<String>,
     /// Print the JSON report instead of a table.
@@ -50,6 +51,8 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     };
     let names: Vec<String> = if args.policy.is_empty() {
         vec![sc.policy.clone()]
+    } else if args.policy.len() == 1 && args.policy[0].trim() == "all" {
+        policies().iter().map(|p| p.to_string()).collect()
     } else {
         args.policy.iter().map(|p| p.trim().to_string()).collect()
     };

@@ -56,6 +56,24 @@ fn json_is_one_object_for_one_policy_and_an_array_for_several() {
 }
 
 #[test]
+fn policy_all_runs_every_policy_there_is() {
+    let f = scenario("four-vms-one-pinged.toml");
+    let out = vsched(&[
+        "simulate",
+        &f,
+        "--json",
+        "--duration",
+        "1s",
+        "--policy",
+        "all",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Vec<sched_sim::Report> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v.iter().map(|r| r.policy.as_str()).collect();
+    assert_eq!(names, sched_sim::policies());
+}
+
+#[test]
 fn the_table_has_a_row_per_domain() {
     let out = vsched(&[
         "simulate",
