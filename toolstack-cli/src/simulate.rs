@@ -49,9 +49,12 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
         ),
         None => None,
     };
+    // `all` asks for a list of policies, so its JSON is an array even while
+    // only one policy exists: scripts need not change as policies are added.
+    let all = args.policy.len() == 1 && args.policy[0].trim() == "all";
     let names: Vec<String> = if args.policy.is_empty() {
         vec![sc.policy.clone()]
-    } else if args.policy.len() == 1 && args.policy[0].trim() == "all" {
+    } else if all {
         policies().iter().map(|p| p.to_string()).collect()
     } else {
         args.policy.iter().map(|p| p.trim().to_string()).collect()
@@ -87,7 +90,7 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     }
 
     let out = if args.json {
-        let j = if reports.len() == 1 {
+        let j = if reports.len() == 1 && !all {
             serde_json::to_string(&reports[0])
         } else {
             serde_json::to_string(&reports)
