@@ -32,8 +32,16 @@ pub const TICKS_PER_TSLICE: i64 = 3;
 /// The shortest timer credit1 arms (`CSCHED_MIN_TIMER`, 100 used as ns).
 pub const MIN_TIMER: Span = Span::ns(100);
 
+/// vSlicer microslice bounds when not 0: the timeslice bounds, because a
+/// microslice is a timeslice (Xen refuses a timeslice outside 1..=1000 ms,
+/// and under the default 1 ms ratelimit a shorter one could not be honoured).
+pub const MICROSLICE_MIN: Span = TSLICE_MIN;
+/// Upper microslice bound.
+pub const MICROSLICE_MAX: Span = TSLICE_MAX;
+
 /// Why a parameter change was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParamError {
     /// Weight outside 1..=65535.
     Weight,
@@ -50,6 +58,8 @@ pub enum ParamError {
     RatelimitAboveTslice,
     /// Migration delay above 100 ms or negative.
     MigrationDelay,
+    /// Microslice not 0 and outside 1..=1000 ms, or not whole microseconds.
+    Microslice,
     /// The domain or vCPU is not known to this scheduler.
     Unknown,
 }
@@ -63,6 +73,10 @@ impl fmt::Display for ParamError {
             ParamError::Ratelimit => write!(f, "ratelimit must be 0 or 100..500000 us"),
             ParamError::RatelimitAboveTslice => write!(f, "ratelimit must not exceed tslice"),
             ParamError::MigrationDelay => write!(f, "migration delay must be 0..100000 us"),
+            ParamError::Microslice => write!(
+                f,
+                "microslice must be 0 (not latency-sensitive) or 1..1000 ms in whole microseconds"
+            ),
             ParamError::Unknown => write!(f, "no such domain or vCPU"),
         }
     }
@@ -97,6 +111,26 @@ impl CreditDomParams {
             return Err(ParamError::Cap { max });
         }
         Ok(())
+    }
+}
+
+/// A domain's parameters under a policy layer: credit's weight and cap, and
+/// the layer's own (`()` for plain credit1). One value so that a change to
+/// both is validated as a whole and applied all or nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomParams<X> {
+    /// Weight and cap.
+    pub credit: CreditDomParams,
+    /// The policy layer's parameters.
+    pub policy: X,
+}
+
+impl<X: Default> From<CreditDomParams> for DomParams<X> {
+    fn from(credit: CreditDomParams) -> Self {
+        DomParams {
+            credit,
+            policy: X::default(),
+        }
     }
 }
 

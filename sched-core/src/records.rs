@@ -326,6 +326,8 @@ pub struct PcpuData<'a, H: Hooks> {
     pub(crate) last_tickle: AtomicU16,
     pub(crate) sort_epoch: AtomicU32,
     pub(crate) tick_armed: AtomicBool,
+    /// Policy-layer data (for example vSlicer's LSVM count).
+    pub ext: H::PcpuExt,
 }
 
 impl<H: Hooks> Default for PcpuData<'_, H> {
@@ -341,6 +343,7 @@ impl<H: Hooks> Default for PcpuData<'_, H> {
             last_tickle: AtomicU16::new(0),
             sort_epoch: AtomicU32::new(0),
             tick_armed: AtomicBool::new(false),
+            ext: H::PcpuExt::default(),
         }
     }
 }
@@ -358,15 +361,17 @@ impl<H: Hooks> PcpuData<'_, H> {
     pub fn nr_runnable(&self) -> u32 {
         self.nr_runnable.load(Relaxed)
     }
-    /// Counts one more runnable vCPU. Only called with this pCPU's runqueue
+    /// Counts `v` runnable here. Only called with this pCPU's runqueue
     /// lock held, so a plain load and store suffice (no locked instruction).
-    pub(crate) fn inc_runnable(&self) {
+    pub(crate) fn inc_runnable(&self, v: &VcpuData<'_, H>) {
         self.nr_runnable
-            .store(self.nr_runnable().wrapping_add(1), Relaxed)
+            .store(self.nr_runnable().wrapping_add(1), Relaxed);
+        H::runnable_changed(self, v, true);
     }
-    /// Counts one runnable vCPU less; same locking as [`Self::inc_runnable`].
-    pub(crate) fn dec_runnable(&self) {
+    /// Counts `v` runnable here no more; same locking as [`Self::inc_runnable`].
+    pub(crate) fn dec_runnable(&self, v: &VcpuData<'_, H>) {
         self.nr_runnable
-            .store(self.nr_runnable().saturating_sub(1), Relaxed)
+            .store(self.nr_runnable().saturating_sub(1), Relaxed);
+        H::runnable_changed(self, v, false);
     }
 }

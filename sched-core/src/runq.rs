@@ -79,6 +79,33 @@ impl<'a, H: Hooks> Runq<'a, H> {
         true
     }
 
+    /// Queues `v` in its priority band just before the `n`-th vCPU there for
+    /// which [`Hooks::boundary`] holds, or at the band's tail when there are
+    /// fewer (vSlicer's "before/after the next NLSVM"). O(k) for the k vCPUs
+    /// walked past. Returns false (and does nothing) when `v` is queued.
+    pub(crate) fn insert_before_boundary(&mut self, v: &'a VcpuData<'a, H>, n: u8) -> bool {
+        if v.on_runq() {
+            return false;
+        }
+        let own = band_of(v.pri());
+        let mut seen = 0u8;
+        let mut cur = self.bands[own].front_mut();
+        while let Some(w) = cur.get() {
+            if H::boundary(w) {
+                seen += 1;
+                if seen >= n {
+                    break;
+                }
+            }
+            cur.move_next();
+        }
+        // At the null position (walked off the end) this appends at the tail.
+        cur.insert_before(v);
+        v.band.store(own as u8, Relaxed);
+        self.len += 1;
+        true
+    }
+
     /// Removes `v` if it is queued here. O(1).
     pub(crate) fn remove(&mut self, v: &'a VcpuData<'a, H>) -> bool {
         if !v.on_runq() {

@@ -390,7 +390,8 @@ impl<'a, H: Hooks> Sim<'a, H> {
         let p = CreditDomParams {
             weight: dom.weight,
             cap: dom.cap,
-        };
+        }
+        .into();
         self.eng
             .set_dom_params(&self.drec[d], p)
             .map_err(|e| SimError::BadInput {

@@ -200,7 +200,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     let mut credit = v.add_credit(fair_per_vcpu);
                     let mut retire = false;
                     if credit < 0 {
-                        v.set_pri(Pri::Over);
+                        v.set_pri(if H::debt_tolerated(v, credit, per_tslice) {
+                            Pri::Under
+                        } else {
+                            Pri::Over
+                        });
                         if cap != 0
                             && i64::from(credit) < -credit_cap
                             && !v.set_flag(VcpuFlags::PARKED)

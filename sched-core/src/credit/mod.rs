@@ -35,7 +35,7 @@ use intrusive_collections::LinkedList;
 use crate::cpumask::{AtomicCpuMask, CpuId};
 use crate::hooks::{Credit1, Hooks};
 use crate::ops::{Decision, SchedOps};
-use crate::params::{CreditDomParams, CreditGlobalParams, ParamError};
+use crate::params::{CreditDomParams, CreditGlobalParams, DomParams, ParamError};
 use crate::platform::{Platform, TimerKind};
 use crate::records::{
     ActiveDomAdapter, Affinity, DomData, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
@@ -155,7 +155,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     ) {
         let yielding = v.flags().contains(VcpuFlags::YIELD);
         if q.runq.insert(v, yielding) {
-            pc.inc_runnable();
+            pc.inc_runnable(v);
         }
     }
 
@@ -167,7 +167,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         v: &'a VcpuData<'a, H>,
     ) {
         if q.runq.remove(v) {
-            pc.dec_runnable();
+            pc.dec_runnable(v);
         }
     }
 
@@ -221,7 +221,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
 
 impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     type Hooks = H;
-    type DomParams = CreditDomParams;
+    type DomParams = DomParams<H::DomParams>;
     type GlobalParams = CreditGlobalParams;
 
     fn add_pcpu(&self, cpu: CpuId) {
@@ -311,7 +311,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 // The host broke the precondition; forget the vCPU rather
                 // than keep a reference the host is about to free.
                 q.curr = None;
-                pc.dec_runnable();
+                pc.dec_runnable(v);
                 self.platform.raise_softirq(cpu);
             }
         }
@@ -389,26 +389,31 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         v.set_affinity(affinity);
     }
 
-    fn dom_params(&self, dom: &'a DomData<'a, H>) -> CreditDomParams {
-        CreditDomParams {
-            weight: dom.weight(),
-            cap: dom.cap(),
+    fn dom_params(&self, dom: &'a DomData<'a, H>) -> DomParams<H::DomParams> {
+        DomParams {
+            credit: CreditDomParams {
+                weight: dom.weight(),
+                cap: dom.cap(),
+            },
+            policy: H::dom_params(dom),
         }
     }
 
     fn set_dom_params(
         &self,
         dom: &'a DomData<'a, H>,
-        p: CreditDomParams,
+        p: DomParams<H::DomParams>,
     ) -> Result<(), ParamError> {
-        p.validate(dom.nr_vcpus())?;
+        p.credit.validate(dom.nr_vcpus())?;
+        H::validate_dom_params(dom, &p.policy)?;
         let mut a = self.acct.lock();
         if dom.active_link.is_linked() {
             let n = u64::from(dom.active.lock().count);
-            a.weight = a.weight - u64::from(dom.weight()) * n + u64::from(p.weight) * n;
+            a.weight = a.weight - u64::from(dom.weight()) * n + u64::from(p.credit.weight) * n;
         }
-        dom.set_weight(p.weight);
-        dom.set_cap(p.cap);
+        dom.set_weight(p.credit.weight);
+        dom.set_cap(p.credit.cap);
+        H::set_dom_params(dom, &p.policy);
         Ok(())
     }
 
@@ -461,6 +466,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 Some(v) => write!(out, "d{}v{}", v.dom().id().0, v.vcpu_id())?,
                 None => write!(out, "idle")?,
             }
+            H::dump_pcpu(pc, p.tslice, out)?;
             write!(out, " runq:")?;
             for v in q.runq.iter() {
                 write!(

@@ -5,7 +5,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::CreditEngine;
 use crate::cpumask::CpuId;
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, Requeue};
 use crate::ops::Decision;
 use crate::params::MIN_TIMER;
 use crate::platform::{Platform, TimerKind};
@@ -98,12 +98,22 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }
         }
 
-        // Requeue the outgoing vCPU, or stop counting it runnable.
+        // Requeue the outgoing vCPU where the policy says (a yield is
+        // credit1's), or stop counting it runnable.
         if let Some(c) = scurr {
+            let yielding = c.flags().contains(VcpuFlags::YIELD);
+            let place = H::descheduled(pc, c, now, prev_runnable);
             if prev_runnable {
-                q.runq.insert(c, c.flags().contains(VcpuFlags::YIELD));
+                match place {
+                    Requeue::BeforeBoundary(n) if !yielding => {
+                        q.runq.insert_before_boundary(c, n);
+                    }
+                    _ => {
+                        q.runq.insert(c, yielding);
+                    }
+                }
             } else {
-                pc.dec_runnable();
+                pc.dec_runnable(c);
             }
             c.clear_flag(VcpuFlags::YIELD);
         }
@@ -139,7 +149,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 if !scurr.is_some_and(|c| core::ptr::eq(c, n)) {
                     n.running_since.store(now.ns(), Relaxed);
                 }
-                Some(H::slice(n, self.tslice()))
+                Some(H::picked(pc, n, now, self.tslice()))
             }
             None => None,
         };
@@ -196,7 +206,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     if let Some(v) = self.try_steal_from(peer, cpu, pri, step, now) {
                         self.balance_bias.store(peer.0, Relaxed);
                         if let Some(pc) = self.pcpu(cpu) {
-                            pc.inc_runnable();
+                            pc.inc_runnable(v);
                         }
                         return (Some(v), true);
                     }

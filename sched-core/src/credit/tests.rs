@@ -2,82 +2,18 @@
 //! through [`MockPlatform`]. Each test names the `credit.c` behaviour it pins.
 
 extern crate std;
-use std::boxed::Box;
 use std::vec::Vec;
 
 use crate::cpumask::{CpuId, CpuMask};
 use crate::hooks::Credit1;
-use crate::mock::MockPlatform;
 use crate::ops::SchedOps;
 use crate::params::{CreditDomParams, CreditGlobalParams, ParamError};
-use crate::platform::VcpuToken;
-use crate::records::{DomData, DomId, PcpuData, Pri, VcpuData, VcpuFlags};
-use crate::time::{Span, Time};
-use crate::Credit;
+use crate::records::{Pri, VcpuFlags};
+use crate::testworld::{self, same, World};
+use crate::time::Span;
 
-type V = VcpuData<'static, Credit1>;
-
-/// A leaked world: records live for 'static, as Xen's do for the engine.
-struct World {
-    p: &'static MockPlatform,
-    s: Credit<'static, &'static MockPlatform>,
-}
-
-fn world(ncpus: u16) -> World {
-    let p: &'static MockPlatform = Box::leak(Box::new(MockPlatform::new()));
-    let pcpus: &'static [PcpuData<'static, Credit1>] = Box::leak(
-        (0..256)
-            .map(|_| PcpuData::new())
-            .collect::<Vec<_>>()
-            .into_boxed_slice(),
-    );
-    let s = Credit::new(p, pcpus);
-    for c in 0..ncpus {
-        s.add_pcpu(CpuId(c));
-    }
-    World { p, s }
-}
-
-impl World {
-    fn dom(
-        &self,
-        id: u16,
-        weight: u16,
-        cap: u16,
-        vcpus: u16,
-        hard: CpuMask,
-    ) -> (&'static DomData<'static, Credit1>, Vec<&'static V>) {
-        let d: &'static DomData<'static, Credit1> = Box::leak(Box::new(DomData::new(DomId(id))));
-        self.s.insert_domain(d);
-        let vs: Vec<&'static V> = (0..vcpus)
-            .map(|i| {
-                let v: &'static V = Box::leak(Box::new(VcpuData::new(
-                    VcpuToken(usize::from(id) * 100 + usize::from(i)),
-                    d,
-                    i,
-                    hard,
-                )));
-                self.s.insert_vcpu(v);
-                v
-            })
-            .collect();
-        self.s
-            .set_dom_params(d, CreditDomParams { weight, cap })
-            .unwrap();
-        (d, vs)
-    }
-    fn at(&self, ms: i64) -> Time {
-        let t = Time(0) + Span::ms(ms);
-        self.p.set_now(t);
-        t
-    }
-    fn sched(&self, cpu: u16, now: Time, runnable: bool) -> Option<&'static V> {
-        self.s.do_schedule(CpuId(cpu), now, runnable, false).next
-    }
-}
-
-fn same(a: Option<&V>, b: &V) -> bool {
-    a.is_some_and(|a| core::ptr::eq(a, b))
+fn world(ncpus: u16) -> World<Credit1> {
+    testworld::world(ncpus)
 }
 
 #[test]
@@ -313,7 +249,7 @@ fn invalid_parameters_are_rejected_and_change_nothing() {
     let w = world(1);
     let (d, _) = w.dom(1, 300, 50, 1, CpuMask::single(CpuId(0)));
     assert_eq!(
-        w.s.set_dom_params(d, CreditDomParams { weight: 0, cap: 0 }),
+        w.s.set_dom_params(d, CreditDomParams { weight: 0, cap: 0 }.into()),
         Err(ParamError::Weight)
     );
     assert_eq!(
@@ -323,11 +259,12 @@ fn invalid_parameters_are_rejected_and_change_nothing() {
                 weight: 5,
                 cap: 101
             }
+            .into()
         ),
         Err(ParamError::Cap { max: 100 })
     );
     assert_eq!(
-        w.s.dom_params(d),
+        w.s.dom_params(d).credit,
         CreditDomParams {
             weight: 300,
             cap: 50
@@ -467,36 +404,8 @@ fn worst_wait_ms(n: u16, phase_ms: i64) -> i64 {
     for v in &vs {
         w.s.wake(v);
     }
-    let (mut slice_end, mut worst) = (0i64, 0i64);
-    let mut off_since: Vec<Option<i64>> = std::vec![None; vs.len()];
-    let mut running: Option<usize> = None;
-    for ms in 0..1200i64 {
-        let now = w.at(ms);
-        if ms > 0 && ms % 30 == phase_ms {
-            w.s.account(CpuId(0));
-        }
-        if ms > 0 && ms % 10 == 0 {
-            w.s.tick(CpuId(0));
-        }
-        if ms == slice_end {
-            let d = w.s.do_schedule(CpuId(0), now, true, false);
-            slice_end = ms + d.slice.map_or(30, |s| s.as_ms().max(1));
-            let next = vs.iter().position(|v| same(d.next, v));
-            if next != running {
-                if let Some(p) = running {
-                    off_since[p] = Some(ms);
-                    w.s.context_saved(vs[p]);
-                }
-                if let Some(k) = next {
-                    if let Some(since) = off_since[k].filter(|_| ms > 600) {
-                        worst = worst.max(ms - since);
-                    }
-                }
-                running = next;
-            }
-        }
-    }
-    worst
+    let runs = testworld::run_busy(&w, &vs, 1200, phase_ms);
+    testworld::worst_wait(&runs, |_| true, 600) / 1000
 }
 
 #[test]
