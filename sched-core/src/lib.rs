@@ -13,6 +13,7 @@
 //! - [`params`]: tunables and their bounds.
 //! - [`hooks`]: where policy layers extend the engine.
 //! - [`credit`]: the credit1 engine.
+//! - [`vslicer`]: vSlicer's microslicing for latency-sensitive domains.
 #![no_std]
 #![forbid(clippy::float_arithmetic)]
 #![deny(missing_docs)]
@@ -27,13 +28,17 @@ pub mod params;
 pub mod platform;
 pub mod records;
 mod runq;
+#[cfg(test)]
+mod testworld;
 pub mod time;
+pub mod vslicer;
 
 pub use cpumask::{CpuId, CpuMask, MAX_CPUS};
 pub use credit::{Credit, CreditEngine};
-pub use hooks::{Credit1, Hooks};
+pub use hooks::{Credit1, Hooks, Requeue};
 pub use ops::{Decision, SchedOps};
-pub use params::{CreditDomParams, CreditGlobalParams, ParamError};
+pub use params::{CreditDomParams, CreditGlobalParams, DomParams, ParamError};
 pub use platform::{Platform, TimerKind, VcpuToken};
 pub use records::{Affinity, DomData, DomId, PcpuData, Pri, VcpuData, VcpuFlags};
 pub use time::{Span, Time};
+pub use vslicer::{VSlicer, VSlicerDomParams};

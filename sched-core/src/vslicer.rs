@@ -1,0 +1,318 @@
+//! vSlicer: differentiated-frequency microslicing (seed 002), as a layer on
+//! the credit engine.
+//!
+//! A latency-sensitive domain (LSVM) has a microslice `T_m > 0`; everyone
+//! else is an NLSVM. They share credit1's runqueue and credit1's accounting,
+//! so weights, caps and CPU shares are credit1's own (eq. 1 holds because the
+//! credits are the same). What vSlicer changes is *when* an LSVM runs: its
+//! fair share of a round is handed out in microslices, before each NLSVM
+//! instead of once per round (Section 3.1, Algorithm 1):
+//!
+//! - Per pCPU, with `m` runnable LSVMs and `n` runnable NLSVMs, each LSVM may
+//!   run `T_n = T_NLSVM / n` between two NLSVM slices, so one such micro-round
+//!   lasts `T_S = m · T_NLSVM / n` (eq. 12). `T_NLSVM` is the credit timeslice.
+//!   `m` and `n` are counted as vCPUs become runnable on, or leave, the pCPU
+//!   (wake, block, steal, migration, removal), so `T_n` is derived afresh at
+//!   every pick from the counts of that instant: no stored value can go stale.
+//! - Micro credits: when an LSVM is picked it may run `min(T_m, left)` where
+//!   `left` is what remains of its `T_n` in this micro-round. When its slice
+//!   ends it goes back *before the next NLSVM* while micro credits remain,
+//!   *right behind the next NLSVM* when they are spent (Algorithm 1 l. 7-10),
+//!   and where credit1 puts it (the tail) when its credits are spent (l. 13).
+//!   An NLSVM is queued as credit1 queues it and runs the full timeslice.
+//! - A micro-round ends when an NLSVM is picked; an LSVM's micro credits are
+//!   refilled to `T_n` at its first pick in a later micro-round (or on
+//!   another pCPU, or when they ran out with no NLSVM to yield to).
+//!
+//! Where the paper is silent (each case has a unit test below):
+//! - **No NLSVM on the pCPU** (`n = 0`): `T_n` is unbounded, so LSVMs simply
+//!   round-robin in microslices; credit1's priorities still order them.
+//! - **Fewer than 3 VMs** (Algorithm 1 requires `m + n ≥ 3`): nothing special
+//!   is needed. One LSVM and one NLSVM alternate `T_n = T_NLSVM` of LSVM time,
+//!   in microslices, with one NLSVM slice; an LSVM alone runs back to back.
+//! - **`T_m` not dividing `T_n`**: the last microslice of a micro-round is the
+//!   remainder, so an LSVM gets exactly `T_n` per micro-round (eq. 4 with a
+//!   fractional `r`); a `T_m` above `T_n` is in effect `T_n` (`r = 1`).
+//!   Remainders under [`MICRO_CREDIT_FLOOR`] count as spent.
+//! - **An LSVM that blocks mid-round** keeps the micro credits it has left;
+//!   if an NLSVM ran meanwhile it gets a fresh `T_n` at its next pick. Its
+//!   wake is credit1's (a blocked UNDER vCPU is boosted).
+//! - **Different microslices on one pCPU** (Section 6): the frequency rule.
+//!   Every LSVM gets the same `T_n` per micro-round (fairness is not the
+//!   microslice's business) and runs it in its own `T_m`, so within `T_S` it
+//!   is scheduled `⌈T_n / T_m⌉` times: inversely proportional to `T_m`. It
+//!   needs no structure beyond the shared runqueue, and an LSVM's wait inside
+//!   `T_S` stays bounded by the other LSVMs' microslices; across an NLSVM
+//!   slice it may also wait for what a smaller-microslice LSVM has left of
+//!   its `T_n` (the bound is [`worst_wait`]).
+//!   EDF inside `T_S` would need a deadline per LSVM, which is per-VM tuning
+//!   of the kind the paper argues against (Section 2.2); deadlines are the
+//!   EDF+credit policy's job.
+//! - **Switching class at run time**: a parameter change is seen by a
+//!   runnable vCPU at its next pick or deschedule (within one slice), when
+//!   the pCPU's counts move it from one class to the other.
+//!
+//! Cost: a requeue walks the vCPU's priority band up to the second NLSVM,
+//! i.e. past at most `m + 1` vCPUs; picks and counts are O(1).
+
+use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering::Relaxed};
+
+use crate::hooks::{Hooks, Requeue};
+use crate::params::{ParamError, CREDITS_PER_MSEC, MICROSLICE_MAX, MICROSLICE_MIN};
+use crate::records::{DomData, PcpuData, Pri, VcpuData};
+use crate::time::{Span, Time};
+
+/// Micro credits below this count as spent: a microslice shorter than Xen's
+/// smallest ratelimit would cost a context switch for almost no work.
+pub const MICRO_CREDIT_FLOOR: Span = Span::us(100);
+
+/// The vSlicer policy layer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VSlicer;
+
+/// vSlicer's per-domain parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VSlicerDomParams {
+    /// `T_m`; zero makes the domain an NLSVM.
+    pub microslice: Span,
+}
+
+impl VSlicerDomParams {
+    /// Checks the bounds: 0, or [`MICROSLICE_MIN`]..=[`MICROSLICE_MAX`] in
+    /// whole microseconds (what a domctl carries).
+    pub fn validate(&self) -> Result<(), ParamError> {
+        let t = self.microslice;
+        if t == Span::ZERO {
+            return Ok(());
+        }
+        if t < MICROSLICE_MIN || t > MICROSLICE_MAX || t.as_ns() % 1_000 != 0 {
+            return Err(ParamError::Microslice);
+        }
+        Ok(())
+    }
+}
+
+/// Per-domain state: the microslice, in ns.
+#[derive(Debug, Default)]
+pub struct VsDom {
+    microslice: AtomicI64,
+}
+
+impl VsDom {
+    fn microslice(&self) -> Span {
+        Span(self.microslice.load(Relaxed))
+    }
+}
+
+/// Per-vCPU state, touched only under the runqueue lock of its pCPU.
+#[derive(Debug, Default)]
+pub struct VsVcpu {
+    /// Counted in its pCPU's LSVMs (the class it had when last counted).
+    lsvm: AtomicBool,
+    /// Micro credits: ns of `T_n` left in the micro-round of (`home`, `round`).
+    micro: AtomicI64,
+    /// The pCPU record (its address) the micro credits were given on.
+    home: AtomicUsize,
+    /// That pCPU's micro-round when they were given.
+    round: AtomicU32,
+    /// The micro credits last given (`T_n` then), in ns.
+    grant: AtomicI64,
+    /// When it was last picked.
+    picked_at: AtomicI64,
+}
+
+/// Per-pCPU state, under its runqueue lock.
+#[derive(Debug, Default)]
+pub struct VsPcpu {
+    /// Runnable (queued or running) vCPUs counted as LSVMs: `m`.
+    lsvms: AtomicU32,
+    /// Micro-rounds begun: bumped whenever an NLSVM is picked.
+    round: AtomicU32,
+}
+
+/// `T_S` and `T_n` for `m` LSVMs and `n` NLSVMs on a pCPU with timeslice
+/// `t_nlsvm` (eq. 12); `None` when `n = 0`, where there is no NLSVM slice to
+/// alternate with and LSVMs just round-robin.
+pub fn round_lengths(m: u32, n: u32, t_nlsvm: Span) -> Option<(Span, Span)> {
+    if n == 0 {
+        return None;
+    }
+    let t_n = Span(t_nlsvm.as_ns() / i64::from(n));
+    Some((Span(t_n.as_ns().saturating_mul(i64::from(m))), t_n))
+}
+
+/// The longest an LSVM with microslice `mine` that stays runnable waits
+/// between two of its runs, beside LSVMs with microslices `others`, when
+/// each gets `t_n` per micro-round between NLSVM slices of `t_nlsvm`.
+///
+/// With equal microslices this is the paper's wave crest `T_NLSVM + (m-1)·T_m`
+/// (Section 3.1). In general (the frequency rule), LSVM `i` is picked
+/// `r_i = ⌈T_n / T_m,i⌉` times per micro-round, alternating with the others;
+/// another LSVM `j` delays it across the NLSVM slice either by what `j` has
+/// left after `i`'s last pick, `T_n − (r_i − 1)·T_m,j` (if `j` spends last),
+/// or by one microslice at the start of the next micro-round (if `j` spent
+/// first and so queues first behind the NLSVM), never both:
+/// `T_NLSVM + Σ_{j≠i} max(T_m,j, T_n − (r_i − 1)·T_m,j)`, microslices taken
+/// as at most `T_n`.
+pub fn worst_wait(
+    t_nlsvm: Span,
+    t_n: Span,
+    mine: Span,
+    others: impl IntoIterator<Item = Span>,
+) -> Span {
+    let mine = mine.min(t_n).max(Span(1));
+    let r = (t_n.as_ns() + mine.as_ns() - 1) / mine.as_ns();
+    others.into_iter().fold(t_nlsvm, |acc, t_m| {
+        let t_m = t_m.min(t_n);
+        acc + t_m.max(t_n - Span(t_m.as_ns().saturating_mul(r - 1)))
+    })
+}
+
+fn id_of<H: Hooks>(pc: &PcpuData<'_, H>) -> usize {
+    core::ptr::from_ref(pc) as usize
+}
+
+fn is_lsvm(dom: &DomData<'_, VSlicer>) -> bool {
+    dom.ext.microslice() > Span::ZERO
+}
+
+impl VSlicer {
+    /// `n`: the runnable NLSVMs of `pc`.
+    fn nlsvms(pc: &PcpuData<'_, Self>) -> u32 {
+        pc.nr_runnable().saturating_sub(pc.ext.lsvms.load(Relaxed))
+    }
+
+    /// The micro credits an LSVM gets per micro-round on `pc`.
+    fn t_n(pc: &PcpuData<'_, Self>, tslice: Span) -> Span {
+        round_lengths(pc.ext.lsvms.load(Relaxed), Self::nlsvms(pc), tslice)
+            .map_or(Span::MAX, |(_, t_n)| t_n)
+    }
+
+    fn count(pc: &PcpuData<'_, Self>, lsvm: bool, up: bool) {
+        let c = &pc.ext.lsvms;
+        if lsvm && up {
+            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+        } else if lsvm {
+            c.store(c.load(Relaxed).saturating_sub(1), Relaxed);
+        }
+    }
+
+    /// Moves the running `v` to the class its domain now has (after a
+    /// parameter change); its micro credits start afresh.
+    fn reclassify(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>) {
+        let want = is_lsvm(v.dom());
+        if v.ext.lsvm.swap(want, Relaxed) != want {
+            Self::count(pc, true, want);
+            v.ext.micro.store(0, Relaxed);
+        }
+    }
+}
+
+impl Hooks for VSlicer {
+    type VcpuExt = VsVcpu;
+    type DomExt = VsDom;
+    type PcpuExt = VsPcpu;
+    type DomParams = VSlicerDomParams;
+    const NAME: &'static str = "vslicer";
+
+    fn runnable_changed(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>, up: bool) {
+        if up {
+            let l = is_lsvm(v.dom());
+            v.ext.lsvm.store(l, Relaxed);
+            Self::count(pc, l, true);
+        } else {
+            let l = v.ext.lsvm.swap(false, Relaxed);
+            Self::count(pc, l, false);
+        }
+    }
+
+    fn picked(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>, now: Time, tslice: Span) -> Span {
+        Self::reclassify(pc, v);
+        let x = &v.ext;
+        x.picked_at.store(now.ns(), Relaxed);
+        if !x.lsvm.load(Relaxed) {
+            // An NLSVM slice: the LSVMs' next micro-round starts after it.
+            let r = &pc.ext.round;
+            r.store(r.load(Relaxed).wrapping_add(1), Relaxed);
+            return tslice;
+        }
+        let round = pc.ext.round.load(Relaxed);
+        let mut left = Span(x.micro.load(Relaxed));
+        let stale = x.home.load(Relaxed) != id_of(pc) || x.round.load(Relaxed) != round;
+        if stale || left < MICRO_CREDIT_FLOOR {
+            left = Self::t_n(pc, tslice);
+            x.micro.store(left.as_ns(), Relaxed);
+            x.grant.store(left.as_ns(), Relaxed);
+            x.home.store(id_of(pc), Relaxed);
+            x.round.store(round, Relaxed);
+        }
+        v.dom().ext.microslice().min(left)
+    }
+
+    fn descheduled(
+        pc: &PcpuData<'_, Self>,
+        v: &VcpuData<'_, Self>,
+        now: Time,
+        runnable: bool,
+    ) -> Requeue {
+        Self::reclassify(pc, v);
+        let x = &v.ext;
+        if !x.lsvm.load(Relaxed) {
+            return Requeue::Credit;
+        }
+        let ran = (now - Time(x.picked_at.load(Relaxed))).max(Span::ZERO);
+        let left = Span(x.micro.load(Relaxed)) - ran;
+        x.micro.store(left.as_ns(), Relaxed);
+        if !runnable || v.pri() == Pri::Over {
+            return Requeue::Credit;
+        }
+        if left >= MICRO_CREDIT_FLOOR {
+            Requeue::BeforeBoundary(1)
+        } else {
+            Requeue::BeforeBoundary(2)
+        }
+    }
+
+    fn debt_tolerated(v: &VcpuData<'_, Self>, credit: i32, per_tslice: i64) -> bool {
+        if !is_lsvm(v.dom()) {
+            return false;
+        }
+        // One micro-round's worth of credit, at most one timeslice's.
+        let grant = v.ext.grant.load(Relaxed).max(0);
+        let line = (grant / 1_000_000)
+            .saturating_mul(CREDITS_PER_MSEC)
+            .min(per_tslice);
+        -i64::from(credit) <= line
+    }
+
+    fn boundary(v: &VcpuData<'_, Self>) -> bool {
+        !v.ext.lsvm.load(Relaxed)
+    }
+
+    fn dom_params(dom: &DomData<'_, Self>) -> VSlicerDomParams {
+        VSlicerDomParams {
+            microslice: dom.ext.microslice(),
+        }
+    }
+
+    fn validate_dom_params(_: &DomData<'_, Self>, p: &VSlicerDomParams) -> Result<(), ParamError> {
+        p.validate()
+    }
+
+    fn set_dom_params(dom: &DomData<'_, Self>, p: &VSlicerDomParams) {
+        dom.ext.microslice.store(p.microslice.as_ns(), Relaxed);
+    }
+
+    fn dump_pcpu(pc: &PcpuData<'_, Self>, tslice: Span, out: &mut dyn fmt::Write) -> fmt::Result {
+        let (m, n) = (pc.ext.lsvms.load(Relaxed), Self::nlsvms(pc));
+        write!(out, " lsvm={m} nlsvm={n}")?;
+        match round_lengths(m, n, tslice) {
+            Some((t_s, t_n)) => write!(out, " T_S={t_s} T_n={t_n}"),
+            None => write!(out, " T_S=- T_n=-"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
