@@ -22,7 +22,8 @@
 //!   An NLSVM is queued as credit1 queues it and runs the full timeslice.
 //! - A micro-round ends when an NLSVM is picked; an LSVM's micro credits are
 //!   refilled to `T_n` at its first pick in a later micro-round (or on
-//!   another pCPU, or when they ran out with no NLSVM to yield to).
+//!   another pCPU, or when they ran out with no NLSVM to yield to), and cut
+//!   to the current `T_n` at every pick, as NLSVMs may have woken meanwhile.
 //!
 //! Where the paper is silent (each case has a unit test below):
 //! - **No NLSVM on the pCPU** (`n = 0`): `T_n` is unbounded, so LSVMs simply
@@ -238,15 +239,19 @@ impl Hooks for VSlicer {
             return tslice;
         }
         let round = pc.ext.round.load(Relaxed);
+        let t_n = Self::t_n(pc, tslice);
         let mut left = Span(x.micro.load(Relaxed));
         let stale = x.home.load(Relaxed) != id_of(pc) || x.round.load(Relaxed) != round;
         if stale || left < MICRO_CREDIT_FLOOR {
-            left = Self::t_n(pc, tslice);
-            x.micro.store(left.as_ns(), Relaxed);
-            x.grant.store(left.as_ns(), Relaxed);
+            left = t_n;
+            x.grant.store(t_n.as_ns(), Relaxed);
             x.home.store(id_of(pc), Relaxed);
             x.round.store(round, Relaxed);
         }
+        // NLSVMs may have arrived since the credits were given: never more
+        // than a micro-round's worth under the current counts.
+        left = left.min(t_n);
+        x.micro.store(left.as_ns(), Relaxed);
         v.dom().ext.microslice().min(left)
     }
 

@@ -35,6 +35,7 @@ fn wake_block() -> Scenario {
             timer_granularity: Span::ZERO,
         },
         domains,
+        changes: Vec::new(),
     }
 }
 
@@ -77,6 +78,7 @@ fn mixed() -> Scenario {
             timer_granularity: Span::ZERO,
         },
         domains,
+        changes: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`report`]: the JSON report contract;
 //! - `platform`: the simulated `Platform` (clock, events, timers, requests);
 //! - `sim`: the event loop speaking Xen's scheduler protocol;
+//! - `policy`: the policy registry and how scenario keys become parameters;
 //! - this file: the public entry points and the policy registry.
 //!
 //! ```no_run
@@ -24,6 +25,7 @@
 
 mod metrics;
 mod platform;
+mod policy;
 pub mod report;
 mod rng;
 pub mod scenario;
@@ -35,7 +37,7 @@ use std::fmt;
 use sched_core::Span;
 
 pub use report::{Dist, DomainReport, PcpuReport, Report};
-pub use scenario::{Arrival, Domain, Host, Rt, RtMode, Scenario, ScenarioError, Workload};
+pub use scenario::{Arrival, Change, Domain, Host, Rt, RtMode, Scenario, ScenarioError, Workload};
 
 /// Overrides and checks for one run.
 #[derive(Clone, Debug, Default)]
@@ -47,6 +49,23 @@ pub struct SimOptions {
     /// Check the scheduler invariants at every quiescent instant (slower);
     /// violations are returned in [`SimStats::violations`].
     pub check_invariants: bool,
+    /// Record what ran where and when in [`SimStats::trace`].
+    pub trace: bool,
+}
+
+/// One stretch of a vCPU running on a pCPU (with [`SimOptions::trace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceRun {
+    /// The pCPU.
+    pub cpu: u16,
+    /// The domain's index in the scenario.
+    pub domain: u16,
+    /// The vCPU's index in its domain.
+    pub vcpu: u16,
+    /// When it was switched in, ns.
+    pub start_ns: i64,
+    /// When it was switched out (or the run ended), ns.
+    pub end_ns: i64,
 }
 
 /// Counters of one run, for benchmarks and property tests.
@@ -60,6 +79,8 @@ pub struct SimStats {
     pub violation_count: u64,
     /// The first few violations, described.
     pub violations: Vec<String>,
+    /// Who ran where and when, in switch-out order (only with `trace`).
+    pub trace: Vec<TraceRun>,
 }
 
 /// Why a run did not happen.
@@ -98,28 +119,9 @@ impl fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
-type Runner = fn(&Scenario, &SimOptions) -> Result<(Report, SimStats), SimError>;
-
-/// The policy registry: one line per policy, `"name" => HooksType`.
-macro_rules! registry {
-    ($($name:literal => $hooks:ty),* $(,)?) => {
-        const POLICIES: &[&str] = &[$($name),*];
-        fn runner(name: &str) -> Option<Runner> {
-            match name {
-                $($name => Some(sim::run::<$hooks>),)*
-                _ => None,
-            }
-        }
-    };
-}
-
-registry! {
-    "credit" => sched_core::Credit1,
-}
-
 /// The names of the policies the simulator can run.
 pub fn policies() -> &'static [&'static str] {
-    POLICIES
+    policy::POLICIES
 }
 
 /// Runs `scenario` under `policy` and reports.
@@ -133,7 +135,7 @@ pub fn simulate_with_stats(
     policy: &str,
     opts: &SimOptions,
 ) -> Result<(Report, SimStats), SimError> {
-    let run = runner(policy).ok_or_else(|| SimError::UnknownPolicy {
+    let run = policy::runner(policy).ok_or_else(|| SimError::UnknownPolicy {
         name: policy.to_string(),
     })?;
     scenario.validate().map_err(|e| SimError::BadInput {

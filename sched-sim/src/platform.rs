@@ -41,6 +41,8 @@ pub(crate) enum EventKind {
     DomStart(u16),
     /// A domain is destroyed.
     DomStop(u16),
+    /// A `[[change]]` of the scenario is made.
+    Change(u16),
 }
 
 #[derive(Clone, Copy, Debug)]

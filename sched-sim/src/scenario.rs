@@ -16,6 +16,12 @@
 //!   that was not the last one to run on that pCPU (its cache is cold);
 //! - `timer_granularity`: scheduler timers (slice end, tick, accounting)
 //!   fire at the next multiple of it; 0 = exact.
+//!
+//! And at top level, `[[change]]` tables: an administrator's parameter change
+//! during the run (`at`, `domain` by name, then any of `weight`, `cap`,
+//! `microslice`; `microslice = "0ms"` makes the domain an NLSVM again). The
+//! domain must be running at `at`. Values are checked by the same code the
+//! scheduler uses, so a file the simulator accepts is one the policy accepts.
 
 use std::fmt;
 use std::ops::Range;
@@ -40,6 +46,23 @@ pub struct Scenario {
     pub host: Host,
     /// The domains, in report order.
     pub domains: Vec<Domain>,
+    /// Parameter changes during the run, in file order.
+    pub changes: Vec<Change>,
+}
+
+/// A parameter change made while the scenario runs (`[[change]]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    /// When it is made.
+    pub at: Span,
+    /// The domain's name.
+    pub domain: String,
+    /// New weight, if changed.
+    pub weight: Option<u16>,
+    /// New cap, if changed.
+    pub cap: Option<u16>,
+    /// New microslice, if changed (zero: not latency-sensitive).
+    pub microslice: Option<Span>,
 }
 
 /// The simulated machine and its costs.
@@ -200,6 +223,18 @@ struct RawScenario {
     host: Option<Spanned<RawHost>>,
     #[serde(default)]
     domain: Vec<Spanned<RawDomain>>,
+    #[serde(default)]
+    change: Vec<Spanned<RawChange>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChange {
+    at: Spanned<String>,
+    domain: Spanned<String>,
+    weight: Option<Spanned<i64>>,
+    cap: Option<Spanned<i64>>,
+    microslice: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -453,6 +488,28 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         spans.push(rd.span());
         domains.push(convert_domain(cx, i, rd.get_ref(), host.pcpus)?);
     }
+    let mut changes = Vec::with_capacity(raw.change.len());
+    let mut change_spans = Vec::with_capacity(raw.change.len());
+    for (i, rc) in raw.change.iter().enumerate() {
+        change_spans.push(rc.span());
+        let c = rc.get_ref();
+        let p = |k: &str| format!("change[{i}].{k}");
+        changes.push(Change {
+            at: cx.duration(&c.at, &p("at"))?,
+            domain: c.domain.get_ref().clone(),
+            weight: c
+                .weight
+                .as_ref()
+                .map(|w| cx.int(w, &p("weight"), 1..65536, "1..65535"))
+                .transpose()?,
+            cap: c
+                .cap
+                .as_ref()
+                .map(|w| cx.int(w, &p("cap"), 0..25601, "0..25600"))
+                .transpose()?,
+            microslice: cx.opt_duration(&c.microslice, &p("microslice"))?,
+        });
+    }
     let s = Scenario {
         name,
         duration,
@@ -460,12 +517,14 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         policy,
         host,
         domains,
+        changes,
     };
     check(&s).map_err(|(field, message)| {
-        let span = domain_index(&field)
-            .and_then(|i| spans.get(i).cloned())
-            .unwrap_or(0..0);
-        cx.err(span, field, message)
+        let span = match field.strip_prefix("change") {
+            Some(rest) => domain_index(&format!("domain{rest}")).and_then(|i| change_spans.get(i)),
+            None => domain_index(&field).and_then(|i| spans.get(i)),
+        };
+        cx.err(span.cloned().unwrap_or(0..0), field, message)
     })?;
     Ok(s)
 }
@@ -685,8 +744,10 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         if u32::from(d.cap) > 100 * u32::from(d.vcpus) {
             return e(p("cap"), "must be at most 100 per vCPU");
         }
-        if d.microslice.is_some_and(|m| m < Span::ZERO) {
-            return e(p("microslice"), "must not be negative");
+        if let Some(m) = d.microslice {
+            if let Err(err) = microslice_ok(m) {
+                return e(p("microslice"), &err);
+            }
         }
         if d.reserve.is_some_and(|r| r < Span::ZERO) {
             return e(p("reserve"), "must not be negative");
@@ -735,7 +796,39 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
             }
         }
     }
+    for (i, c) in s.changes.iter().enumerate() {
+        let p = |k: &str| format!("change[{i}].{k}");
+        let Some(d) = s.domains.iter().find(|d| d.name == c.domain) else {
+            return e(p("domain"), "names no domain of the scenario");
+        };
+        if c.at < d.start || d.stop.is_some_and(|st| c.at >= st) || c.at >= s.duration {
+            return e(p("at"), "must fall while the domain runs");
+        }
+        if c.weight == Some(0) {
+            return e(p("weight"), "must be 1..65535");
+        }
+        if c.cap
+            .is_some_and(|cap| u32::from(cap) > 100 * u32::from(d.vcpus))
+        {
+            return e(p("cap"), "must be at most 100 per vCPU");
+        }
+        if let Some(m) = c.microslice {
+            if let Err(err) = microslice_ok(m) {
+                return e(p("microslice"), &err);
+            }
+        }
+        if c.weight.is_none() && c.cap.is_none() && c.microslice.is_none() {
+            return e(p("domain"), "a change needs weight, cap or microslice");
+        }
+    }
     Ok(())
+}
+
+/// A microslice as vSlicer accepts it (one set of bounds, the scheduler's).
+fn microslice_ok(m: Span) -> Result<(), String> {
+    sched_core::VSlicerDomParams { microslice: m }
+        .validate()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -900,6 +993,35 @@ workloads = [
             Scenario::parse(&t, "x").unwrap_err().field,
             "domain[1].name"
         );
+    }
+
+    #[test]
+    fn changes_parse_and_are_checked_against_the_domain_and_the_policy() {
+        let ok = format!("{MIN}microslice = \"5ms\"\n[[change]]\nat = \"0.5s\"\ndomain = \"a\"\nmicroslice = \"0ms\"\nweight = 512\n");
+        let s = Scenario::parse(&ok, "x").unwrap();
+        assert_eq!(
+            s.changes,
+            vec![Change {
+                at: Span::ms(500),
+                domain: "a".into(),
+                weight: Some(512),
+                cap: None,
+                microslice: Some(Span::ZERO),
+            }]
+        );
+        let bad = |tail: &str| Scenario::parse(&format!("{MIN}{tail}"), "x").unwrap_err();
+        let e = bad("[[change]]\nat = \"0.5s\"\ndomain = \"zz\"\nweight = 2\n");
+        assert_eq!((e.field.as_str(), e.line), ("change[0].domain", Some(4)));
+        let e = bad("stop = \"0.4s\"\n[[change]]\nat = \"0.5s\"\ndomain = \"a\"\ncap = 2\n");
+        assert_eq!(e.field, "change[0].at");
+        let e = bad("[[change]]\nat = \"0.5s\"\ndomain = \"a\"\n");
+        assert_eq!(e.message, "a change needs weight, cap or microslice");
+        // The scheduler's own bounds, in the file's terms.
+        let e = bad("microslice = \"500us\"\n");
+        assert_eq!(e.field, "domain[0].microslice");
+        assert!(e.message.contains("1..1000 ms"), "{}", e.message);
+        let e = bad("[[change]]\nat = \"0.5s\"\ndomain = \"a\"\nmicroslice = \"2s\"\n");
+        assert_eq!(e.field, "change[0].microslice");
     }
 
     #[test]

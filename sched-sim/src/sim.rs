@@ -18,16 +18,17 @@
 //!   time is still its own CPU time, charged by the scheduler and counted busy.
 
 use sched_core::{
-    CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, Hooks, PcpuData, SchedOps, Time,
-    VcpuData, VcpuToken,
+    CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams, PcpuData, SchedOps,
+    Time, VcpuData, VcpuToken,
 };
 
 use crate::metrics::DomMetrics;
 use crate::platform::{EventKind, Lazy, Request, SimPlatform};
+use crate::policy::SimPolicy;
 use crate::report::{DomainReport, PcpuReport, Report};
 use crate::scenario::Scenario;
 use crate::workload::Guest;
-use crate::{SimError, SimOptions, SimStats};
+use crate::{SimError, SimOptions, SimStats, TraceRun};
 
 /// The most invariant violations kept as text (all are counted).
 const MAX_VIOLATIONS: usize = 16;
@@ -66,6 +67,8 @@ struct VState {
 
 struct CState {
     running: Option<u32>,
+    /// When `running` was switched in (for the trace).
+    since: i64,
     last_ran: Option<u32>,
     last_acct: i64,
     /// The vCPU switched in makes no progress before this instant.
@@ -83,7 +86,7 @@ struct DState {
 }
 
 /// Runs `sc` under the policy `H` and reports.
-pub(crate) fn run<H: Hooks>(
+pub(crate) fn run<H: SimPolicy>(
     sc: &Scenario,
     opts: &SimOptions,
 ) -> Result<(Report, SimStats), SimError> {
@@ -160,6 +163,7 @@ pub(crate) fn run<H: Hooks>(
         c: (0..npc)
             .map(|_| CState {
                 running: None,
+                since: 0,
                 last_ran: None,
                 last_acct: 0,
                 overhead_until: 0,
@@ -172,6 +176,7 @@ pub(crate) fn run<H: Hooks>(
         m: vec![DomMetrics::default(); sc.domains.len()],
         stats: SimStats::default(),
         check: opts.check_invariants,
+        trace: opts.trace,
         req_buf: Vec::with_capacity(64),
         seen: vec![false; vrec.len()],
     };
@@ -179,7 +184,7 @@ pub(crate) fn run<H: Hooks>(
     Ok(sim.report(H::NAME, duration))
 }
 
-struct Sim<'a, H: Hooks> {
+struct Sim<'a, H: SimPolicy> {
     eng: CreditEngine<'a, &'a SimPlatform, H>,
     plat: &'a SimPlatform,
     sc: &'a Scenario,
@@ -191,12 +196,13 @@ struct Sim<'a, H: Hooks> {
     m: Vec<DomMetrics>,
     stats: SimStats,
     check: bool,
+    trace: bool,
     req_buf: Vec<Request>,
     /// Scratch for the invariant check.
     seen: Vec<bool>,
 }
 
-impl<'a, H: Hooks> Sim<'a, H> {
+impl<'a, H: SimPolicy> Sim<'a, H> {
     fn run(&mut self) -> Result<(), SimError> {
         for c in 0..self.c.len() {
             self.eng.add_pcpu(CpuId(c as u16));
@@ -207,6 +213,9 @@ impl<'a, H: Hooks> Sim<'a, H> {
             if let Some(stop) = d.stop {
                 self.plat.post(stop.as_ns(), EventKind::DomStop(i as u16));
             }
+        }
+        for (i, c) in self.sc.changes.iter().enumerate() {
+            self.plat.post(c.at.as_ns(), EventKind::Change(i as u16));
         }
         self.quiesce()?;
         while let Some(ev) = self.plat.pop() {
@@ -254,6 +263,7 @@ impl<'a, H: Hooks> Sim<'a, H> {
             EventKind::Arrival { vcpu, workload } => self.arrival(vcpu as usize, workload),
             EventKind::DomStart(d) => self.start_domain(usize::from(d))?,
             EventKind::DomStop(d) => self.stop_domain(usize::from(d)),
+            EventKind::Change(i) => self.change(usize::from(i))?,
         }
         Ok(())
     }
@@ -387,11 +397,13 @@ impl<'a, H: Hooks> Sim<'a, H> {
         }
         // After the vCPUs, as Xen's toolstack does: a cap is checked against
         // the domain's vCPU count.
-        let p = CreditDomParams {
-            weight: dom.weight,
-            cap: dom.cap,
-        }
-        .into();
+        let p = DomParams {
+            credit: CreditDomParams {
+                weight: dom.weight,
+                cap: dom.cap,
+            },
+            policy: H::params(dom),
+        };
         self.eng
             .set_dom_params(&self.drec[d], p)
             .map_err(|e| SimError::BadInput {
@@ -411,6 +423,33 @@ impl<'a, H: Hooks> Sim<'a, H> {
             }
         }
         Ok(())
+    }
+
+    /// An administrator's `[[change]]`, applied to the running domain.
+    fn change(&mut self, i: usize) -> Result<(), SimError> {
+        let c = &self.sc.changes[i];
+        let bad = |message: String| SimError::BadInput {
+            field: format!("change[{i}]"),
+            message,
+        };
+        let d = self
+            .sc
+            .domains
+            .iter()
+            .position(|d| d.name == c.domain)
+            .ok_or_else(|| bad("names no domain".into()))?;
+        let rec = &self.drec[d];
+        let mut p = self.eng.dom_params(rec);
+        if let Some(w) = c.weight {
+            p.credit.weight = w;
+        }
+        if let Some(cap) = c.cap {
+            p.credit.cap = cap;
+        }
+        H::change(&mut p.policy, c);
+        self.eng
+            .set_dom_params(rec, p)
+            .map_err(|e| bad(e.to_string()))
     }
 
     fn stop_domain(&mut self, d: usize) {
@@ -545,6 +584,7 @@ impl<'a, H: Hooks> Sim<'a, H> {
         }
 
         if let Some(p) = prev {
+            self.trace_run(c, p, now);
             let p = p as usize;
             let v = &mut self.v[p];
             v.comp.cancel();
@@ -593,6 +633,7 @@ impl<'a, H: Hooks> Sim<'a, H> {
                     0
                 };
             let cs = &mut self.c[c];
+            cs.since = now;
             cs.overhead_until = now + cost;
             cs.last_ran = Some(n);
             cs.last_acct = now;
@@ -615,6 +656,21 @@ impl<'a, H: Hooks> Sim<'a, H> {
             }
             self.arm(k);
         }
+    }
+
+    /// Records that vCPU `k` ran on `c` from its switch-in until `end`.
+    fn trace_run(&mut self, c: usize, k: u32, end: i64) {
+        if !self.trace {
+            return;
+        }
+        let k = k as usize;
+        self.stats.trace.push(TraceRun {
+            cpu: c as u16,
+            domain: self.v[k].dom,
+            vcpu: self.vrec[k].vcpu_id(),
+            start_ns: self.c[c].since,
+            end_ns: end,
+        });
     }
 
     fn vname(&self, k: usize) -> String {
@@ -691,6 +747,9 @@ impl<'a, H: Hooks> Sim<'a, H> {
         self.plat.set_now(duration);
         for c in 0..self.c.len() {
             self.account(c, duration);
+            if let Some(k) = self.c[c].running {
+                self.trace_run(c, k, duration);
+            }
         }
         let total = duration as f64 * self.c.len() as f64;
         let domains = self

@@ -29,6 +29,7 @@ fn scenario(pcpus: u16, cs: Span, duration: Span, domains: Vec<Domain>) -> Scena
         policy: "credit".into(),
         host: host(pcpus, cs),
         domains,
+        changes: Vec::new(),
     }
 }
 
@@ -238,7 +239,7 @@ fn errors_are_typed() {
         simulate(&bad, "credit", &SimOptions::default()),
         Err(SimError::BadInput { .. })
     ));
-    assert_eq!(sched_sim::policies(), &["credit"]);
+    assert_eq!(sched_sim::policies(), &["credit", "vslicer"]);
 }
 
 /// Bursty guests on SMP leave pCPUs idle now and then, so work
@@ -316,4 +317,73 @@ fn timer_granularity_delays_slice_ends() {
         35_000_000,
         "the slice ends at the next 7 ms multiple"
     );
+}
+
+#[test]
+fn the_trace_accounts_for_every_busy_nanosecond_without_overlap() {
+    let mut doms: Vec<Domain> = (0..3).map(|i| busy(&format!("b{i}"))).collect();
+    doms.push(pinged("p", Span::ms(7), Span::us(300), Arrival::Poisson));
+    let sc = scenario(2, Span::us(5), Span::secs(2), doms);
+    let opts = SimOptions {
+        trace: true,
+        ..SimOptions::default()
+    };
+    for policy in sched_sim::policies() {
+        let (r, stats) = simulate_with_stats(&sc, policy, &opts).unwrap();
+        for (c, pc) in r.pcpus.iter().enumerate() {
+            let mut runs: Vec<_> = stats
+                .trace
+                .iter()
+                .filter(|t| usize::from(t.cpu) == c)
+                .collect();
+            runs.sort_by_key(|t| t.start_ns);
+            for w in runs.windows(2) {
+                assert!(w[0].end_ns <= w[1].start_ns, "{policy}: overlap {w:?}");
+            }
+            let busy: i64 = runs.iter().map(|t| t.end_ns - t.start_ns).sum();
+            let want = (pc.busy * 2e9).round() as i64;
+            assert!(
+                (busy - want).abs() <= 1,
+                "{policy} cpu{c}: {busy} vs {want}"
+            );
+        }
+        for (d, dr) in r.domains.iter().enumerate() {
+            let ran: i64 = stats
+                .trace
+                .iter()
+                .filter(|t| usize::from(t.domain) == d)
+                .map(|t| t.end_ns - t.start_ns)
+                .sum();
+            assert_eq!(ran, dr.cpu_ns, "{policy}: {}", dr.name);
+        }
+    }
+}
+
+#[test]
+fn a_change_makes_a_domain_latency_sensitive_mid_run() {
+    let path = format!(
+        "{}/../scenarios/four-vms-one-pinged.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap()
+        + "\n[[change]]\nat = \"30s\"\ndomain = \"lsvm\"\nmicroslice = \"5ms\"\n";
+    let sc = Scenario::parse(&text, "t.toml").unwrap();
+    let opts = SimOptions {
+        trace: true,
+        ..SimOptions::default()
+    };
+    let (_, stats) = simulate_with_stats(&sc, "vslicer", &opts).unwrap();
+    let lsvm = |from: i64, to: i64| {
+        stats
+            .trace
+            .iter()
+            .filter(move |t| t.domain == 0 && t.start_ns >= from && t.end_ns <= to)
+            .map(|t| t.end_ns - t.start_ns)
+    };
+    let s = 1_000_000_000;
+    // Before: an NLSVM, whole 30 ms slices. After: T_n = 10 ms per NLSVM
+    // slice, in 5 ms microslices (consecutive ones merge in the trace).
+    assert!(lsvm(s, 30 * s).all(|d| d == 30_000_000));
+    assert!(lsvm(31 * s, 60 * s).all(|d| d <= 10_000_000));
+    assert!(lsvm(31 * s, 60 * s).count() > 500);
 }

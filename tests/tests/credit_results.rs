@@ -33,6 +33,7 @@ fn scenario(name: &str, pcpus: u16, secs: i64, domains: Vec<Domain>) -> Scenario
             timer_granularity: Span::ZERO,
         },
         domains,
+        changes: Vec::new(),
     }
 }
 

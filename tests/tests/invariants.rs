@@ -7,7 +7,9 @@
 
 use proptest::prelude::*;
 use sched_core::Span;
-use sched_sim::{simulate_with_stats, Arrival, Domain, Host, Scenario, SimOptions, Workload};
+use sched_sim::{
+    simulate_with_stats, Arrival, Change, Domain, Host, Scenario, SimOptions, Workload,
+};
 
 fn workload() -> impl Strategy<Value = Workload> {
     prop_oneof![
@@ -43,18 +45,22 @@ fn domain(pcpus: u16, idx: usize) -> impl Strategy<Value = Domain> {
         0i64..1500,
         prop::option::of(1500i64..3000),
         prop::collection::vec(workload(), 1..=3),
+        prop_oneof![2 => Just(0i64), 1 => 1i64..=30],
     )
-        .prop_map(move |(vcpus, pin, weight, cap, start, stop, workloads)| {
-            let mut d = Domain::new(&format!("d{idx}"));
-            d.vcpus = vcpus;
-            d.pin = pin.map(|p| p.into_iter().collect());
-            d.weight = weight;
-            d.cap = cap;
-            d.start = Span::ms(start);
-            d.stop = stop.map(Span::ms);
-            d.workloads = workloads;
-            d
-        })
+        .prop_map(
+            move |(vcpus, pin, weight, cap, start, stop, workloads, micro)| {
+                let mut d = Domain::new(&format!("d{idx}"));
+                d.vcpus = vcpus;
+                d.pin = pin.map(|p| p.into_iter().collect());
+                d.weight = weight;
+                d.cap = cap;
+                d.start = Span::ms(start);
+                d.stop = stop.map(Span::ms);
+                d.workloads = workloads;
+                d.microslice = (micro > 0).then(|| Span::ms(micro));
+                d
+            },
+        )
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -63,18 +69,35 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             let doms: Vec<_> = (0..ndoms).map(|i| domain(pcpus, i)).collect();
             (Just(pcpus), doms, Just(seed), 0i64..20)
         })
-        .prop_map(|(pcpus, domains, seed, cs)| Scenario {
-            name: "random".to_string(),
-            duration: Span::secs(3),
-            seed,
-            policy: "credit".to_string(),
-            host: Host {
-                pcpus,
-                context_switch: Span::us(cs),
-                cache_refill: Span::ZERO,
-                timer_granularity: Span::ZERO,
-            },
-            domains,
+        .prop_map(|(pcpus, domains, seed, cs)| {
+            // Flip the first domain between LSVM and NLSVM mid-run, as an
+            // administrator may.
+            let d0 = &domains[0];
+            let changes = vec![Change {
+                at: d0.start + Span((d0.stop.unwrap_or(Span::secs(3)) - d0.start).as_ns() / 2),
+                domain: d0.name.clone(),
+                weight: None,
+                cap: None,
+                microslice: Some(if d0.microslice.is_some() {
+                    Span::ZERO
+                } else {
+                    Span::ms(3)
+                }),
+            }];
+            Scenario {
+                name: "random".to_string(),
+                duration: Span::secs(3),
+                seed,
+                policy: "credit".to_string(),
+                host: Host {
+                    pcpus,
+                    context_switch: Span::us(cs),
+                    cache_refill: Span::ZERO,
+                    timer_granularity: Span::ZERO,
+                },
+                domains,
+                changes,
+            }
         })
 }
 
@@ -89,32 +112,54 @@ proptest! {
 
     #[test]
     fn every_invariant_holds_on_random_scenarios(s in scenario()) {
-        let opts = SimOptions { check_invariants: true, ..SimOptions::default() };
-        let (r, stats) = simulate_with_stats(&s, "credit", &opts).expect("valid scenario runs");
-        // Every invariant holds at every quiescent instant: no vCPU current
-        // on two pCPUs, no removed vCPU picked, the core's view equal to the
-        // host's, and no pCPU idle while a vCPU allowed on it waits.
-        prop_assert!(stats.violations.is_empty(), "{} violations: {:?}", stats.violation_count, stats.violations);
-        prop_assert!(stats.decisions > 0);
-
-        let total: f64 = r.domains.iter().map(|d| d.cpu_share).sum();
-        prop_assert!(total <= 1.0 + 1e-9, "shares sum to {}", total);
-        for (d, cfg) in r.domains.iter().zip(&s.domains) {
-            let pcpus = f64::from(s.host.pcpus);
-            // A cap is a percentage of one pCPU; allow one 30 ms slice of
-            // overshoot per vCPU per second-long window (credit1 parks only at
-            // accounting, so a capped vCPU can run one slice past its budget).
-            if cfg.cap > 0 {
-                let cap_share = f64::from(cfg.cap) / 100.0 / pcpus;
-                let slack = 0.03 * f64::from(cfg.vcpus) / pcpus + 0.01;
-                prop_assert!(d.cpu_share <= cap_share + slack, "{} share {} over cap {}", d.name, d.cpu_share, cfg.cap);
-            }
-            // Nothing starves: a domain alive for at least 300 ms whose
-            // workload released work gets CPU.
-            let alive = cfg.stop.unwrap_or(s.duration) - cfg.start;
-            if alive >= Span::ms(300) {
-                prop_assert!(d.cpu_ns > 0, "{} starved", d.name);
-            }
+        for policy in sched_sim::policies() {
+            check_run(&s, policy)?;
         }
     }
+}
+
+/// Runs `s` under `policy` and checks every invariant on the outcome.
+fn check_run(s: &Scenario, policy: &str) -> Result<(), TestCaseError> {
+    let opts = SimOptions {
+        check_invariants: true,
+        ..SimOptions::default()
+    };
+    let (r, stats) = simulate_with_stats(s, policy, &opts).expect("valid scenario runs");
+    // Every invariant holds at every quiescent instant: no vCPU current
+    // on two pCPUs, no removed vCPU picked, the core's view equal to the
+    // host's, and no pCPU idle while a vCPU allowed on it waits.
+    prop_assert!(
+        stats.violations.is_empty(),
+        "{} violations: {:?}",
+        stats.violation_count,
+        stats.violations
+    );
+    prop_assert!(stats.decisions > 0);
+
+    let total: f64 = r.domains.iter().map(|d| d.cpu_share).sum();
+    prop_assert!(total <= 1.0 + 1e-9, "shares sum to {}", total);
+    for (d, cfg) in r.domains.iter().zip(&s.domains) {
+        let pcpus = f64::from(s.host.pcpus);
+        // A cap is a percentage of one pCPU; allow one 30 ms slice of
+        // overshoot per vCPU per second-long window (credit1 parks only at
+        // accounting, so a capped vCPU can run one slice past its budget).
+        if cfg.cap > 0 {
+            let cap_share = f64::from(cfg.cap) / 100.0 / pcpus;
+            let slack = 0.03 * f64::from(cfg.vcpus) / pcpus + 0.01;
+            prop_assert!(
+                d.cpu_share <= cap_share + slack,
+                "{} share {} over cap {}",
+                d.name,
+                d.cpu_share,
+                cfg.cap
+            );
+        }
+        // Nothing starves: a domain alive for at least 300 ms whose
+        // workload released work gets CPU.
+        let alive = cfg.stop.unwrap_or(s.duration) - cfg.start;
+        if alive >= Span::ms(300) {
+            prop_assert!(d.cpu_ns > 0, "{} starved", d.name);
+        }
+    }
+    Ok(())
 }

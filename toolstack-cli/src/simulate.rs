@@ -78,7 +78,7 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let opts = SimOptions {
         seed: args.seed,
         duration,
-        check_invariants: false,
+        ..SimOptions::default()
     };
     let mut reports: Vec<Report> = Vec::with_capacity(names.len());
     for n in &names {

@@ -380,3 +380,21 @@ fn round_lengths_follow_eq_12() {
         Span::ms(40)
     );
 }
+
+#[test]
+fn an_lsvm_picked_alone_yields_once_nlsvms_arrive() {
+    // Picked with no NLSVM around, its micro-round is unbounded; NLSVMs that
+    // wake meanwhile cut it to the new T_n (here 10 ms), so it does not keep
+    // the pCPU for good.
+    let w = world(1);
+    let l = vm(&w, 1, 5);
+    assert!(testworld::same(w.sched(0, w.at(0), true), l));
+    for i in 2..5 {
+        vm(&w, i, 0);
+    }
+    assert!(testworld::same(w.sched(0, w.at(5), true), l));
+    assert_eq!(Span(l.ext.micro.load(Relaxed)), Span::ms(10));
+    assert!(testworld::same(w.sched(0, w.at(10), true), l));
+    let next = w.sched(0, w.at(15), true);
+    assert!(next.is_some() && !testworld::same(next, l));
+}
