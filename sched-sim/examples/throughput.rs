@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use sched_core::Span;
-use sched_sim::{simulate_with_stats, Arrival, Domain, Host, Scenario, SimOptions, Workload};
+use sched_sim::{simulate_with_stats, Arrival, Domain, Host, Pool, Scenario, SimOptions, Workload};
 
 fn wake_block() -> Scenario {
     let domains = (0..4)
@@ -34,6 +34,7 @@ fn wake_block() -> Scenario {
             cache_refill: Span::ZERO,
             timer_granularity: Span::ZERO,
         },
+        pool: Pool::default(),
         domains,
         changes: Vec::new(),
     }
@@ -77,6 +78,7 @@ fn mixed() -> Scenario {
             cache_refill: Span::ZERO,
             timer_granularity: Span::ZERO,
         },
+        pool: Pool::default(),
         domains,
         changes: Vec::new(),
     }

@@ -37,7 +37,9 @@ use std::fmt;
 use sched_core::Span;
 
 pub use report::{Dist, DomainReport, PcpuReport, Report};
-pub use scenario::{Arrival, Change, Domain, Host, Rt, RtMode, Scenario, ScenarioError, Workload};
+pub use scenario::{
+    Arrival, Change, Domain, Host, Pool, Rt, RtMode, Scenario, ScenarioError, Workload,
+};
 
 /// Overrides and checks for one run.
 #[derive(Clone, Debug, Default)]
@@ -51,6 +53,8 @@ pub struct SimOptions {
     pub check_invariants: bool,
     /// Record what ran where and when in [`SimStats::trace`].
     pub trace: bool,
+    /// Keep every response-latency sample in [`SimStats::latencies`].
+    pub samples: bool,
 }
 
 /// One stretch of a vCPU running on a pCPU (with [`SimOptions::trace`]).
@@ -81,6 +85,9 @@ pub struct SimStats {
     pub violations: Vec<String>,
     /// Who ran where and when, in switch-out order (only with `trace`).
     pub trace: Vec<TraceRun>,
+    /// Per domain, response-latency samples in ns, in completion order
+    /// (only with `samples`).
+    pub latencies: Vec<Vec<i64>>,
 }
 
 /// Why a run did not happen.

@@ -12,12 +12,16 @@ use crate::report::Dist;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DomMetrics {
     pub(crate) cpu_ns: i64,
+    /// CPU time its guests made progress in (switch overheads excluded).
+    pub(crate) work_ns: i64,
     pub(crate) switches: u64,
     pub(crate) migrations: u64,
     /// Response latency (ping and periodic), in completion order.
     pub(crate) latency: Samples,
     /// `wake()` to running.
     pub(crate) sched: Samples,
+    /// Joining a runqueue (woken or preempted) to running.
+    pub(crate) wait: Samples,
     pub(crate) deadline_misses: u64,
 }
 
@@ -28,6 +32,11 @@ pub(crate) struct Samples(Vec<i64>);
 impl Samples {
     pub(crate) fn push(&mut self, ns: i64) {
         self.0.push(ns.max(0));
+    }
+
+    /// The samples, in the order they were taken.
+    pub(crate) fn to_vec(&self) -> Vec<i64> {
+        self.0.clone()
     }
 
     /// Count, mean, p50, p99, p99.9 and max (all 0 when empty).

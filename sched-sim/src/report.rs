@@ -30,6 +30,9 @@ pub struct DomainReport {
     pub cpu_share: f64,
     /// pCPU time its vCPUs held, switch overheads included.
     pub cpu_ns: i64,
+    /// The part of `cpu_ns` its guests made progress in: without the
+    /// context-switch and cache-refill time (its throughput).
+    pub work_ns: i64,
     /// Times one of its vCPUs was switched in.
     pub switches: u64,
     /// Times one of its vCPUs moved pCPU (stolen, or moved by a migrate request).
@@ -38,6 +41,9 @@ pub struct DomainReport {
     pub latency: Dist,
     /// Scheduling latency: `wake()` to running.
     pub sched_latency: Dist,
+    /// Runqueue wait: joining a runqueue (woken, or preempted while still
+    /// runnable) to running.
+    pub wait: Dist,
     /// Mean absolute difference of consecutive response latencies.
     pub jitter_ns: u64,
     /// Periodic works not done by the next release.

@@ -17,6 +17,10 @@
 //! - `timer_granularity`: scheduler timers (slice end, tick, accounting)
 //!   fire at the next multiple of it; 0 = exact.
 //!
+//! A `[pool]` table sets pool-wide scheduler parameters (`tslice`,
+//! `ratelimit`, as `xl sched-credit -s -t/-r` does); absent keys keep Xen's
+//! defaults (30 ms, 1 ms).
+//!
 //! And at top level, `[[change]]` tables: an administrator's parameter change
 //! during the run (`at`, `domain` by name, then any of `weight`, `cap`,
 //! `microslice`; `microslice = "0ms"` makes the domain an NLSVM again). The
@@ -44,10 +48,33 @@ pub struct Scenario {
     pub policy: String,
     /// The machine.
     pub host: Host,
+    /// Pool-wide scheduler parameters.
+    pub pool: Pool,
     /// The domains, in report order.
     pub domains: Vec<Domain>,
     /// Parameter changes during the run, in file order.
     pub changes: Vec<Change>,
+}
+
+/// Pool-wide scheduler parameters (`[pool]`); `None` keeps the default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pool {
+    /// The credit timeslice (vSlicer's `T_NLSVM`).
+    pub tslice: Option<Span>,
+    /// The ratelimit; zero turns it off.
+    pub ratelimit: Option<Span>,
+}
+
+impl Pool {
+    /// These values over Xen's defaults, as the scheduler takes them.
+    pub fn credit_params(&self) -> sched_core::CreditGlobalParams {
+        let d = sched_core::CreditGlobalParams::default();
+        sched_core::CreditGlobalParams {
+            tslice: self.tslice.unwrap_or(d.tslice),
+            ratelimit: self.ratelimit.unwrap_or(d.ratelimit),
+            ..d
+        }
+    }
 }
 
 /// A parameter change made while the scenario runs (`[[change]]`).
@@ -221,10 +248,18 @@ struct RawScenario {
     seed: Option<Spanned<i64>>,
     policy: Option<Spanned<String>>,
     host: Option<Spanned<RawHost>>,
+    pool: Option<Spanned<RawPool>>,
     #[serde(default)]
     domain: Vec<Spanned<RawDomain>>,
     #[serde(default)]
     change: Vec<Spanned<RawChange>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    tslice: Option<Spanned<String>>,
+    ratelimit: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -488,6 +523,24 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         spans.push(rd.span());
         domains.push(convert_domain(cx, i, rd.get_ref(), host.pcpus)?);
     }
+    let pool = match &raw.pool {
+        Some(rp) => {
+            let r = rp.get_ref();
+            let pool = Pool {
+                tslice: cx.opt_duration(&r.tslice, "pool.tslice")?,
+                ratelimit: cx.opt_duration(&r.ratelimit, "pool.ratelimit")?,
+            };
+            if let Err(e) = pool.credit_params().validate() {
+                let field = match e {
+                    sched_core::ParamError::Tslice => "pool.tslice",
+                    _ => "pool.ratelimit",
+                };
+                return Err(cx.err(rp.span(), field, e.to_string()));
+            }
+            pool
+        }
+        None => Pool::default(),
+    };
     let mut changes = Vec::with_capacity(raw.change.len());
     let mut change_spans = Vec::with_capacity(raw.change.len());
     for (i, rc) in raw.change.iter().enumerate() {
@@ -516,6 +569,7 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         seed,
         policy,
         host,
+        pool,
         domains,
         changes,
     };
@@ -718,6 +772,9 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         if v < Span::ZERO || v > Span::secs(1) {
             return e(format!("host.{k}"), "must be 0..1s");
         }
+    }
+    if let Err(err) = s.pool.credit_params().validate() {
+        return e("pool".into(), &err.to_string());
     }
     if s.domains.is_empty() {
         return e("domain".into(), "at least one [[domain]] is needed");
@@ -1010,6 +1067,20 @@ workloads = [
             }]
         );
         let bad = |tail: &str| Scenario::parse(&format!("{MIN}{tail}"), "x").unwrap_err();
+        let t = format!("{MIN}[pool]\ntslice = \"5ms\"\nratelimit = \"0ms\"\n");
+        let pool = Scenario::parse(&t, "x").unwrap().pool;
+        assert_eq!(
+            (pool.tslice, pool.ratelimit),
+            (Some(Span::ms(5)), Some(Span::ZERO))
+        );
+        let t = format!("{MIN}[pool]\ntslice = \"500us\"\n");
+        let e = Scenario::parse(&t, "x").unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("pool.tslice", Some(4)));
+        let t = format!("{MIN}[pool]\ntslice = \"1ms\"\nratelimit = \"2ms\"\n");
+        assert_eq!(
+            Scenario::parse(&t, "x").unwrap_err().field,
+            "pool.ratelimit"
+        );
         let e = bad("[[change]]\nat = \"0.5s\"\ndomain = \"zz\"\nweight = 2\n");
         assert_eq!((e.field.as_str(), e.line), ("change[0].domain", Some(4)));
         let e = bad("stop = \"0.4s\"\n[[change]]\nat = \"0.5s\"\ndomain = \"a\"\ncap = 2\n");

@@ -58,6 +58,8 @@ struct VState {
     migrate: bool,
     /// When `wake()` was called for it and it has not run since (-1 = none).
     wake_at: i64,
+    /// When it joined a runqueue (woken or preempted) and has not run since (-1 = none).
+    queued_at: i64,
     /// Progress is accounted up to here while it runs.
     progress_from: i64,
     /// The completion of its current guest item.
@@ -147,6 +149,7 @@ pub(crate) fn run<H: SimPolicy>(
             stopping: false,
             migrate: false,
             wake_at: -1,
+            queued_at: -1,
             progress_from: 0,
             comp: Lazy::IDLE,
             guest: Guest::new(&sc.domains[d].workloads, seed, &[d as u64, u64::from(id)]),
@@ -177,6 +180,7 @@ pub(crate) fn run<H: SimPolicy>(
         stats: SimStats::default(),
         check: opts.check_invariants,
         trace: opts.trace,
+        samples: opts.samples,
         req_buf: Vec::with_capacity(64),
         seen: vec![false; vrec.len()],
     };
@@ -197,6 +201,7 @@ struct Sim<'a, H: SimPolicy> {
     stats: SimStats,
     check: bool,
     trace: bool,
+    samples: bool,
     req_buf: Vec<Request>,
     /// Scratch for the invariant check.
     seen: Vec<bool>,
@@ -204,6 +209,12 @@ struct Sim<'a, H: SimPolicy> {
 
 impl<'a, H: SimPolicy> Sim<'a, H> {
     fn run(&mut self) -> Result<(), SimError> {
+        self.eng
+            .set_global_params(self.sc.pool.credit_params())
+            .map_err(|e| SimError::BadInput {
+                field: "pool".into(),
+                message: e.to_string(),
+            })?;
         for c in 0..self.c.len() {
             self.eng.add_pcpu(CpuId(c as u16));
         }
@@ -350,6 +361,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 } else if runnable {
                     v.sched = Sched::Queued;
                     v.wake_at = now;
+                    v.queued_at = now;
                     self.eng.wake(&self.vrec[k]);
                 }
             }
@@ -357,6 +369,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 if !runnable {
                     v.sched = Sched::Idle;
                     v.wake_at = -1;
+                    v.queued_at = -1;
                     self.eng.sleep(&self.vrec[k]);
                     if v.stopping {
                         self.remove(k);
@@ -500,8 +513,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         let Sched::Running(c) = v.sched else { return };
         let from = v.progress_from.max(self.c[usize::from(c)].overhead_until);
         if now > from {
-            v.guest
-                .progress(from, now - from, &mut self.m[usize::from(v.dom)]);
+            let m = &mut self.m[usize::from(v.dom)];
+            m.work_ns += now - from;
+            v.guest.progress(from, now - from, m);
         }
         v.progress_from = now;
     }
@@ -594,6 +608,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 Sched::Idle
             };
             v.wake_at = -1;
+            v.queued_at = if prev_runnable { now } else { -1 };
             self.eng.context_saved(&self.vrec[p]);
             if std::mem::take(&mut self.v[p].migrate) && !self.v[p].stopping {
                 let r = &self.vrec[p];
@@ -649,6 +664,10 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             if v.wake_at >= 0 {
                 m.sched.push(now - v.wake_at);
                 v.wake_at = -1;
+            }
+            if v.queued_at >= 0 {
+                m.wait.push(now - v.queued_at);
+                v.queued_at = -1;
             }
             if was_removed {
                 // Never let it run: deschedule it again at once.
@@ -748,8 +767,12 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         for c in 0..self.c.len() {
             self.account(c, duration);
             if let Some(k) = self.c[c].running {
+                self.progress(k as usize);
                 self.trace_run(c, k, duration);
             }
+        }
+        if self.samples {
+            self.stats.latencies = self.m.iter().map(|m| m.latency.to_vec()).collect();
         }
         let total = duration as f64 * self.c.len() as f64;
         let domains = self
@@ -761,10 +784,12 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 name: d.name.clone(),
                 cpu_share: m.cpu_ns as f64 / total,
                 cpu_ns: m.cpu_ns,
+                work_ns: m.work_ns,
                 switches: m.switches,
                 migrations: m.migrations,
                 latency: m.latency.summary(),
                 sched_latency: m.sched.summary(),
+                wait: m.wait.summary(),
                 jitter_ns: m.latency.jitter(),
                 deadline_misses: m.deadline_misses,
                 lost: 0,

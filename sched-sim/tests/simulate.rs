@@ -4,7 +4,8 @@
 
 use sched_core::Span;
 use sched_sim::{
-    simulate, simulate_with_stats, Arrival, Domain, Host, Scenario, SimError, SimOptions, Workload,
+    simulate, simulate_with_stats, Arrival, Domain, Host, Pool, Scenario, SimError, SimOptions,
+    Workload,
 };
 
 fn scenario_file(name: &str) -> Scenario {
@@ -28,6 +29,7 @@ fn scenario(pcpus: u16, cs: Span, duration: Span, domains: Vec<Domain>) -> Scena
         seed: 0,
         policy: "credit".into(),
         host: host(pcpus, cs),
+        pool: Pool::default(),
         domains,
         changes: Vec::new(),
     }

@@ -3,7 +3,7 @@
 //! it checks and why that number is what credit1 must give.
 
 use sched_core::Span;
-use sched_sim::{simulate, Arrival, Domain, Host, Report, Scenario, SimOptions, Workload};
+use sched_sim::{simulate, Arrival, Domain, Host, Pool, Report, Scenario, SimOptions, Workload};
 
 fn busy() -> Workload {
     Workload::Cpu {
@@ -32,6 +32,7 @@ fn scenario(name: &str, pcpus: u16, secs: i64, domains: Vec<Domain>) -> Scenario
             cache_refill: Span::ZERO,
             timer_granularity: Span::ZERO,
         },
+        pool: Pool::default(),
         domains,
         changes: Vec::new(),
     }

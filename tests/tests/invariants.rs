@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 use sched_core::Span;
 use sched_sim::{
-    simulate_with_stats, Arrival, Change, Domain, Host, Scenario, SimOptions, Workload,
+    simulate_with_stats, Arrival, Change, Domain, Host, Pool, Scenario, SimOptions, Workload,
 };
 
 fn workload() -> impl Strategy<Value = Workload> {
@@ -95,6 +95,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     cache_refill: Span::ZERO,
                     timer_granularity: Span::ZERO,
                 },
+                pool: Pool::default(),
                 domains,
                 changes,
             }
