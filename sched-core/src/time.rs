@@ -62,6 +62,10 @@ impl Span {
     pub const fn as_ms(self) -> i64 {
         self.0 / 1_000_000
     }
+    /// The length without its sign (saturating at `i64::MAX`).
+    pub const fn abs(self) -> Span {
+        Span(self.0.saturating_abs())
+    }
     /// The larger of two spans.
     pub fn max(self, other: Span) -> Span {
         if self >= other {

@@ -13,6 +13,7 @@
 //! - `platform`: the simulated `Platform` (clock, events, timers, requests);
 //! - `sim`: the event loop speaking Xen's scheduler protocol;
 //! - `policy`: the policy registry and how scenario keys become parameters;
+//! - [`repro`]: the papers' experiments and their checks, as data;
 //! - this file: the public entry points and the policy registry.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@ mod metrics;
 mod platform;
 mod policy;
 pub mod report;
+pub mod repro;
 mod rng;
 pub mod scenario;
 mod sim;
@@ -34,7 +36,7 @@ mod workload;
 
 use std::fmt;
 
-use sched_core::Span;
+pub use sched_core::Span;
 
 pub use report::{Dist, DomainReport, PcpuReport, Report};
 pub use scenario::{

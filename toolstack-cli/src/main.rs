@@ -1,11 +1,13 @@
 //! `vsched`: the toolstack's command line.
 //!
 //! One subcommand per task, as `xl` has (`xl sched-credit`, ...): today
-//! `simulate`; the xl-style per-domain commands, `sweep` and `repro` come as
-//! further variants of [`Command`]. Exit codes are the contract of
+//! `simulate` and `repro`; the xl-style per-domain commands and `sweep` come
+//! as further variants of [`Command`]. Exit codes are the contract of
 //! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
 //! line and field; nothing on stdout), 1 internal error.
 
+mod plot;
+mod repro;
 mod simulate;
 mod table;
 
@@ -25,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run a scenario file under one or more policies and report.
     Simulate(simulate::SimulateArgs),
+    /// Reproduce a paper's results on the simulator: tables, claims, plots.
+    Repro(repro::ReproArgs),
 }
 
 /// How a command failed, which decides the exit code.
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
+        Command::Repro(args) => repro::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,22 +33,26 @@ pub(crate) struct SimulateArgs {
     duration: Option<String>,
 }
 
+/// A `--duration` value: a positive number with a unit.
+pub(crate) fn parse_positive_duration(d: &str) -> Result<sched_sim::Span, Failure> {
+    sched_sim::scenario::parse_duration(d)
+        .ok()
+        .filter(|d| d.as_ns() > 0)
+        .ok_or_else(|| {
+            Failure::BadInput(format!(
+                "--duration: bad duration {d:?}; use a positive number with a unit, like \"10s\""
+            ))
+        })
+}
+
 pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let file = args.file.display().to_string();
     let sc = Scenario::from_file(&args.file).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let duration = match &args.duration {
-        Some(d) => Some(
-            sched_sim::scenario::parse_duration(d)
-                .ok()
-                .filter(|d| d.as_ns() > 0)
-                .ok_or_else(|| {
-                    Failure::BadInput(format!(
-                        "--duration: bad duration {d:?}; use a positive number with a unit, like \"10s\""
-                    ))
-                })?,
-        ),
-        None => None,
-    };
+    let duration = args
+        .duration
+        .as_deref()
+        .map(parse_positive_duration)
+        .transpose()?;
     // `all` asks for a list of policies, so its JSON is an array even while
     // only one policy exists: scripts need not change as policies are added.
     let all = args.policy.len() == 1 && args.policy[0].trim() == "all";

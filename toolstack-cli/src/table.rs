@@ -78,3 +78,43 @@ pub(crate) fn render(sc: &Scenario, reports: &[Report]) -> String {
     // Column padding leaves trailing blanks; drop them.
     s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
 }
+
+/// A titled table with columns as wide as their widest cell.
+pub(crate) fn grid(t: &sched_sim::repro::Table) -> String {
+    let mut w: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
+    for row in &t.rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(x) = w.get_mut(i) {
+                *x = (*x).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = w
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(c.chars().count());
+            l += c;
+            if i + 1 < cells.len() {
+                l += &" ".repeat(pad);
+                l += " | ";
+            }
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    let mut s = format!("{}\n", t.title);
+    s += &line(&t.columns);
+    s += &(w
+        .iter()
+        .map(|&n| "-".repeat(n))
+        .collect::<Vec<_>>()
+        .join("-+-")
+        + "\n");
+    for row in &t.rows {
+        s += &line(row);
+    }
+    s
+}

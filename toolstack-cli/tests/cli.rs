@@ -133,3 +133,74 @@ fn bad_input_is_one_line_and_exit_2() {
         &format!("{f}:2: policy: unknown policy"),
     );
 }
+
+#[test]
+fn repro_vslicer_prints_every_claim_and_writes_parseable_cdfs() {
+    let dir = std::env::temp_dir().join(format!("vsched-plots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.join("nested");
+    let out = vsched(&["repro", "vslicer", "--plot", d.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for needle in [
+        "Fig. 6a",
+        "Fig. 6b",
+        "Fig. 7b",
+        "Fig. 10",
+        "Fig. 11",
+        "claims reproduced",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    assert!(!text.contains("FAIL"));
+    for n in 3..=5 {
+        let path = d.join(format!("fig7-{n}vms.svg"));
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("SVG is well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
+        for label in ["credit", "vSlicer 1 LSVM", "vSlicer 2 LSVMs", "CDF"] {
+            assert!(texts.contains(&label), "{label} not in {path:?}");
+        }
+        // One polyline per curve at least (plus the legend's).
+        let lines = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("polyline"))
+            .count();
+        assert!(lines >= 3, "{lines} polylines in {path:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn repro_rejects_bad_input_with_one_line() {
+    let out = vsched(&["repro", "vslicer", "--duration", "0s"]);
+    assert_bad_input(&out, "--duration");
+    let file = temp_file("not-a-dir", "x");
+    let out = vsched(&["repro", "vslicer", "--plot", &format!("{file}/sub")]);
+    assert_bad_input(&out, "--plot");
+    let out = vsched(&["repro", "nosuchpaper"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_main_jobs_scenario_shows_the_lsvm_latency_drop_at_equal_shares() {
+    let f = scenario("lsvm-ping-4vm.toml");
+    let out = vsched(&["simulate", &f, "--json", "--policy", "credit,vslicer"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Vec<sched_sim::Report> = serde_json::from_slice(&out.stdout).unwrap();
+    let (credit, vs) = (&v[0].domains[0], &v[1].domains[0]);
+    assert!(
+        vs.latency.mean_ns * 2 < credit.latency.mean_ns,
+        "{vs:?} vs {credit:?}"
+    );
+    assert!(vs.latency.max_ns <= 30_100_000, "the wave crest: {vs:?}");
+    for (a, b) in v[0].domains.iter().zip(&v[1].domains) {
+        assert!((a.cpu_share - b.cpu_share).abs() < 0.005, "{a:?} {b:?}");
+    }
+}

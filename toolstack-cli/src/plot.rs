@@ -1,0 +1,71 @@
+//! SVG plots of reproduction results (plotters' SVG backend: text is
+//! written as SVG `<text>`, so no font files or system libraries are needed).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use sched_sim::repro::Cdf;
+
+/// At most this many points per curve (evenly spaced ranks): keeps files small.
+const MAX_POINTS: usize = 2000;
+
+/// Writes `cdf` as `dir/<id>.svg`: latency (ms) against the fraction of
+/// samples at or below it.
+pub(crate) fn cdf(dir: &Path, cdf: &Cdf) -> Result<std::path::PathBuf, String> {
+    let path = dir.join(format!("{}.svg", cdf.id));
+    let sorted: Vec<Vec<f64>> = cdf
+        .curves
+        .iter()
+        .map(|c| {
+            let mut v: Vec<f64> = c.samples_ns.iter().map(|&x| x as f64 / 1e6).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        })
+        .collect();
+    let x_max = sorted
+        .iter()
+        .filter_map(|v| v.last().copied())
+        .fold(1.0, f64::max)
+        * 1.05;
+    let root = SVGBackend::new(&path, (800, 500)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&cdf.title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..x_max, 0f64..1.0)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("response time (ms)")
+        .y_desc("CDF")
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (i, (curve, v)) in cdf.curves.iter().zip(&sorted).enumerate() {
+        let n = v.len();
+        let step = n.div_ceil(MAX_POINTS).max(1);
+        let points = (0..n)
+            .step_by(step)
+            .chain((n > 0).then_some(n - 1))
+            .map(|k| (v[k], (k + 1) as f64 / n as f64));
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(&curve.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    drop(chart);
+    drop(root);
+    Ok(path)
+}
