@@ -32,8 +32,9 @@ use std::vec::Vec;
 
 use sched_core::mock::MockPlatform;
 use sched_core::{
-    CpuId, CpuMask, Credit, Credit1, DomData, DomId, PcpuData, Pri, SchedOps, Span, Time,
-    TimerKind, VcpuData, VcpuToken, MAX_CPUS,
+    CpuId, CpuMask, Credit1, CreditDomParams, CreditEngine, DomData, DomId, DomParams, Hooks,
+    PcpuData, Pri, SchedOps, Span, Time, TimerKind, VSlicer, VSlicerDomParams, VcpuData, VcpuToken,
+    MAX_CPUS,
 };
 
 /// Runnable vCPUs (queued between decisions) the benchmarks use.
@@ -44,8 +45,8 @@ pub const STEP: Span = Span::us(100);
 
 const CPU: CpuId = CpuId(0);
 
-type V = VcpuData<'static, Credit1>;
-type Engine = Credit<'static, &'static MockPlatform>;
+type V<H> = VcpuData<'static, H>;
+type Engine<H> = CreditEngine<'static, &'static MockPlatform, H>;
 
 /// How many vCPUs of each kind for `n` queued: `(boosted, over)`; one of the
 /// boosted ones is running at any time.
@@ -62,26 +63,47 @@ pub trait Loop {
     fn queued(&self) -> usize;
 }
 
-/// The credit1 engine of this crate on one pCPU of a mock platform.
-pub struct EngineLoop {
+/// A policy of this crate on one pCPU of a mock platform: credit1, or a
+/// layer with the I/O-bound domain's parameters set by [`LoopPolicy`].
+pub struct EngineLoop<H: Hooks = Credit1> {
     p: &'static MockPlatform,
-    s: &'static Engine,
+    s: &'static Engine<H>,
     now: Time,
-    running: &'static V,
+    running: &'static V<H>,
+}
+
+/// How a policy's loop is set up.
+pub trait LoopPolicy: Hooks {
+    /// The I/O-bound domain's layer parameters.
+    fn io_params() -> Self::DomParams;
+}
+
+impl LoopPolicy for Credit1 {
+    fn io_params() {}
+}
+
+/// vSlicer: the I/O-bound domain is latency-sensitive (1 ms microslices),
+/// so every decision also runs the layer's counting and pick hooks.
+impl LoopPolicy for VSlicer {
+    fn io_params() -> VSlicerDomParams {
+        VSlicerDomParams {
+            microslice: Span::ms(1),
+        }
+    }
 }
 
 fn leak<T>(t: T) -> &'static T {
     Box::leak(Box::new(t))
 }
 
-impl EngineLoop {
+impl<H: LoopPolicy> EngineLoop<H> {
     /// Sets up `n` queued vCPUs (plus one running) as described in the module
     /// docs, and runs the loop until it is in its steady state.
     pub fn new(n: usize) -> Self {
         let (nb, no) = split(n);
         let p: &'static MockPlatform = leak(MockPlatform::new());
-        let pcpus: &'static [PcpuData<'static, Credit1>] = leak([PcpuData::new()]);
-        let s: &'static Engine = leak(Credit::new(p, pcpus));
+        let pcpus: &'static [PcpuData<'static, H>] = leak([PcpuData::new()]);
+        let s: &'static Engine<H> = leak(CreditEngine::new(p, pcpus));
         s.add_pcpu(CPU);
         let all = CpuMask::first_n(MAX_CPUS);
         let io = leak(DomData::new(DomId(1)));
@@ -89,21 +111,26 @@ impl EngineLoop {
         s.insert_domain(io);
         s.insert_domain(hogs);
         // Tokens 0..nb are the boosted vCPUs, nb..nb+no the hogs.
-        let boosted: Vec<&'static V> = (0..nb)
+        let boosted: Vec<&'static V<H>> = (0..nb)
             .map(|i| leak(VcpuData::new(VcpuToken(i), io, i as u16, all)))
             .collect();
-        let over: Vec<&'static V> = (0..no)
+        let over: Vec<&'static V<H>> = (0..no)
             .map(|i| leak(VcpuData::new(VcpuToken(nb + i), hogs, i as u16, all)))
             .collect();
         for v in boosted.iter().chain(&over) {
             s.insert_vcpu(v);
         }
+        let io_params = DomParams {
+            credit: CreditDomParams::default(),
+            policy: H::io_params(),
+        };
+        s.set_dom_params(io, io_params).expect("valid parameters");
 
         // Run every vCPU once: its first wake (right after placement) does
         // not boost. The hogs run 50 ms each and are ticked, which charges
         // them and puts them on the accounting lists.
         let mut now = Time::ZERO;
-        let mut prev: Option<&'static V> = None;
+        let mut prev: Option<&'static V<H>> = None;
         for (i, &v) in over.iter().chain(&boosted).enumerate() {
             p.set_now(now);
             s.wake(v);
@@ -162,7 +189,7 @@ impl EngineLoop {
     }
 }
 
-impl Loop for EngineLoop {
+impl<H: LoopPolicy> Loop for EngineLoop<H> {
     #[inline]
     fn decide(&mut self) -> usize {
         let now = self.now + STEP;
@@ -304,12 +331,12 @@ impl Loop for SortedList {
 }
 
 /// The structures compared, by the names the benchmarks report.
-pub const STRUCTURES: [&str; 2] = ["credit-engine", "xen-sorted-list"];
+pub const STRUCTURES: [&str; 3] = ["credit-engine", "vslicer-engine", "xen-sorted-list"];
 
 /// Checks that both loops make the same picks: the I/O-bound vCPUs in
 /// round-robin order, never a hog. Panics with the first difference.
-pub fn cross_check(n: usize, decisions: usize) {
-    let mut e = EngineLoop::new(n);
+pub fn cross_check<H: LoopPolicy>(n: usize, decisions: usize) {
+    let mut e = EngineLoop::<H>::new(n);
     let mut x = SortedList::new(n);
     let (nb, _) = split(n);
     for i in 0..decisions {
