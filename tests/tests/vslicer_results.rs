@@ -43,3 +43,68 @@ fn reproductions_are_deterministic_and_seeded() {
     .unwrap();
     assert_ne!(a.cdfs, c.cdfs, "the seed reaches the Poisson pings");
 }
+
+/// Weights and caps work under vSlicer as under credit: an LSVM's share
+/// follows its weight, and a cap still limits it.
+#[test]
+fn weights_and_caps_keep_working_for_lsvms_and_nlsvms() {
+    use sched_sim::{simulate, Domain, Host, Pool, Scenario, SimOptions, Span, Workload};
+    let vm = |name: &str, weight: u16, cap: u16, micro: i64| {
+        let mut d = Domain::new(name);
+        d.weight = weight;
+        d.cap = cap;
+        d.microslice = (micro > 0).then(|| Span::ms(micro));
+        d.workloads.push(Workload::Cpu {
+            load: 1.0,
+            period: Span::ms(100),
+        });
+        d
+    };
+    let sc = |domains| Scenario {
+        name: "weights".into(),
+        duration: Span::secs(30),
+        seed: 3,
+        policy: "vslicer".into(),
+        host: Host {
+            pcpus: 1,
+            context_switch: Span::us(5),
+            cache_refill: Span::ZERO,
+            timer_granularity: Span::ZERO,
+        },
+        pool: Pool::default(),
+        domains,
+        changes: Vec::new(),
+    };
+    // Weights 512 : 256 : 256, the heavy one an LSVM: 50 / 25 / 25 %.
+    let r = simulate(
+        &sc(vec![vm("l", 512, 0, 5), vm("n1", 256, 0, 0), vm("n2", 256, 0, 0)]),
+        "vslicer",
+        &SimOptions::default(),
+    )
+    .unwrap();
+    for (d, want) in r.domains.iter().zip([0.50, 0.25, 0.25]) {
+        assert!((d.cpu_share - want).abs() <= 0.01, "{}: {}", d.name, d.cpu_share);
+    }
+    // A light NLSVM beside two LSVMs: 256 : 256 : 128 gives 40 / 40 / 20 %.
+    let r = simulate(
+        &sc(vec![vm("l1", 256, 0, 5), vm("l2", 256, 0, 5), vm("n", 128, 0, 0)]),
+        "vslicer",
+        &SimOptions::default(),
+    )
+    .unwrap();
+    for (d, want) in r.domains.iter().zip([0.40, 0.40, 0.20]) {
+        assert!((d.cpu_share - want).abs() <= 0.01, "{}: {}", d.name, d.cpu_share);
+    }
+    // A capped LSVM (20%) beside two NLSVMs stays at its cap; the rest is shared.
+    let r = simulate(
+        &sc(vec![vm("l", 256, 20, 5), vm("n1", 256, 0, 0), vm("n2", 256, 0, 0)]),
+        "vslicer",
+        &SimOptions::default(),
+    )
+    .unwrap();
+    assert!(r.domains[0].cpu_share <= 0.21, "{:?}", r.domains[0]);
+    assert!(r.domains[0].cpu_share >= 0.18, "{:?}", r.domains[0]);
+    for d in &r.domains[1..] {
+        assert!((d.cpu_share - 0.40).abs() <= 0.015, "{}: {}", d.name, d.cpu_share);
+    }
+}
