@@ -77,27 +77,49 @@ fn weights_and_caps_keep_working_for_lsvms_and_nlsvms() {
     };
     // Weights 512 : 256 : 256, the heavy one an LSVM: 50 / 25 / 25 %.
     let r = simulate(
-        &sc(vec![vm("l", 512, 0, 5), vm("n1", 256, 0, 0), vm("n2", 256, 0, 0)]),
+        &sc(vec![
+            vm("l", 512, 0, 5),
+            vm("n1", 256, 0, 0),
+            vm("n2", 256, 0, 0),
+        ]),
         "vslicer",
         &SimOptions::default(),
     )
     .unwrap();
     for (d, want) in r.domains.iter().zip([0.50, 0.25, 0.25]) {
-        assert!((d.cpu_share - want).abs() <= 0.01, "{}: {}", d.name, d.cpu_share);
+        assert!(
+            (d.cpu_share - want).abs() <= 0.01,
+            "{}: {}",
+            d.name,
+            d.cpu_share
+        );
     }
     // A light NLSVM beside two LSVMs: 256 : 256 : 128 gives 40 / 40 / 20 %.
     let r = simulate(
-        &sc(vec![vm("l1", 256, 0, 5), vm("l2", 256, 0, 5), vm("n", 128, 0, 0)]),
+        &sc(vec![
+            vm("l1", 256, 0, 5),
+            vm("l2", 256, 0, 5),
+            vm("n", 128, 0, 0),
+        ]),
         "vslicer",
         &SimOptions::default(),
     )
     .unwrap();
     for (d, want) in r.domains.iter().zip([0.40, 0.40, 0.20]) {
-        assert!((d.cpu_share - want).abs() <= 0.01, "{}: {}", d.name, d.cpu_share);
+        assert!(
+            (d.cpu_share - want).abs() <= 0.01,
+            "{}: {}",
+            d.name,
+            d.cpu_share
+        );
     }
     // A capped LSVM (20%) beside two NLSVMs stays at its cap; the rest is shared.
     let r = simulate(
-        &sc(vec![vm("l", 256, 20, 5), vm("n1", 256, 0, 0), vm("n2", 256, 0, 0)]),
+        &sc(vec![
+            vm("l", 256, 20, 5),
+            vm("n1", 256, 0, 0),
+            vm("n2", 256, 0, 0),
+        ]),
         "vslicer",
         &SimOptions::default(),
     )
@@ -105,6 +127,11 @@ fn weights_and_caps_keep_working_for_lsvms_and_nlsvms() {
     assert!(r.domains[0].cpu_share <= 0.21, "{:?}", r.domains[0]);
     assert!(r.domains[0].cpu_share >= 0.18, "{:?}", r.domains[0]);
     for d in &r.domains[1..] {
-        assert!((d.cpu_share - 0.40).abs() <= 0.015, "{}: {}", d.name, d.cpu_share);
+        assert!(
+            (d.cpu_share - 0.40).abs() <= 0.015,
+            "{}: {}",
+            d.name,
+            d.cpu_share
+        );
     }
 }
