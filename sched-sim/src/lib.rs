@@ -36,7 +36,8 @@ mod workload;
 
 use std::fmt;
 
-pub use sched_core::Span;
+pub use sched_core::vslicer::round_lengths;
+pub use sched_core::{CreditDomParams, CreditGlobalParams, ParamError, Span, VSlicerDomParams};
 
 pub use report::{Dist, DomainReport, PcpuReport, Report};
 pub use scenario::{

@@ -18,8 +18,8 @@
 //!   fire at the next multiple of it; 0 = exact.
 //!
 //! A `[pool]` table sets pool-wide scheduler parameters (`tslice`,
-//! `ratelimit`, as `xl sched-credit -s -t/-r` does); absent keys keep Xen's
-//! defaults (30 ms, 1 ms).
+//! `ratelimit`, `migration_delay`, as `xl sched-credit -s -t/-r/-m` does);
+//! absent keys keep Xen's defaults (30 ms, 1 ms, 0).
 //!
 //! And at top level, `[[change]]` tables: an administrator's parameter change
 //! during the run (`at`, `domain` by name, then any of `weight`, `cap`,
@@ -63,6 +63,8 @@ pub struct Pool {
     pub tslice: Option<Span>,
     /// The ratelimit; zero turns it off.
     pub ratelimit: Option<Span>,
+    /// How long after running a vCPU counts as cache-hot (not stolen).
+    pub migration_delay: Option<Span>,
 }
 
 impl Pool {
@@ -72,7 +74,7 @@ impl Pool {
         sched_core::CreditGlobalParams {
             tslice: self.tslice.unwrap_or(d.tslice),
             ratelimit: self.ratelimit.unwrap_or(d.ratelimit),
-            ..d
+            migration_delay: self.migration_delay.unwrap_or(d.migration_delay),
         }
     }
 }
@@ -260,6 +262,7 @@ struct RawScenario {
 struct RawPool {
     tslice: Option<Spanned<String>>,
     ratelimit: Option<Spanned<String>>,
+    migration_delay: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -529,10 +532,12 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             let pool = Pool {
                 tslice: cx.opt_duration(&r.tslice, "pool.tslice")?,
                 ratelimit: cx.opt_duration(&r.ratelimit, "pool.ratelimit")?,
+                migration_delay: cx.opt_duration(&r.migration_delay, "pool.migration_delay")?,
             };
             if let Err(e) = pool.credit_params().validate() {
                 let field = match e {
                     sched_core::ParamError::Tslice => "pool.tslice",
+                    sched_core::ParamError::MigrationDelay => "pool.migration_delay",
                     _ => "pool.ratelimit",
                 };
                 return Err(cx.err(rp.span(), field, e.to_string()));

@@ -1,13 +1,17 @@
 //! `vsched`: the toolstack's command line.
 //!
 //! One subcommand per task, as `xl` has (`xl sched-credit`, ...): today
-//! `simulate` and `repro`; the xl-style per-domain commands and `sweep` come
-//! as further variants of [`Command`]. Exit codes are the contract of
+//! `simulate`, `repro`, and the xl-style `sched-credit` and `sched-vslicer`
+//! that change a simulated host file (`host.rs`); `sweep` and the
+//! real-time commands come as further variants of [`Command`]. Exit codes are the contract of
 //! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
 //! line and field; nothing on stdout), 1 internal error.
 
+mod host;
 mod plot;
 mod repro;
+mod sched_credit;
+mod sched_vslicer;
 mod simulate;
 mod table;
 
@@ -29,6 +33,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Reproduce a paper's results on the simulator: tables, claims, plots.
     Repro(repro::ReproArgs),
+    /// Show or set credit weights and caps, or the pool's timeslice (xl sched-credit).
+    SchedCredit(sched_credit::SchedCreditArgs),
+    /// Mark domains latency-sensitive (vSlicer microslices) and show each pCPU's round.
+    SchedVslicer(sched_vslicer::SchedVslicerArgs),
 }
 
 /// How a command failed, which decides the exit code.
@@ -45,6 +53,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
         Command::Repro(args) => repro::run(&args),
+        Command::SchedCredit(args) => sched_credit::run(&args),
+        Command::SchedVslicer(args) => sched_vslicer::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

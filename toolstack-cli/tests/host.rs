@@ -1,0 +1,261 @@
+//! The xl-style commands on a simulated host file: xl's table layouts and
+//! option rules, changes that land whole or not at all, and concurrent
+//! invocations that never lose or corrupt a change.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vsched_at(host: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vsched"))
+        .args(args)
+        .arg("--host")
+        .arg(host)
+        .output()
+        .expect("run vsched")
+}
+
+/// A fresh copy of a bundled scenario as a host file, in its own directory.
+fn host(tag: &str, scenario: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vsched-host-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = format!("{}/../scenarios/{scenario}", env!("CARGO_MANIFEST_DIR"));
+    let p = dir.join("host.toml");
+    std::fs::copy(src, &p).unwrap();
+    p
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn refused(out: &Output, starts_with: &str) {
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.starts_with(starts_with), "{err:?}");
+}
+
+#[test]
+fn sched_credit_lists_like_xl_and_sets_weight_cap_and_pool_params() {
+    let h = host("credit", "lsvm-ping-4vm.toml");
+    let out = ok(&vsched_at(&h, &["sched-credit"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Cpupool Pool-0: tslice=30ms ratelimit=1000us migration-delay=0us"
+    );
+    // xl: "%-33s %4s %6s %4s" and rows "%-33s %4d %6d %4d".
+    assert_eq!(
+        lines[1],
+        format!("{:<33} {:>4} {:>6} {:>4}", "Name", "ID", "Weight", "Cap")
+    );
+    assert_eq!(
+        lines[3],
+        format!("{:<33} {:>4} {:>6} {:>4}", "vm2", 1, 256, 0)
+    );
+    assert_eq!(lines.len(), 6);
+
+    assert_eq!(
+        ok(&vsched_at(
+            &h,
+            &["sched-credit", "-d", "vm2", "-w", "512", "-c", "50"]
+        )),
+        ""
+    );
+    let one = ok(&vsched_at(&h, &["sched-credit", "-d", "1"]));
+    assert_eq!(
+        one.lines().nth(1).unwrap(),
+        format!("{:<33} {:>4} {:>6} {:>4}", "vm2", 1, 512, 50)
+    );
+    ok(&vsched_at(
+        &h,
+        &["sched-credit", "-s", "-t", "10", "-r", "500", "-m", "100"],
+    ));
+    let pool = ok(&vsched_at(&h, &["sched-credit", "-s", "-p", "Pool-0"]));
+    assert_eq!(
+        pool.trim(),
+        "Cpupool Pool-0: tslice=10ms ratelimit=500us migration-delay=100us"
+    );
+    // The file is still a valid scenario with the new values in it, and the
+    // admin's comments survive.
+    let text = std::fs::read_to_string(&h).unwrap();
+    assert!(text.starts_with("# vSlicer's headline case"));
+    let sc = sched_sim::Scenario::parse(&text, "h").unwrap();
+    assert_eq!((sc.domains[1].weight, sc.domains[1].cap), (512, 50));
+    assert_eq!(sc.pool.tslice, Some(sched_sim::Span::ms(10)));
+}
+
+#[test]
+fn xl_option_rules_and_bad_values_are_refused_and_change_nothing() {
+    let h = host("rules", "lsvm-ping-4vm.toml");
+    let before = std::fs::read(&h).unwrap();
+    refused(
+        &vsched_at(&h, &["sched-credit", "-w", "5"]),
+        "-w and -c need -d",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-s", "-d", "vm1"]),
+        "-s and -p cannot",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-t", "5"]),
+        "-t, -r and -m need -s",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-p", "Pool-9"]),
+        "-p: no cpupool",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-d", "nope", "-w", "5"]),
+        "-d: no domain",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-d", "vm1", "-w", "0"]),
+        "-w: weight must be",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-d", "vm1", "-c", "101"]),
+        "-c: cap must be 0..100",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-s", "-t", "1001"]),
+        "-t: tslice",
+    );
+    refused(
+        &vsched_at(&h, &["sched-credit", "-s", "-t", "1", "-r", "2000"]),
+        "-r: ratelimit",
+    );
+    refused(
+        &vsched_at(&h, &["sched-vslicer", "-d", "vm1", "-m", "500us"]),
+        "-m: microslice",
+    );
+    refused(
+        &vsched_at(&h, &["sched-vslicer", "-d", "vm1", "-m", "fast"]),
+        "-m:",
+    );
+    refused(
+        &vsched_at(&h, &["sched-vslicer", "-m", "5ms"]),
+        "-m needs -d",
+    );
+    assert_eq!(
+        std::fs::read(&h).unwrap(),
+        before,
+        "byte-identical after refusals"
+    );
+    // No temporary files are left behind, only the lock.
+    let names: Vec<String> = std::fs::read_dir(h.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "host.toml" || n == "host.toml.lock"),
+        "{names:?}"
+    );
+
+    let missing = h.with_file_name("absent.toml");
+    refused(
+        &vsched_at(&missing, &["sched-credit"]),
+        &format!("{}: no such host file", missing.display()),
+    );
+    // A host file that is not a valid scenario is refused with its line.
+    std::fs::write(
+        &missing,
+        "duration = \"1s\"\n[[domain]]\nname = \"a\"\nweight = 0\n",
+    )
+    .unwrap();
+    refused(
+        &vsched_at(&missing, &["sched-credit", "-d", "a", "-w", "3"]),
+        &format!("{}:4: domain[0].weight", missing.display()),
+    );
+}
+
+#[test]
+fn sched_vslicer_switches_a_domain_and_shows_each_pcpus_round() {
+    let h = host("vslicer", "lsvm-ping-4vm.toml");
+    let out = ok(&vsched_at(&h, &["sched-vslicer"]));
+    assert!(
+        out.contains(&format!(
+            "{:<33} {:>4} {:>10} {:>5}",
+            "vm1", 0, "5ms", "LSVM"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("pCPU 0: m=1 LSVM vCPU(s), n=3 NLSVM vCPU(s); T_S=10ms T_n=10ms"),
+        "{out}"
+    );
+    ok(&vsched_at(
+        &h,
+        &["sched-vslicer", "-d", "vm2", "-m", "10ms"],
+    ));
+    ok(&vsched_at(&h, &["sched-vslicer", "-d", "0", "-m", "0"]));
+    let out = ok(&vsched_at(&h, &["sched-vslicer"]));
+    assert!(
+        out.contains(&format!(
+            "{:<33} {:>4} {:>10} {:>5}",
+            "vm1", 0, "-", "NLSVM"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("T_S=10ms T_n=10ms"), "{out}");
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    assert_eq!(sc.domains[0].microslice, None);
+    assert_eq!(sc.domains[1].microslice, Some(sched_sim::Span::ms(10)));
+    // The changed host simulates: vm2 is now the one with short waits (its
+    // runqueue waits are a third of an NLSVM's).
+    let sim = Command::new(env!("CARGO_BIN_EXE_vsched"))
+        .args([
+            "simulate",
+            h.to_str().unwrap(),
+            "--json",
+            "--duration",
+            "5s",
+        ])
+        .output()
+        .unwrap();
+    let r: sched_sim::Report = serde_json::from_slice(&sim.stdout).unwrap();
+    let (l, n) = (r.domains[1].wait, r.domains[2].wait);
+    assert!(l.mean_ns * 2 < n.mean_ns, "{l:?} vs {n:?}");
+}
+
+#[test]
+fn concurrent_changes_queue_on_the_lock_and_none_is_lost() {
+    let h = host("race", "six-vms-one-pinged.toml");
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    let n = sc.domains.len();
+    // Every domain gets a different weight, from its own process, twice over.
+    let children: Vec<_> = (0..2 * n)
+        .map(|k| {
+            let i = k % n;
+            Command::new(env!("CARGO_BIN_EXE_vsched"))
+                .args([
+                    "sched-credit",
+                    "-d",
+                    &i.to_string(),
+                    "-w",
+                    &(100 + i).to_string(),
+                ])
+                .arg("--host")
+                .arg(&h)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    for (i, d) in sc.domains.iter().enumerate() {
+        assert_eq!(usize::from(d.weight), 100 + i, "{}", d.name);
+    }
+}
