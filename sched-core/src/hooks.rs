@@ -3,14 +3,20 @@
 //! vSlicer and EDF+credit are not copies of credit1: they are credit1 plus a
 //! few decisions made differently. Each such decision is a method here with
 //! credit1's behaviour as the default, so [`Credit1`] is simply the empty impl.
-//! Every method is called with the runqueue lock of the pCPU concerned held,
-//! so a layer's per-pCPU data needs no locking of its own beyond relaxed
-//! atomics (which keep the records `Sync`).
+//!
+//! Data a layer keeps: per vCPU and per domain in the host-owned records
+//! (`ext` fields, atomics), per pCPU in [`Hooks::PcpuExt`], which lives
+//! *inside* the pCPU's runqueue lock (plain fields; may link vCPUs with the
+//! lifetime `'a` of the records), and pool-wide in [`Hooks::GlobalExt`]
+//! (atomics, read without locks on the scheduling path as Xen reads
+//! `prv->tslice`). Methods given a `PcpuExt` are called with that pCPU's
+//! runqueue lock held.
 
 use core::fmt;
 
+use crate::cpumask::CpuMask;
 use crate::params::ParamError;
-use crate::records::{DomData, PcpuData, VcpuData};
+use crate::records::{DomData, PcpuData, Pri, VcpuData};
 use crate::time::{Span, Time};
 
 /// Where a vCPU descheduled while still runnable goes back on its runqueue.
@@ -24,42 +30,165 @@ pub enum Requeue {
     BeforeBoundary(u8),
 }
 
+/// What the engine knows when a layer validates parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolInfo {
+    /// pCPUs in the pool.
+    pub pcpus: u32,
+    /// The timeslice in force (or about to be, for a global change).
+    pub tslice: Span,
+}
+
 /// Policy-specific data and decisions layered on the credit engine.
 pub trait Hooks: Sized + Sync + Send + 'static {
     /// Extra per-vCPU data the layer keeps in the host-owned record.
     type VcpuExt: Default + Sync + Send;
     /// Extra per-domain data the layer keeps in the host-owned record.
     type DomExt: Default + Sync + Send;
-    /// Extra per-pCPU data the layer keeps in the host-owned record.
-    type PcpuExt: Default + Sync + Send;
+    /// Per-pCPU data, under the pCPU's runqueue lock.
+    type PcpuExt<'a>: Default + Send
+    where
+        Self: 'a;
+    /// Pool-wide data.
+    type GlobalExt: Default + Sync + Send;
     /// The layer's per-domain parameters (beside weight and cap).
     type DomParams: Copy + Default + PartialEq + fmt::Debug + Send + Sync;
+    /// The layer's pool-wide parameters (beside timeslice and ratelimit).
+    type GlobalParams: Copy + Default + PartialEq + fmt::Debug + Send + Sync;
     /// The policy's name as `sched=` and reports spell it.
     const NAME: &'static str;
+    /// Whether the layer uses its timer ([`Self::next_timer`]); when not,
+    /// the engine skips the bookkeeping on its hot paths.
+    const USES_TIMER: bool = false;
 
     /// `v` joins (`up`) or leaves the runnable vCPUs of `pc` (queued or
     /// running there); `pc.nr_runnable()` already counts the change.
-    fn runnable_changed(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>, up: bool) {
-        let _ = (pc, v, up);
+    fn runnable_changed<'a>(
+        pc: &PcpuData<'a, Self>,
+        x: &mut Self::PcpuExt<'a>,
+        v: &'a VcpuData<'a, Self>,
+        up: bool,
+    ) {
+        let _ = (pc, x, v, up);
     }
 
-    /// `v` was picked to run on `pc` at `now`: how long it may run before the
-    /// next decision. Credit1 gives everyone the global timeslice.
-    fn picked(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>, now: Time, tslice: Span) -> Span {
-        let _ = (pc, v, now);
+    /// Lets the layer run something ahead of the credit queue: `(vCPU, slice)`.
+    /// The vCPU must be queued on this pCPU; the engine dequeues it.
+    fn pick<'a>(
+        x: &mut Self::PcpuExt<'a>,
+        g: &Self::GlobalExt,
+        now: Time,
+        tslice: Span,
+    ) -> Option<(&'a VcpuData<'a, Self>, Span)> {
+        let _ = (x, g, now, tslice);
+        None
+    }
+
+    /// `v` was picked from the credit queue to run on `pc` at `now`: how long
+    /// it may run before the next decision. Credit1 gives everyone the
+    /// global timeslice.
+    fn picked<'a>(
+        pc: &PcpuData<'a, Self>,
+        x: &mut Self::PcpuExt<'a>,
+        v: &'a VcpuData<'a, Self>,
+        now: Time,
+        tslice: Span,
+    ) -> Span {
+        let _ = (pc, x, v, now);
         tslice
     }
 
     /// `v` stops running on `pc` at `now` (`runnable`: it stays runnable and
-    /// is requeued, unless it yields, which credit1 handles). Says where it goes.
-    fn descheduled(
-        pc: &PcpuData<'_, Self>,
-        v: &VcpuData<'_, Self>,
+    /// is requeued, unless it yields, which credit1 handles). Says where it
+    /// goes; called before it is requeued.
+    fn descheduled<'a>(
+        pc: &PcpuData<'a, Self>,
+        x: &mut Self::PcpuExt<'a>,
+        g: &Self::GlobalExt,
+        v: &'a VcpuData<'a, Self>,
         now: Time,
         runnable: bool,
     ) -> Requeue {
-        let _ = (pc, v, now, runnable);
+        let _ = (pc, x, g, v, now, runnable);
         Requeue::Credit
+    }
+
+    /// Whether queued `v` counts as a boundary for [`Requeue::BeforeBoundary`].
+    fn boundary(v: &VcpuData<'_, Self>) -> bool {
+        let _ = v;
+        false
+    }
+
+    /// `v` is waking from blocked, before credit1 decides on a boost;
+    /// `event` says an event (I/O) woke it.
+    fn waking(g: &Self::GlobalExt, v: &VcpuData<'_, Self>, event: bool) {
+        let _ = (g, v, event);
+    }
+
+    /// `v` woke and was queued on this pCPU; `now` reads the clock (only
+    /// call it if needed: credit1's wake path never reads it).
+    fn woken<'a>(
+        x: &mut Self::PcpuExt<'a>,
+        g: &Self::GlobalExt,
+        v: &'a VcpuData<'a, Self>,
+        now: impl FnOnce() -> Time,
+    ) {
+        let _ = (x, g, v, now);
+    }
+
+    /// An event (I/O) reached `v`, which is `queued` on this pCPU or not
+    /// (running, or blocked: a wake follows).
+    fn event<'a>(
+        x: &mut Self::PcpuExt<'a>,
+        g: &Self::GlobalExt,
+        v: &'a VcpuData<'a, Self>,
+        queued: bool,
+        now: Time,
+    ) {
+        let _ = (x, g, v, queued, now);
+    }
+
+    /// The layer's timer ([`crate::TimerKind::Policy`]) fired on this pCPU,
+    /// which runs `curr`: whether to reschedule now.
+    fn policy_timer<'a>(
+        x: &mut Self::PcpuExt<'a>,
+        g: &Self::GlobalExt,
+        curr: Option<&'a VcpuData<'a, Self>>,
+        now: Time,
+    ) -> bool {
+        let _ = (x, g, curr, now);
+        false
+    }
+
+    /// When the layer's timer should next fire on this pCPU, if at all.
+    fn next_timer(x: &Self::PcpuExt<'_>, g: &Self::GlobalExt) -> Option<Time> {
+        let _ = (x, g);
+        None
+    }
+
+    /// Whether a woken `new` should preempt `cur` (`None`: idle), whose
+    /// priority is `cur_pri`. Credit1: a strictly higher priority.
+    fn outranks(new: &VcpuData<'_, Self>, cur: Option<&VcpuData<'_, Self>>, cur_pri: Pri) -> bool {
+        let _ = cur;
+        new.pri() > cur_pri
+    }
+
+    /// pCPUs the layer allows `v` on (within its hard affinity); `None` =
+    /// no restriction. Placement and stealing honour it.
+    fn allowed(g: &Self::GlobalExt, v: &VcpuData<'_, Self>) -> Option<CpuMask> {
+        let _ = (g, v);
+        None
+    }
+
+    /// `v`'s hard affinity changes from `old` to `new` (`None`: `v` enters
+    /// or leaves the scheduler).
+    fn affinity_changed(
+        g: &Self::GlobalExt,
+        v: &VcpuData<'_, Self>,
+        old: Option<&CpuMask>,
+        new: Option<&CpuMask>,
+    ) {
+        let _ = (g, v, old, new);
     }
 
     /// Whether `v`, found by accounting with `credit < 0`, stays UNDER
@@ -70,10 +199,11 @@ pub trait Hooks: Sized + Sync + Send + 'static {
         false
     }
 
-    /// Whether queued `v` counts as a boundary for [`Requeue::BeforeBoundary`].
-    fn boundary(v: &VcpuData<'_, Self>) -> bool {
-        let _ = v;
-        false
+    /// Accounting gives `v` its `fair` share of this period: how much of it
+    /// to add to its credit now (the rest the layer keeps; credit1: all).
+    fn grant(v: &VcpuData<'_, Self>, fair: i32, per_tslice: i64) -> i32 {
+        let _ = (v, per_tslice);
+        fair
     }
 
     /// The layer's parameters of `dom`.
@@ -83,20 +213,56 @@ pub trait Hooks: Sized + Sync + Send + 'static {
     }
 
     /// Checks `p` for `dom`; an error means nothing will change.
-    fn validate_dom_params(dom: &DomData<'_, Self>, p: &Self::DomParams) -> Result<(), ParamError> {
-        let _ = (dom, p);
+    fn validate_dom_params(
+        g: &Self::GlobalExt,
+        dom: &DomData<'_, Self>,
+        p: &Self::DomParams,
+        pool: PoolInfo,
+    ) -> Result<(), ParamError> {
+        let _ = (g, dom, p, pool);
         Ok(())
     }
 
     /// Applies validated `p` to `dom`. Runnable vCPUs see the change at their
     /// next scheduling decision, which is the next time a lock is held for them.
-    fn set_dom_params(dom: &DomData<'_, Self>, p: &Self::DomParams) {
-        let _ = (dom, p);
+    fn set_dom_params(g: &Self::GlobalExt, dom: &DomData<'_, Self>, p: &Self::DomParams) {
+        let _ = (g, dom, p);
+    }
+
+    /// `dom` gains (`+1`) or loses (`-1`) a vCPU.
+    fn vcpus_changed(g: &Self::GlobalExt, dom: &DomData<'_, Self>, delta: i32) {
+        let _ = (g, dom, delta);
+    }
+
+    /// The layer's pool-wide parameters.
+    fn global_params(g: &Self::GlobalExt) -> Self::GlobalParams {
+        let _ = g;
+        Self::GlobalParams::default()
+    }
+
+    /// Checks pool-wide `p`; an error means nothing will change.
+    fn validate_global_params(
+        g: &Self::GlobalExt,
+        p: &Self::GlobalParams,
+        pool: PoolInfo,
+    ) -> Result<(), ParamError> {
+        let _ = (g, p, pool);
+        Ok(())
+    }
+
+    /// Applies validated pool-wide `p`.
+    fn set_global_params(g: &Self::GlobalExt, p: &Self::GlobalParams) {
+        let _ = (g, p);
     }
 
     /// Appends the layer's view of `pc` to a `dump` line.
-    fn dump_pcpu(pc: &PcpuData<'_, Self>, tslice: Span, out: &mut dyn fmt::Write) -> fmt::Result {
-        let _ = (pc, tslice, out);
+    fn dump_pcpu(
+        pc: &PcpuData<'_, Self>,
+        x: &Self::PcpuExt<'_>,
+        tslice: Span,
+        out: &mut dyn fmt::Write,
+    ) -> fmt::Result {
+        let _ = (pc, x, tslice, out);
         Ok(())
     }
 }
@@ -108,7 +274,9 @@ pub struct Credit1;
 impl Hooks for Credit1 {
     type VcpuExt = ();
     type DomExt = ();
-    type PcpuExt = ();
+    type PcpuExt<'a> = ();
+    type GlobalExt = ();
     type DomParams = ();
+    type GlobalParams = ();
     const NAME: &'static str = "credit";
 }

@@ -66,6 +66,13 @@ pub trait SchedOps<'a> {
     fn sleep(&self, v: &'a VcpuData<'a, Self::Hooks>);
     /// `v` becomes runnable (`wake`).
     fn wake(&self, v: &'a VcpuData<'a, Self::Hooks>);
+    /// An event (I/O: an event channel notification, a packet) reached `v`,
+    /// whatever its state. Xen's core has no such op (it only wakes blocked
+    /// vCPUs); the glue calls it where events are delivered. Hosts call it
+    /// *before* the `wake` the event may cause.
+    fn event(&self, v: &'a VcpuData<'a, Self::Hooks>) {
+        let _ = v;
+    }
     /// The running `v` asks to yield (`yield`); the host then reschedules.
     fn yield_vcpu(&self, v: &'a VcpuData<'a, Self::Hooks>);
     /// `v`'s context is saved after a switch away (`context_saved`); until

@@ -134,6 +134,24 @@ impl<X: Default> From<CreditDomParams> for DomParams<X> {
     }
 }
 
+/// Pool-wide parameters under a policy layer: credit's, and the layer's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobalParams<X> {
+    /// Timeslice, ratelimit, migration delay.
+    pub credit: CreditGlobalParams,
+    /// The policy layer's parameters.
+    pub policy: X,
+}
+
+impl<X: Default> From<CreditGlobalParams> for GlobalParams<X> {
+    fn from(credit: CreditGlobalParams) -> Self {
+        GlobalParams {
+            credit,
+            policy: X::default(),
+        }
+    }
+}
+
 /// Pool-wide credit parameters (Xen: `struct xen_sysctl_credit_schedule`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CreditGlobalParams {

@@ -19,6 +19,7 @@ use core::sync::atomic::{
 
 use bitflags::bitflags;
 use intrusive_collections::linked_list::{AtomicLink, Link};
+use intrusive_collections::RBTreeLink;
 use intrusive_collections::{intrusive_adapter, LinkedList};
 
 use crate::cpumask::{CpuId, CpuMask};
@@ -72,6 +73,8 @@ bitflags! {
         const UNPARKED = 1 << 3;
         /// Hard affinity is exactly one pCPU.
         const PINNED = 1 << 4;
+        /// An event reached it while blocked: the next wake is an event's.
+        const EVENT = 1 << 5;
     }
 }
 
@@ -84,6 +87,10 @@ pub struct VcpuData<'a, H: Hooks> {
     /// runqueue the vCPU is on, or is about to join): a plain link, so that
     /// queueing costs no locked instruction. See the `Sync` impl below.
     pub(crate) runq_link: Link,
+    /// A policy layer's ordered queue of this pCPU (EDF+credit's deadline
+    /// tree); under the same lock as `runq_link`.
+    #[allow(dead_code)] // read through the layer's adapter (EDF+credit's)
+    pub(crate) order_link: RBTreeLink,
     pub(crate) active_link: AtomicLink,
     processor: AtomicU16,
     pri: AtomicI8,
@@ -107,9 +114,11 @@ pub struct VcpuData<'a, H: Hooks> {
     pub ext: H::VcpuExt,
 }
 
-// SAFETY: every field of `VcpuData` is `Sync` except `runq_link`, whose
-// cells are read and written only by `Runq` methods and `on_runq`, always
-// with the runqueue lock of the vCPU's processor held (`PcpuData::locked`):
+// SAFETY: every field of `VcpuData` is `Sync` except `runq_link` and
+// `order_link`, whose cells are read and written only by `Runq` methods,
+// `on_runq` and a layer's per-pCPU queue (which lives inside
+// `PcpuData::locked`), always with the runqueue lock of the vCPU's processor
+// held (`PcpuData::locked`):
 // wake, sleep, remove and migrate take it through `lock_vcpu`, which
 // re-checks the processor under the lock; `do_schedule` touches only its own
 // queue and its own current vCPU; work stealing holds the peer's lock. The
@@ -135,6 +144,7 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
             vcpu_id,
             dom,
             runq_link: Link::new(),
+            order_link: RBTreeLink::new(),
             active_link: AtomicLink::new(),
             processor: AtomicU16::new(hard.first().unwrap_or_default().0),
             pri: AtomicI8::new(Pri::Under as i8),
@@ -195,6 +205,14 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
     }
     pub(crate) fn set_flag(&self, f: VcpuFlags) -> bool {
         self.flags.fetch_or(f.bits(), Relaxed) & f.bits() != 0
+    }
+    /// Clears the flags of `mask`, returning which of them were set (one
+    /// load when none is, as is usual).
+    pub(crate) fn take_flags(&self, mask: VcpuFlags) -> VcpuFlags {
+        if self.flags.load(Relaxed) & mask.bits() == 0 {
+            return VcpuFlags::empty();
+        }
+        VcpuFlags::from_bits_truncate(self.flags.fetch_and(!mask.bits(), Relaxed) & mask.bits())
     }
     /// Clears `f`, returning whether it was set.
     pub(crate) fn clear_flag(&self, f: VcpuFlags) -> bool {
@@ -313,6 +331,11 @@ pub(crate) struct PcpuLocked<'a, H: Hooks> {
     pub(crate) runq: Runq<'a, H>,
     /// The vCPU running there; `None` = the idle vCPU (Xen: `curr_on_cpu`).
     pub(crate) curr: Option<&'a VcpuData<'a, H>>,
+    /// The policy layer's per-pCPU data. `ManuallyDrop` for the reason the
+    /// runqueue is (see `Runq`): it may link records that point back here.
+    pub(crate) ext: ManuallyDrop<H::PcpuExt<'a>>,
+    /// When the layer's timer is armed for (`None`: stopped).
+    pub(crate) policy_timer: Option<Time>,
 }
 
 /// Per-pCPU scheduler record (Xen: `struct csched_pcpu`).
@@ -326,8 +349,6 @@ pub struct PcpuData<'a, H: Hooks> {
     pub(crate) last_tickle: AtomicU16,
     pub(crate) sort_epoch: AtomicU32,
     pub(crate) tick_armed: AtomicBool,
-    /// Policy-layer data (for example vSlicer's LSVM count).
-    pub ext: H::PcpuExt,
 }
 
 impl<H: Hooks> Default for PcpuData<'_, H> {
@@ -336,6 +357,8 @@ impl<H: Hooks> Default for PcpuData<'_, H> {
             locked: spin::Mutex::new(PcpuLocked {
                 runq: Runq::new(),
                 curr: None,
+                ext: ManuallyDrop::new(H::PcpuExt::default()),
+                policy_timer: None,
             }),
             nr_runnable: AtomicU32::new(0),
             online: AtomicBool::new(false),
@@ -343,12 +366,11 @@ impl<H: Hooks> Default for PcpuData<'_, H> {
             last_tickle: AtomicU16::new(0),
             sort_epoch: AtomicU32::new(0),
             tick_armed: AtomicBool::new(false),
-            ext: H::PcpuExt::default(),
         }
     }
 }
 
-impl<H: Hooks> PcpuData<'_, H> {
+impl<'a, H: Hooks> PcpuData<'a, H> {
     /// A record for a pCPU not yet in the pool.
     pub fn new() -> Self {
         Self::default()
@@ -363,15 +385,15 @@ impl<H: Hooks> PcpuData<'_, H> {
     }
     /// Counts `v` runnable here. Only called with this pCPU's runqueue
     /// lock held, so a plain load and store suffice (no locked instruction).
-    pub(crate) fn inc_runnable(&self, v: &VcpuData<'_, H>) {
+    pub(crate) fn inc_runnable(&self, x: &mut H::PcpuExt<'a>, v: &'a VcpuData<'a, H>) {
         self.nr_runnable
             .store(self.nr_runnable().wrapping_add(1), Relaxed);
-        H::runnable_changed(self, v, true);
+        H::runnable_changed(self, x, v, true);
     }
     /// Counts `v` runnable here no more; same locking as [`Self::inc_runnable`].
-    pub(crate) fn dec_runnable(&self, v: &VcpuData<'_, H>) {
+    pub(crate) fn dec_runnable(&self, x: &mut H::PcpuExt<'a>, v: &'a VcpuData<'a, H>) {
         self.nr_runnable
             .store(self.nr_runnable().saturating_sub(1), Relaxed);
-        H::runnable_changed(self, v, false);
+        H::runnable_changed(self, x, v, false);
     }
 }

@@ -59,7 +59,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering::Relaxed};
 
-use crate::hooks::{Hooks, Requeue};
+use crate::hooks::{Hooks, PoolInfo, Requeue};
 use crate::params::{ParamError, CREDITS_PER_MSEC, MICROSLICE_MAX, MICROSLICE_MIN};
 use crate::records::{DomData, PcpuData, Pri, VcpuData};
 use crate::time::{Span, Time};
@@ -127,9 +127,9 @@ pub struct VsVcpu {
 #[derive(Debug, Default)]
 pub struct VsPcpu {
     /// Runnable (queued or running) vCPUs counted as LSVMs: `m`.
-    lsvms: AtomicU32,
+    lsvms: u32,
     /// Micro-rounds begun: bumped whenever an NLSVM is picked.
-    round: AtomicU32,
+    round: u32,
 }
 
 /// `T_S` and `T_n` for `m` LSVMs and `n` NLSVMs on a pCPU with timeslice
@@ -184,31 +184,29 @@ fn is_lsvm(dom: &DomData<'_, VSlicer>) -> bool {
 
 impl VSlicer {
     /// `n`: the runnable NLSVMs of `pc`.
-    fn nlsvms(pc: &PcpuData<'_, Self>) -> u32 {
-        pc.nr_runnable().saturating_sub(pc.ext.lsvms.load(Relaxed))
+    fn nlsvms(pc: &PcpuData<'_, Self>, x: &VsPcpu) -> u32 {
+        pc.nr_runnable().saturating_sub(x.lsvms)
     }
 
     /// The micro credits an LSVM gets per micro-round on `pc`.
-    fn t_n(pc: &PcpuData<'_, Self>, tslice: Span) -> Span {
-        round_lengths(pc.ext.lsvms.load(Relaxed), Self::nlsvms(pc), tslice)
-            .map_or(Span::MAX, |(_, t_n)| t_n)
+    fn t_n(pc: &PcpuData<'_, Self>, x: &VsPcpu, tslice: Span) -> Span {
+        round_lengths(x.lsvms, Self::nlsvms(pc, x), tslice).map_or(Span::MAX, |(_, t_n)| t_n)
     }
 
-    fn count(pc: &PcpuData<'_, Self>, lsvm: bool, up: bool) {
-        let c = &pc.ext.lsvms;
+    fn count(x: &mut VsPcpu, lsvm: bool, up: bool) {
         if lsvm && up {
-            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+            x.lsvms = x.lsvms.wrapping_add(1);
         } else if lsvm {
-            c.store(c.load(Relaxed).saturating_sub(1), Relaxed);
+            x.lsvms = x.lsvms.saturating_sub(1);
         }
     }
 
     /// Moves the running `v` to the class its domain now has (after a
     /// parameter change); its micro credits start afresh.
-    fn reclassify(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>) {
+    fn reclassify(x: &mut VsPcpu, v: &VcpuData<'_, Self>) {
         let want = is_lsvm(v.dom());
         if v.ext.lsvm.swap(want, Relaxed) != want {
-            Self::count(pc, true, want);
+            Self::count(x, true, want);
             v.ext.micro.store(0, Relaxed);
         }
     }
@@ -217,62 +215,75 @@ impl VSlicer {
 impl Hooks for VSlicer {
     type VcpuExt = VsVcpu;
     type DomExt = VsDom;
-    type PcpuExt = VsPcpu;
+    type PcpuExt<'a> = VsPcpu;
+    type GlobalExt = ();
     type DomParams = VSlicerDomParams;
+    type GlobalParams = ();
     const NAME: &'static str = "vslicer";
 
-    fn runnable_changed(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>, up: bool) {
+    fn runnable_changed<'a>(
+        _: &PcpuData<'a, Self>,
+        x: &mut VsPcpu,
+        v: &'a VcpuData<'a, Self>,
+        up: bool,
+    ) {
         if up {
             let l = is_lsvm(v.dom());
             v.ext.lsvm.store(l, Relaxed);
-            Self::count(pc, l, true);
+            Self::count(x, l, true);
         } else {
             let l = v.ext.lsvm.swap(false, Relaxed);
-            Self::count(pc, l, false);
+            Self::count(x, l, false);
         }
     }
 
-    fn picked(pc: &PcpuData<'_, Self>, v: &VcpuData<'_, Self>, now: Time, tslice: Span) -> Span {
-        Self::reclassify(pc, v);
-        let x = &v.ext;
-        x.picked_at.store(now.ns(), Relaxed);
-        if !x.lsvm.load(Relaxed) {
+    fn picked<'a>(
+        pc: &PcpuData<'a, Self>,
+        x: &mut VsPcpu,
+        v: &'a VcpuData<'a, Self>,
+        now: Time,
+        tslice: Span,
+    ) -> Span {
+        Self::reclassify(x, v);
+        let e = &v.ext;
+        e.picked_at.store(now.ns(), Relaxed);
+        if !e.lsvm.load(Relaxed) {
             // An NLSVM slice: the LSVMs' next micro-round starts after it.
-            let r = &pc.ext.round;
-            r.store(r.load(Relaxed).wrapping_add(1), Relaxed);
+            x.round = x.round.wrapping_add(1);
             return tslice;
         }
-        let round = pc.ext.round.load(Relaxed);
-        let t_n = Self::t_n(pc, tslice);
-        let mut left = Span(x.micro.load(Relaxed));
-        let stale = x.home.load(Relaxed) != id_of(pc) || x.round.load(Relaxed) != round;
+        let t_n = Self::t_n(pc, x, tslice);
+        let mut left = Span(e.micro.load(Relaxed));
+        let stale = e.home.load(Relaxed) != id_of(pc) || e.round.load(Relaxed) != x.round;
         if stale || left < MICRO_CREDIT_FLOOR {
             left = t_n;
-            x.grant.store(t_n.as_ns(), Relaxed);
-            x.home.store(id_of(pc), Relaxed);
-            x.round.store(round, Relaxed);
+            e.grant.store(t_n.as_ns(), Relaxed);
+            e.home.store(id_of(pc), Relaxed);
+            e.round.store(x.round, Relaxed);
         }
         // NLSVMs may have arrived since the credits were given: never more
         // than a micro-round's worth under the current counts.
         left = left.min(t_n);
-        x.micro.store(left.as_ns(), Relaxed);
+        e.micro.store(left.as_ns(), Relaxed);
         v.dom().ext.microslice().min(left)
     }
 
-    fn descheduled(
-        pc: &PcpuData<'_, Self>,
-        v: &VcpuData<'_, Self>,
+    fn descheduled<'a>(
+        _: &PcpuData<'a, Self>,
+        x: &mut VsPcpu,
+        _: &(),
+        v: &'a VcpuData<'a, Self>,
         now: Time,
         runnable: bool,
     ) -> Requeue {
-        Self::reclassify(pc, v);
-        let x = &v.ext;
-        if !x.lsvm.load(Relaxed) {
+        Self::reclassify(x, v);
+        let e = &v.ext;
+        if !e.lsvm.load(Relaxed) {
             return Requeue::Credit;
         }
-        let ran = (now - Time(x.picked_at.load(Relaxed))).max(Span::ZERO);
-        let left = Span(x.micro.load(Relaxed)) - ran;
-        x.micro.store(left.as_ns(), Relaxed);
+        let ran = (now - Time(e.picked_at.load(Relaxed))).max(Span::ZERO);
+        let left = Span(e.micro.load(Relaxed)) - ran;
+        e.micro.store(left.as_ns(), Relaxed);
         if !runnable || v.pri() == Pri::Over {
             return Requeue::Credit;
         }
@@ -305,16 +316,26 @@ impl Hooks for VSlicer {
         }
     }
 
-    fn validate_dom_params(_: &DomData<'_, Self>, p: &VSlicerDomParams) -> Result<(), ParamError> {
+    fn validate_dom_params(
+        _: &(),
+        _: &DomData<'_, Self>,
+        p: &VSlicerDomParams,
+        _: PoolInfo,
+    ) -> Result<(), ParamError> {
         p.validate()
     }
 
-    fn set_dom_params(dom: &DomData<'_, Self>, p: &VSlicerDomParams) {
+    fn set_dom_params(_: &(), dom: &DomData<'_, Self>, p: &VSlicerDomParams) {
         dom.ext.microslice.store(p.microslice.as_ns(), Relaxed);
     }
 
-    fn dump_pcpu(pc: &PcpuData<'_, Self>, tslice: Span, out: &mut dyn fmt::Write) -> fmt::Result {
-        let (m, n) = (pc.ext.lsvms.load(Relaxed), Self::nlsvms(pc));
+    fn dump_pcpu(
+        pc: &PcpuData<'_, Self>,
+        x: &VsPcpu,
+        tslice: Span,
+        out: &mut dyn fmt::Write,
+    ) -> fmt::Result {
+        let (m, n) = (x.lsvms, Self::nlsvms(pc, x));
         write!(out, " lsvm={m} nlsvm={n}")?;
         match round_lengths(m, n, tslice) {
             Some((t_s, t_n)) => write!(out, " T_S={t_s} T_n={t_n}"),

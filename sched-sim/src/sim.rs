@@ -210,7 +210,7 @@ struct Sim<'a, H: SimPolicy> {
 impl<'a, H: SimPolicy> Sim<'a, H> {
     fn run(&mut self) -> Result<(), SimError> {
         self.eng
-            .set_global_params(self.sc.pool.credit_params())
+            .set_global_params(self.sc.pool.credit_params().into())
             .map_err(|e| SimError::BadInput {
                 field: "pool".into(),
                 message: e.to_string(),

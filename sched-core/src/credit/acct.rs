@@ -197,7 +197,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 let da = &mut *guard;
                 let mut vc = da.vcpus.front_mut();
                 while let Some(v) = vc.get() {
-                    let mut credit = v.add_credit(fair_per_vcpu);
+                    let mut credit = v.add_credit(H::grant(v, fair_per_vcpu, per_tslice));
                     let mut retire = false;
                     if credit < 0 {
                         v.set_pri(if H::debt_tolerated(v, credit, per_tslice) {

@@ -33,9 +33,9 @@ use core::sync::atomic::{
 use intrusive_collections::LinkedList;
 
 use crate::cpumask::{AtomicCpuMask, CpuId};
-use crate::hooks::{Credit1, Hooks};
+use crate::hooks::{Credit1, Hooks, PoolInfo};
 use crate::ops::{Decision, SchedOps};
-use crate::params::{CreditDomParams, CreditGlobalParams, DomParams, ParamError};
+use crate::params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
 use crate::platform::{Platform, TimerKind};
 use crate::records::{
     ActiveDomAdapter, Affinity, DomData, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
@@ -90,6 +90,8 @@ pub struct CreditEngine<'a, P: Platform, H: Hooks = Credit1> {
     pub(crate) balance_bias: AtomicU16,
     /// Whether the master accounting timer has been armed.
     acct_armed: AtomicBool,
+    /// The policy layer's pool-wide data.
+    pub(crate) ext: H::GlobalExt,
 }
 
 impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
@@ -117,6 +119,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             sort_epoch: AtomicU32::new(0),
             balance_bias: AtomicU16::new(0),
             acct_armed: AtomicBool::new(false),
+            ext: H::GlobalExt::default(),
         };
         e.store_params(&CreditGlobalParams::default());
         e
@@ -155,7 +158,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     ) {
         let yielding = v.flags().contains(VcpuFlags::YIELD);
         if q.runq.insert(v, yielding) {
-            pc.inc_runnable(v);
+            pc.inc_runnable(&mut q.ext, v);
         }
     }
 
@@ -167,7 +170,31 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         v: &'a VcpuData<'a, H>,
     ) {
         if q.runq.remove(v) {
-            pc.dec_runnable(v);
+            pc.dec_runnable(&mut q.ext, v);
+        }
+    }
+
+    /// Arms, moves or stops the layer's timer on `cpu` to where the layer
+    /// wants it (only calling the platform when that changes).
+    pub(crate) fn sync_policy_timer(&self, cpu: CpuId, q: &mut PcpuLocked<'a, H>) {
+        if !H::USES_TIMER {
+            return;
+        }
+        let want = H::next_timer(&q.ext, &self.ext);
+        if want != q.policy_timer {
+            match want {
+                Some(t) => self.platform.set_timer(cpu, TimerKind::Policy(0), t),
+                None => self.platform.stop_timer(cpu, TimerKind::Policy(0)),
+            }
+            q.policy_timer = want;
+        }
+    }
+
+    /// The pool as the layer's parameter checks see it.
+    fn pool_info(&self, tslice: Span) -> PoolInfo {
+        PoolInfo {
+            pcpus: self.online.snapshot().count(),
+            tslice,
         }
     }
 
@@ -213,6 +240,19 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
     }
 
+    /// The layer's timer fired on `cpu`: preempt if the layer says so.
+    fn policy_timer(&self, cpu: CpuId) {
+        let Some(pc) = self.pcpu(cpu) else { return };
+        let now = self.platform.now();
+        let mut q = pc.locked.lock();
+        q.policy_timer = None;
+        let curr = q.curr;
+        if H::policy_timer(&mut q.ext, &self.ext, curr, now) {
+            self.platform.raise_softirq(cpu);
+        }
+        self.sync_policy_timer(cpu, &mut q);
+    }
+
     /// The vCPU running on `cpu`, as the scheduler believes (`None` = idle).
     pub fn current(&self, cpu: CpuId) -> Option<&'a VcpuData<'a, H>> {
         self.pcpu(cpu).and_then(|pc| pc.locked.lock().curr)
@@ -222,7 +262,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
 impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     type Hooks = H;
     type DomParams = DomParams<H::DomParams>;
-    type GlobalParams = CreditGlobalParams;
+    type GlobalParams = GlobalParams<H::GlobalParams>;
 
     fn add_pcpu(&self, cpu: CpuId) {
         let Some(pc) = self.pcpu(cpu) else { return };
@@ -293,6 +333,8 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
 
     fn insert_vcpu(&self, v: &'a VcpuData<'a, H>) {
         v.dom().add_vcpus(1);
+        H::vcpus_changed(&self.ext, v.dom(), 1);
+        H::affinity_changed(&self.ext, v, None, Some(&v.affinity().hard));
         let cpu = self.res_pick(v);
         v.set_processor(cpu);
     }
@@ -311,10 +353,13 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 // The host broke the precondition; forget the vCPU rather
                 // than keep a reference the host is about to free.
                 q.curr = None;
-                pc.dec_runnable(v);
+                pc.dec_runnable(&mut q.ext, v);
                 self.platform.raise_softirq(cpu);
             }
+            self.sync_policy_timer(cpu, &mut q);
         }
+        H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), None);
+        H::vcpus_changed(&self.ext, v.dom(), -1);
         v.dom().add_vcpus(-1);
     }
 
@@ -327,6 +372,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             self.platform.raise_softirq(cpu);
         } else {
             self.runq_remove(&mut q, pc, v);
+            self.sync_policy_timer(cpu, &mut q);
         }
     }
 
@@ -339,8 +385,11 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         }
         // A vCPU waking right after being placed elsewhere is not boosted;
         // nor is one coming out of a cap park (`credit.c:1130-1160`).
-        let migrating = v.clear_flag(VcpuFlags::MIGRATING);
-        let unparked = v.clear_flag(VcpuFlags::UNPARKED);
+        let marks = v.take_flags(VcpuFlags::MIGRATING | VcpuFlags::UNPARKED | VcpuFlags::EVENT);
+        let migrating = marks.contains(VcpuFlags::MIGRATING);
+        let unparked = marks.contains(VcpuFlags::UNPARKED);
+        let event = marks.contains(VcpuFlags::EVENT);
+        H::waking(&self.ext, v, event);
         if !migrating
             && !unparked
             && v.pri() == Pri::Under
@@ -349,7 +398,23 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             v.set_pri(Pri::Boost);
         }
         self.runq_insert(&mut q, pc, v);
+        H::woken(&mut q.ext, &self.ext, v, || self.platform.now());
+        self.sync_policy_timer(cpu, &mut q);
         self.tickle(cpu, &q, v);
+    }
+
+    fn event(&self, v: &'a VcpuData<'a, H>) {
+        let Some((cpu, _, mut q)) = self.lock_vcpu(v) else {
+            return;
+        };
+        let queued = v.on_runq();
+        let running = q.curr.is_some_and(|c| core::ptr::eq(c, v));
+        if !queued && !running {
+            // Blocked: the wake that follows was caused by this event.
+            v.set_flag(VcpuFlags::EVENT);
+        }
+        H::event(&mut q.ext, &self.ext, v, queued, self.platform.now());
+        self.sync_policy_timer(cpu, &mut q);
     }
 
     fn context_saved(&self, v: &'a VcpuData<'a, H>) {
@@ -386,6 +451,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     }
 
     fn set_affinity(&self, v: &'a VcpuData<'a, H>, affinity: Affinity) {
+        H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), Some(&affinity.hard));
         v.set_affinity(affinity);
     }
 
@@ -405,7 +471,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         p: DomParams<H::DomParams>,
     ) -> Result<(), ParamError> {
         p.credit.validate(dom.nr_vcpus())?;
-        H::validate_dom_params(dom, &p.policy)?;
+        H::validate_dom_params(&self.ext, dom, &p.policy, self.pool_info(self.tslice()))?;
         let mut a = self.acct.lock();
         if dom.active_link.is_linked() {
             let n = u64::from(dom.active.lock().count);
@@ -413,23 +479,28 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         }
         dom.set_weight(p.credit.weight);
         dom.set_cap(p.credit.cap);
-        H::set_dom_params(dom, &p.policy);
+        H::set_dom_params(&self.ext, dom, &p.policy);
         Ok(())
     }
 
-    fn global_params(&self) -> CreditGlobalParams {
-        CreditGlobalParams {
-            tslice: self.tslice(),
-            ratelimit: Span(self.ratelimit.load(Relaxed)),
-            migration_delay: Span(self.migration_delay.load(Relaxed)),
+    fn global_params(&self) -> GlobalParams<H::GlobalParams> {
+        GlobalParams {
+            credit: CreditGlobalParams {
+                tslice: self.tslice(),
+                ratelimit: Span(self.ratelimit.load(Relaxed)),
+                migration_delay: Span(self.migration_delay.load(Relaxed)),
+            },
+            policy: H::global_params(&self.ext),
         }
     }
 
-    fn set_global_params(&self, p: CreditGlobalParams) -> Result<(), ParamError> {
-        p.validate()?;
+    fn set_global_params(&self, p: GlobalParams<H::GlobalParams>) -> Result<(), ParamError> {
+        p.credit.validate()?;
+        H::validate_global_params(&self.ext, &p.policy, self.pool_info(p.credit.tslice))?;
         let mut a = self.acct.lock();
-        self.store_params(&p);
-        a.credit = i64::from(p.derived().credits_per_tslice) * i64::from(a.ncpus);
+        self.store_params(&p.credit);
+        H::set_global_params(&self.ext, &p.policy);
+        a.credit = i64::from(p.credit.derived().credits_per_tslice) * i64::from(a.ncpus);
         Ok(())
     }
 
@@ -437,12 +508,12 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         match timer {
             TimerKind::Tick => self.tick(cpu),
             TimerKind::Acct => self.account(cpu),
-            TimerKind::Policy(_) => {}
+            TimerKind::Policy(_) => self.policy_timer(cpu),
         }
     }
 
     fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        let p = self.global_params();
+        let p = self.global_params().credit;
         {
             let a = self.acct.lock();
             writeln!(
@@ -466,7 +537,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 Some(v) => write!(out, "d{}v{}", v.dom().id().0, v.vcpu_id())?,
                 None => write!(out, "idle")?,
             }
-            H::dump_pcpu(pc, p.tslice, out)?;
+            H::dump_pcpu(pc, &q.ext, p.tslice, out)?;
             write!(out, " runq:")?;
             for v in q.runq.iter() {
                 write!(

@@ -21,7 +21,12 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// on the current pCPU if it is idle (or would be, but for `v`), else
     /// move to the next idle pCPU; with no idle pCPU, stay.
     pub(crate) fn cpu_pick(&self, v: &'a VcpuData<'a, H>, commit: bool) -> CpuId {
-        let aff = v.affinity();
+        let mut aff = v.affinity();
+        // A layer's placement rule narrows the hard affinity, unless that
+        // would leave nowhere to run.
+        if let Some(a) = H::allowed(&self.ext, v).filter(|a| a.intersects(&aff.hard)) {
+            aff.hard = aff.hard.and(&a);
+        }
         let online = self.online.snapshot();
         let here = v.processor();
         let mut chosen = None;
@@ -84,9 +89,10 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// and nobody idles; otherwise wake one idle pCPU `new` may run on.
     pub(crate) fn tickle(&self, cpu: CpuId, q: &PcpuLocked<'a, H>, new: &'a VcpuData<'a, H>) {
         let cur_pri = q.curr.map_or(Pri::Idle, |c| c.pri());
-        // Fast path: a busy pCPU whose vCPU outranks or equals `new` and no
+        let outranks = H::outranks(new, q.curr, cur_pri);
+        // Fast path: a busy pCPU whose vCPU `new` does not outrank and no
         // idler anywhere: nothing to tickle (the common case when loaded).
-        if cur_pri != Pri::Idle && new.pri() <= cur_pri && self.idlers.snapshot().is_empty() {
+        if cur_pri != Pri::Idle && !outranks && self.idlers.snapshot().is_empty() {
             return;
         }
         let idle_mask = self.idlers.snapshot().and(&self.online.snapshot());
@@ -100,7 +106,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         // idler that can steal one of the two (a departure, for work
         // conservation; a still-idle pCPU is tickled exactly as in Xen).
         let here_idle = cur_pri == Pri::Idle && idle_mask.contains(cpu);
-        if pinned_here || here_idle || (idlers_empty && new.pri() > cur_pri) {
+        if pinned_here || here_idle || (idlers_empty && outranks) {
             mask.set(cpu);
         } else if !idlers_empty {
             let aff = new.affinity();
@@ -122,12 +128,12 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     // kick-away never fires and the preempted vCPU waits
                     // beside an idle pCPU. We test `cur`'s, as the comment
                     // there intends: this keeps the pool work-conserving.
-                    if let Some(cur) = q.curr.filter(|_| new.pri() > cur_pri) {
+                    if let Some(cur) = q.curr.filter(|_| outranks) {
                         if cur.affinity().hard.intersects(&idle_mask) {
                             self.platform.migrate_vcpu(cur.token());
                         }
                     }
-                    if new.pri() > cur_pri {
+                    if outranks {
                         mask.set(cpu);
                     }
                 } else {

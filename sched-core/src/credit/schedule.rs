@@ -55,7 +55,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     fn schedule_locked(
         &self,
         cpu: CpuId,
-        pc: &PcpuData<'a, H>,
+        pc: &'a PcpuData<'a, H>,
         q: &mut PcpuLocked<'a, H>,
         now: Time,
         prev_runnable: bool,
@@ -102,7 +102,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         // credit1's), or stop counting it runnable.
         if let Some(c) = scurr {
             let yielding = c.flags().contains(VcpuFlags::YIELD);
-            let place = H::descheduled(pc, c, now, prev_runnable);
+            let place = H::descheduled(pc, &mut q.ext, &self.ext, c, now, prev_runnable);
             if prev_runnable {
                 match place {
                     Requeue::BeforeBoundary(n) if !yielding => {
@@ -113,15 +113,22 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     }
                 }
             } else {
-                pc.dec_runnable(c);
+                pc.dec_runnable(&mut q.ext, c);
             }
             c.clear_flag(VcpuFlags::YIELD);
         }
 
-        // Pick: the head if it is BOOST or UNDER, else look for better work
-        // on peers. Tasklet work runs in the idle vCPU and overrides all.
+        // Pick: what the policy layer runs first, else the head if it is
+        // BOOST or UNDER, else better work on peers. Tasklet work runs in the
+        // idle vCPU and overrides all.
+        let mut layer_slice = None;
         let (snext, migrated) = if tasklet_work {
             (None, false)
+        } else if let Some((v, slice)) = H::pick(&mut q.ext, &self.ext, now, self.tslice()) {
+            // Still runnable here: out of the queue, not out of the count.
+            q.runq.remove(v);
+            layer_slice = Some(slice);
+            (Some(v), false)
         } else {
             match q.runq.head() {
                 Some(h) if h.pri() > Pri::Over => {
@@ -149,7 +156,10 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 if !scurr.is_some_and(|c| core::ptr::eq(c, n)) {
                     n.running_since.store(now.ns(), Relaxed);
                 }
-                Some(H::picked(pc, n, now, self.tslice()))
+                Some(match layer_slice {
+                    Some(slice) => slice,
+                    None => H::picked(pc, &mut q.ext, n, now, self.tslice()),
+                })
             }
             None => None,
         };
@@ -172,6 +182,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
 
         q.curr = snext;
+        self.sync_policy_timer(cpu, q);
         if snext.is_some() {
             self.tickle_for_queued(cpu, q);
         }
@@ -206,7 +217,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     if let Some(v) = self.try_steal_from(peer, cpu, pri, step, now) {
                         self.balance_bias.store(peer.0, Relaxed);
                         if let Some(pc) = self.pcpu(cpu) {
-                            pc.inc_runnable(v);
+                            pc.inc_runnable(&mut q.ext, v);
                         }
                         return (Some(v), true);
                     }
@@ -251,6 +262,10 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     None => return false,
                 },
                 Step::Hard => aff.hard,
+            };
+            let mask = match H::allowed(&self.ext, v) {
+                Some(a) if a.intersects(&mask) => mask.and(&a),
+                _ => mask,
             };
             let cache_hot = now - VcpuData::<H>::time(&v.last_sched_time) < delay;
             !v.is_running.load(Relaxed) && !cache_hot && mask.contains(cpu)

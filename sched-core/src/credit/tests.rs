@@ -273,19 +273,19 @@ fn invalid_parameters_are_rejected_and_change_nothing() {
     let before = w.s.global_params();
     let bad = CreditGlobalParams {
         ratelimit: Span::ms(40),
-        ..before
+        ..before.credit
     };
     assert_eq!(
-        w.s.set_global_params(bad),
+        w.s.set_global_params(bad.into()),
         Err(ParamError::RatelimitAboveTslice)
     );
     assert_eq!(w.s.global_params(), before);
     let ok = CreditGlobalParams {
         tslice: Span::ms(10),
-        ..before
+        ..before.credit
     };
-    assert_eq!(w.s.set_global_params(ok), Ok(()));
-    assert_eq!(w.s.global_params().tslice, Span::ms(10));
+    assert_eq!(w.s.set_global_params(ok.into()), Ok(()));
+    assert_eq!(w.s.global_params().credit.tslice, Span::ms(10));
 }
 
 #[test]

@@ -137,7 +137,8 @@ fn the_wave_crest_bounds_every_lsvm_wait_and_shares_stay_equal() {
 /// (m, n) as pCPU `cpu` counts them now.
 fn counts(w: &World<VSlicer>, cpu: u16) -> (u32, u32) {
     let pc = w.s.pcpu(CpuId(cpu)).unwrap();
-    (pc.ext.lsvms.load(Relaxed), VSlicer::nlsvms(pc))
+    let q = pc.locked.lock();
+    (q.ext.lsvms, VSlicer::nlsvms(pc, &q.ext))
 }
 
 fn set_microslice(w: &World<VSlicer>, v: &V<VSlicer>, t_m: Span) -> Result<(), ParamError> {
