@@ -84,6 +84,13 @@ pub trait Hooks: Sized + Sync + Send + 'static {
         None
     }
 
+    /// Whether the vCPU running on this pCPU must stop even though it ran
+    /// less than the ratelimit (credit1: never, except for a yield).
+    fn overrides_ratelimit(x: &Self::PcpuExt<'_>, g: &Self::GlobalExt, now: Time) -> bool {
+        let _ = (x, g, now);
+        false
+    }
+
     /// `v` was picked from the credit queue to run on `pc` at `now`: how long
     /// it may run before the next decision. Credit1 gives everyone the
     /// global timeslice.

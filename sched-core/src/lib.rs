@@ -14,12 +14,14 @@
 //! - [`hooks`]: where policy layers extend the engine.
 //! - [`credit`]: the credit1 engine.
 //! - [`vslicer`]: vSlicer's microslicing for latency-sensitive domains.
+//! - [`edf`]: EDF+credit's double runqueue for real-time domains.
 #![no_std]
 #![forbid(clippy::float_arithmetic)]
 #![deny(missing_docs)]
 
 pub mod cpumask;
 pub mod credit;
+pub mod edf;
 pub mod hooks;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
@@ -35,9 +37,10 @@ pub mod vslicer;
 
 pub use cpumask::{CpuId, CpuMask, MAX_CPUS};
 pub use credit::{Credit, CreditEngine};
+pub use edf::{EdfCredit, EdfDomParams, EdfGlobalParams, RtMode};
 pub use hooks::{Credit1, Hooks, Requeue};
 pub use ops::{Decision, SchedOps};
-pub use params::{CreditDomParams, CreditGlobalParams, DomParams, ParamError};
+pub use params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
 pub use platform::{Platform, TimerKind, VcpuToken};
 pub use records::{Affinity, DomData, DomId, PcpuData, Pri, VcpuData, VcpuFlags};
 pub use time::{Span, Time};

@@ -19,6 +19,7 @@ pub struct MockPlatform {
     now: Cell<i64>,
     softirqs: Cell<CpuMask>,
     ticks: RefCell<[Option<Time>; MAX_CPUS]>,
+    policy: RefCell<[Option<Time>; MAX_CPUS]>,
     acct: Cell<Option<(CpuId, Time)>>,
     /// vCPUs the scheduler asked to park.
     pub paused: RefCell<Requests>,
@@ -34,6 +35,7 @@ impl Default for MockPlatform {
             now: Cell::new(0),
             softirqs: Cell::new(CpuMask::EMPTY),
             ticks: RefCell::new([None; MAX_CPUS]),
+            policy: RefCell::new([None; MAX_CPUS]),
             acct: Cell::new(None),
             paused: RefCell::new(Requests::new()),
             unpaused: RefCell::new(Requests::new()),
@@ -59,6 +61,10 @@ impl MockPlatform {
     pub fn tick_at(&self, cpu: CpuId) -> Option<Time> {
         self.ticks.borrow().get(cpu.index()).copied().flatten()
     }
+    /// When `cpu`'s policy-layer timer is armed for, if it is.
+    pub fn policy_at(&self, cpu: CpuId) -> Option<Time> {
+        self.policy.borrow().get(cpu.index()).copied().flatten()
+    }
     /// Where and when the accounting timer is armed, if it is.
     pub fn acct_at(&self) -> Option<(CpuId, Time)> {
         self.acct.get()
@@ -82,7 +88,11 @@ impl Platform for MockPlatform {
                 }
             }
             TimerKind::Acct => self.acct.set(Some((cpu, at))),
-            TimerKind::Policy(_) => {}
+            TimerKind::Policy(_) => {
+                if let Some(slot) = self.policy.borrow_mut().get_mut(cpu.index()) {
+                    *slot = Some(at);
+                }
+            }
         }
     }
     fn stop_timer(&self, cpu: CpuId, timer: TimerKind) {
@@ -93,7 +103,11 @@ impl Platform for MockPlatform {
                 }
             }
             TimerKind::Acct => self.acct.set(None),
-            TimerKind::Policy(_) => {}
+            TimerKind::Policy(_) => {
+                if let Some(slot) = self.policy.borrow_mut().get_mut(cpu.index()) {
+                    *slot = None;
+                }
+            }
         }
     }
     fn pause_vcpu(&self, vcpu: VcpuToken) {

@@ -60,6 +60,26 @@ pub enum ParamError {
     MigrationDelay,
     /// Microslice not 0 and outside 1..=1000 ms, or not whole microseconds.
     Microslice,
+    /// Deadline outside 100 µs..=4 s or not whole µs, or missing for a
+    /// real-time domain.
+    Deadline,
+    /// Credit reserve negative, above the timeslice, or not whole µs.
+    Reserve,
+    /// The driver domain cannot also be a real-time domain.
+    DriverRealtime,
+    /// The driver role is fixed once the domain has vCPUs.
+    DriverFixed,
+    /// EDF poll period outside 100 µs..=100 ms or not whole µs.
+    PollPeriod,
+    /// EDF slice outside 100 µs..=the timeslice or not whole µs.
+    EdfSlice,
+    /// The real-time vCPUs would demand more than the pCPUs they may use.
+    Infeasible {
+        /// Their demand, in thousandths of a pCPU.
+        demand_per_mille: u32,
+        /// pCPUs real-time domains may use.
+        capacity: u32,
+    },
     /// The domain or vCPU is not known to this scheduler.
     Unknown,
 }
@@ -76,6 +96,37 @@ impl fmt::Display for ParamError {
             ParamError::Microslice => write!(
                 f,
                 "microslice must be 0 (not latency-sensitive) or 1..1000 ms in whole microseconds"
+            ),
+            ParamError::Deadline => write!(
+                f,
+                "deadline must be 100us..4s in whole microseconds (and set for a real-time domain)"
+            ),
+            ParamError::Reserve => write!(
+                f,
+                "reserve must be 0..the timeslice in whole microseconds"
+            ),
+            ParamError::DriverRealtime => {
+                write!(f, "the driver domain cannot also be real-time")
+            }
+            ParamError::DriverFixed => write!(
+                f,
+                "the driver role can only change before the domain has vCPUs"
+            ),
+            ParamError::PollPeriod => {
+                write!(f, "poll period must be 100us..100ms in whole microseconds")
+            }
+            ParamError::EdfSlice => write!(
+                f,
+                "EDF slice must be 100us..the timeslice in whole microseconds"
+            ),
+            ParamError::Infeasible {
+                demand_per_mille,
+                capacity,
+            } => write!(
+                f,
+                "infeasible: real-time vCPUs would need {}.{:03} pCPUs (EDF slice / deadline each), only {capacity} available to them",
+                demand_per_mille / 1000,
+                demand_per_mille % 1000
             ),
             ParamError::Unknown => write!(f, "no such domain or vCPU"),
         }

@@ -65,6 +65,19 @@ impl<H: Hooks> World<H> {
     ) -> (&'static DomData<'static, H>, Vec<&'static V<H>>) {
         let d: &'static DomData<'static, H> = Box::leak(Box::new(DomData::new(DomId(id))));
         self.s.insert_domain(d);
+        // The layer's part first, as a domain is created with its role
+        // (EDF+credit's driver role is fixed once it has vCPUs); weight and
+        // cap after the vCPUs, as a cap is checked against their number.
+        let p = params(d);
+        self.s
+            .set_dom_params(
+                d,
+                DomParams {
+                    credit: CreditDomParams::default(),
+                    policy: p.policy,
+                },
+            )
+            .unwrap();
         let vs: Vec<&'static V<H>> = (0..vcpus)
             .map(|i| {
                 let v: &'static V<H> = Box::leak(Box::new(VcpuData::new(
@@ -77,7 +90,7 @@ impl<H: Hooks> World<H> {
                 v
             })
             .collect();
-        self.s.set_dom_params(d, params(d)).unwrap();
+        self.s.set_dom_params(d, p).unwrap();
         (d, vs)
     }
 

@@ -74,7 +74,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             c.last_sched_time.store(now.ns(), Relaxed);
         }
 
-        // Ratelimit: a vCPU that ran less than `ratelimit` keeps the pCPU.
+        // Ratelimit: a vCPU that ran less than `ratelimit` keeps the pCPU,
+        // unless the policy layer has something that cannot wait.
         let ratelimit = Span(self.ratelimit.load(Relaxed));
         if let Some(c) = scurr {
             if !c.flags().contains(VcpuFlags::YIELD)
@@ -82,6 +83,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 && ratelimit != Span::ZERO
                 && prev_runnable
                 && runtime < ratelimit
+                && !H::overrides_ratelimit(&q.ext, &self.ext, now)
             {
                 c.start_time.fetch_add(now.ns(), Relaxed);
                 // Xen's test is on the runtime, not the slice (`credit.c:1911-1912`).
