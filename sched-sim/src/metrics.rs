@@ -23,6 +23,8 @@ pub(crate) struct DomMetrics {
     /// Joining a runqueue (woken or preempted) to running.
     pub(crate) wait: Samples,
     pub(crate) deadline_misses: u64,
+    /// Stream batches lost to a full buffer.
+    pub(crate) lost: u64,
 }
 
 /// Samples of one distribution, in the order they were taken.

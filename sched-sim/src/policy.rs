@@ -1,10 +1,12 @@
 //! The policies the simulator runs, and how a scenario's domain keys become
 //! each policy's parameters.
 
-use sched_core::{Credit1, Hooks, Span, VSlicer, VSlicerDomParams};
+use sched_core::{
+    Credit1, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Span, VSlicer, VSlicerDomParams,
+};
 
 use crate::report::Report;
-use crate::scenario::{Change, Domain, Scenario};
+use crate::scenario::{Change, Domain, Pool, Scenario};
 use crate::{sim, SimError, SimOptions, SimStats};
 
 /// A policy as the simulator sees it: `Hooks`, plus its scenario keys.
@@ -13,11 +15,14 @@ pub(crate) trait SimPolicy: Hooks {
     fn params(d: &Domain) -> Self::DomParams;
     /// Applies a `[[change]]` to the layer's parameters.
     fn change(p: &mut Self::DomParams, c: &Change);
+    /// The layer's pool-wide parameters from `[pool]`.
+    fn global(pool: &Pool) -> Self::GlobalParams;
 }
 
 impl SimPolicy for Credit1 {
     fn params(_: &Domain) {}
     fn change(_: &mut (), _: &Change) {}
+    fn global(_: &Pool) {}
 }
 
 impl SimPolicy for VSlicer {
@@ -30,6 +35,17 @@ impl SimPolicy for VSlicer {
         if let Some(m) = c.microslice {
             p.microslice = m;
         }
+    }
+    fn global(_: &Pool) {}
+}
+
+impl SimPolicy for EdfCredit {
+    fn params(d: &Domain) -> EdfDomParams {
+        d.edf_params()
+    }
+    fn change(_: &mut EdfDomParams, _: &Change) {}
+    fn global(pool: &Pool) -> EdfGlobalParams {
+        pool.edf_params()
     }
 }
 
@@ -51,4 +67,5 @@ macro_rules! registry {
 registry! {
     "credit" => Credit1,
     "vslicer" => VSlicer,
+    "edf-credit" => EdfCredit,
 }

@@ -46,9 +46,10 @@ pub struct DomainReport {
     pub wait: Dist,
     /// Mean absolute difference of consecutive response latencies.
     pub jitter_ns: u64,
-    /// Periodic works not done by the next release.
+    /// Periodic works not done by the next release, and stream batches
+    /// answered after their deadline.
     pub deadline_misses: u64,
-    /// Stream records lost (no stream workload yet: always 0).
+    /// Stream batches lost to a full buffer.
     pub lost: u64,
 }
 

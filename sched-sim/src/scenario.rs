@@ -18,8 +18,9 @@
 //!   fire at the next multiple of it; 0 = exact.
 //!
 //! A `[pool]` table sets pool-wide scheduler parameters (`tslice`,
-//! `ratelimit`, `migration_delay`, as `xl sched-credit -s -t/-r/-m` does);
-//! absent keys keep Xen's defaults (30 ms, 1 ms, 0).
+//! `ratelimit`, `migration_delay`, as `xl sched-credit -s -t/-r/-m` does;
+//! edf-credit's `poll` and `edf_slice`); absent keys keep the defaults
+//! (30 ms, 1 ms, 0; 0.5 ms, 0.5 ms).
 //!
 //! And at top level, `[[change]]` tables: an administrator's parameter change
 //! during the run (`at`, `domain` by name, then any of `weight`, `cap`,
@@ -65,6 +66,10 @@ pub struct Pool {
     pub ratelimit: Option<Span>,
     /// How long after running a vCPU counts as cache-hot (not stolen).
     pub migration_delay: Option<Span>,
+    /// edf-credit: how often the EDF head's deadline is checked.
+    pub poll: Option<Span>,
+    /// edf-credit: how long an EDF pick runs.
+    pub edf_slice: Option<Span>,
 }
 
 impl Pool {
@@ -75,6 +80,31 @@ impl Pool {
             tslice: self.tslice.unwrap_or(d.tslice),
             ratelimit: self.ratelimit.unwrap_or(d.ratelimit),
             migration_delay: self.migration_delay.unwrap_or(d.migration_delay),
+        }
+    }
+
+    /// The edf-credit values over its defaults (0.5 ms and 0.5 ms).
+    pub fn edf_params(&self) -> sched_core::EdfGlobalParams {
+        let d = sched_core::EdfGlobalParams::default();
+        sched_core::EdfGlobalParams {
+            poll: self.poll.unwrap_or(d.poll),
+            edf_slice: self.edf_slice.unwrap_or(d.edf_slice),
+        }
+    }
+}
+
+impl Domain {
+    /// The edf-credit parameters the domain's keys give.
+    pub fn edf_params(&self) -> sched_core::EdfDomParams {
+        sched_core::EdfDomParams {
+            mode: match self.rt.map(|r| r.mode) {
+                None => sched_core::RtMode::None,
+                Some(RtMode::Periodic) => sched_core::RtMode::Periodic,
+                Some(RtMode::Aperiodic) => sched_core::RtMode::Aperiodic,
+            },
+            deadline: self.rt.and_then(|r| r.deadline).unwrap_or(Span::ZERO),
+            reserve: self.reserve.unwrap_or(Span::ZERO),
+            driver: self.driver,
         }
     }
 }
@@ -210,6 +240,20 @@ pub enum Workload {
         /// CPU time per release.
         work: Span,
     },
+    /// Seed 000's stream monitor: a batch of records arrives (an I/O event)
+    /// every `period` and needs `work` CPU within `deadline`; at most
+    /// `buffer` batches wait (the one in progress included), a batch
+    /// arriving to a full buffer is lost.
+    Stream {
+        /// Time between batches.
+        period: Span,
+        /// CPU time per batch.
+        work: Span,
+        /// Response time beyond which a batch counts as a deadline miss.
+        deadline: Span,
+        /// Batches the guest can hold.
+        buffer: u32,
+    },
 }
 
 /// Default period of a `cpu` workload.
@@ -263,6 +307,8 @@ struct RawPool {
     tslice: Option<Spanned<String>>,
     ratelimit: Option<Spanned<String>>,
     migration_delay: Option<Spanned<String>>,
+    poll: Option<Spanned<String>>,
+    edf_slice: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +367,8 @@ struct RawWorkload {
     service: Option<Spanned<String>>,
     arrival: Option<Spanned<String>>,
     work: Option<Spanned<String>>,
+    deadline: Option<Spanned<String>>,
+    buffer: Option<Spanned<i64>>,
 }
 
 /// Error-building context: the file name and its text (for line numbers).
@@ -533,12 +581,21 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 tslice: cx.opt_duration(&r.tslice, "pool.tslice")?,
                 ratelimit: cx.opt_duration(&r.ratelimit, "pool.ratelimit")?,
                 migration_delay: cx.opt_duration(&r.migration_delay, "pool.migration_delay")?,
+                poll: cx.opt_duration(&r.poll, "pool.poll")?,
+                edf_slice: cx.opt_duration(&r.edf_slice, "pool.edf_slice")?,
             };
             if let Err(e) = pool.credit_params().validate() {
                 let field = match e {
                     sched_core::ParamError::Tslice => "pool.tslice",
                     sched_core::ParamError::MigrationDelay => "pool.migration_delay",
                     _ => "pool.ratelimit",
+                };
+                return Err(cx.err(rp.span(), field, e.to_string()));
+            }
+            if let Err(e) = pool.edf_params().validate(pool.credit_params().tslice) {
+                let field = match e {
+                    sched_core::ParamError::PollPeriod => "pool.poll",
+                    _ => "pool.edf_slice",
                 };
                 return Err(cx.err(rp.span(), field, e.to_string()));
             }
@@ -699,21 +756,26 @@ fn convert_workload(
         "cpu" => &["load", "period"],
         "ping" => &["interval", "service", "arrival"],
         "periodic" => &["period", "work"],
+        "stream" => &["period", "work", "deadline", "buffer"],
         other => {
             return Err(cx.err(
                 w.kind.span(),
                 f("kind"),
-                format!("unknown kind {other:?}; use \"cpu\", \"ping\" or \"periodic\""),
+                format!(
+                    "unknown kind {other:?}; use \"cpu\", \"ping\", \"periodic\" or \"stream\""
+                ),
             ))
         }
     };
-    let present: [(&str, Option<Range<usize>>); 6] = [
+    let present: [(&str, Option<Range<usize>>); 8] = [
         ("load", w.load.as_ref().map(|v| v.span())),
         ("period", w.period.as_ref().map(|v| v.span())),
         ("interval", w.interval.as_ref().map(|v| v.span())),
         ("service", w.service.as_ref().map(|v| v.span())),
         ("arrival", w.arrival.as_ref().map(|v| v.span())),
         ("work", w.work.as_ref().map(|v| v.span())),
+        ("deadline", w.deadline.as_ref().map(|v| v.span())),
+        ("buffer", w.buffer.as_ref().map(|v| v.span())),
     ];
     for (k, s) in present {
         if let Some(s) = s {
@@ -753,6 +815,20 @@ fn convert_workload(
                 }
             },
         },
+        "stream" => {
+            let period = need(&w.period, "period")?;
+            Workload::Stream {
+                period,
+                work: need(&w.work, "work")?,
+                deadline: cx
+                    .opt_duration(&w.deadline, &f("deadline"))?
+                    .unwrap_or(period),
+                buffer: match &w.buffer {
+                    Some(b) => cx.int(b, &f("buffer"), 1..1_000_001, "1..1000000")?,
+                    None => 1,
+                },
+            }
+        }
         _ => Workload::Periodic {
             period: need(&w.period, "period")?,
             work: need(&w.work, "work")?,
@@ -779,6 +855,10 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         }
     }
     if let Err(err) = s.pool.credit_params().validate() {
+        return e("pool".into(), &err.to_string());
+    }
+    let tslice = s.pool.credit_params().tslice;
+    if let Err(err) = s.pool.edf_params().validate(tslice) {
         return e("pool".into(), &err.to_string());
     }
     if s.domains.is_empty() {
@@ -811,14 +891,14 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
                 return e(p("microslice"), &err);
             }
         }
-        if d.reserve.is_some_and(|r| r < Span::ZERO) {
-            return e(p("reserve"), "must not be negative");
-        }
-        if d.rt
-            .and_then(|r| r.deadline)
-            .is_some_and(|dl| dl <= Span::ZERO)
-        {
-            return e(p("rt.deadline"), "must be positive");
+        // edf-credit's own bounds, in the file's terms.
+        if let Err(err) = d.edf_params().validate(tslice) {
+            let field = match err {
+                sched_core::ParamError::Reserve => p("reserve"),
+                sched_core::ParamError::DriverRealtime => p("driver"),
+                _ => p("rt.deadline"),
+            };
+            return e(field, &err.to_string());
         }
         if d.start < Span::ZERO {
             return e(p("start"), "must not be negative");
@@ -853,6 +933,25 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
                     }
                     if work <= Span::ZERO {
                         return e(q("work"), "must be positive");
+                    }
+                }
+                Workload::Stream {
+                    period,
+                    work,
+                    deadline,
+                    buffer,
+                } => {
+                    if period <= Span::ZERO {
+                        return e(q("period"), "must be positive");
+                    }
+                    if work <= Span::ZERO {
+                        return e(q("work"), "must be positive");
+                    }
+                    if deadline <= Span::ZERO {
+                        return e(q("deadline"), "must be positive");
+                    }
+                    if buffer == 0 {
+                        return e(q("buffer"), "must be at least 1");
                     }
                 }
             }

@@ -18,8 +18,8 @@
 //!   time is still its own CPU time, charged by the scheduler and counted busy.
 
 use sched_core::{
-    CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams, PcpuData, SchedOps,
-    Time, VcpuData, VcpuToken,
+    CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams, GlobalParams,
+    PcpuData, SchedOps, Time, VcpuData, VcpuToken,
 };
 
 use crate::metrics::DomMetrics;
@@ -210,7 +210,10 @@ struct Sim<'a, H: SimPolicy> {
 impl<'a, H: SimPolicy> Sim<'a, H> {
     fn run(&mut self) -> Result<(), SimError> {
         self.eng
-            .set_global_params(self.sc.pool.credit_params().into())
+            .set_global_params(GlobalParams {
+                credit: self.sc.pool.credit_params(),
+                policy: H::global(&self.sc.pool),
+            })
             .map_err(|e| SimError::BadInput {
                 field: "pool".into(),
                 message: e.to_string(),
@@ -402,6 +405,23 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         let now = self.now();
         let dom = &self.sc.domains[d];
         self.eng.insert_domain(&self.drec[d]);
+        let bad = |e: sched_core::ParamError| SimError::BadInput {
+            field: format!("domain[{d}]"),
+            message: e.to_string(),
+        };
+        // The layer's role first, as Xen creates a domain with it (the
+        // driver role is fixed once vCPUs exist); weight and cap after the
+        // vCPUs, as the toolstack sets them (a cap is checked against them).
+        let policy = H::params(dom);
+        self.eng
+            .set_dom_params(
+                &self.drec[d],
+                DomParams {
+                    credit: CreditDomParams::default(),
+                    policy,
+                },
+            )
+            .map_err(bad)?;
         let (first, count) = (self.d[d].first as usize, self.d[d].count as usize);
         for k in first..first + count {
             self.eng.insert_vcpu(&self.vrec[k]);
@@ -415,14 +435,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 weight: dom.weight,
                 cap: dom.cap,
             },
-            policy: H::params(dom),
+            policy,
         };
-        self.eng
-            .set_dom_params(&self.drec[d], p)
-            .map_err(|e| SimError::BadInput {
-                field: format!("domain[{d}]"),
-                message: e.to_string(),
-            })?;
+        self.eng.set_dom_params(&self.drec[d], p).map_err(bad)?;
         for k in first..first + count {
             for w in 0..self.v[k].guest.len() {
                 let t = self.v[k].guest.first_arrival(w, now);
@@ -485,6 +500,11 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         let running = matches!(v.sched, Sched::Running(_));
         if running {
             self.progress(k);
+        }
+        // I/O reaching the guest is an event for the scheduler, whatever
+        // the vCPU's state (before the wake it may cause).
+        if self.v[k].guest.is_event(usize::from(w)) {
+            self.eng.event(&self.vrec[k]);
         }
         let v = &mut self.v[k];
         let next = v
@@ -792,7 +812,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 wait: m.wait.summary(),
                 jitter_ns: m.latency.jitter(),
                 deadline_misses: m.deadline_misses,
-                lost: 0,
+                lost: m.lost,
             })
             .collect();
         let pcpus = self

@@ -33,6 +33,12 @@ enum Source {
         period: i64,
         work: i64,
     },
+    Stream {
+        period: i64,
+        work: i64,
+        deadline: i64,
+        buffer: u32,
+    },
     Cpu {
         period: i64,
         /// Work released per period; `ENDLESS` for load 1.0.
@@ -58,7 +64,7 @@ impl Instance {
     fn class(&self) -> u8 {
         match self.src {
             Source::Ping { .. } => 0,
-            Source::Periodic { .. } => 1,
+            Source::Periodic { .. } | Source::Stream { .. } => 1,
             Source::Cpu { .. } => 2,
         }
     }
@@ -109,6 +115,17 @@ impl Guest {
                         period: period.as_ns(),
                         work: work.as_ns(),
                     },
+                    Workload::Stream {
+                        period,
+                        work,
+                        deadline,
+                        buffer,
+                    } => Source::Stream {
+                        period: period.as_ns(),
+                        work: work.as_ns(),
+                        deadline: deadline.as_ns(),
+                        buffer,
+                    },
                 };
                 (
                     j,
@@ -137,6 +154,15 @@ impl Guest {
         self.inst.len()
     }
 
+    /// Whether workload `w`'s arrivals are external events (I/O reaching the
+    /// guest: ping requests) rather than work the guest gives itself.
+    pub(crate) fn is_event(&self, w: usize) -> bool {
+        matches!(
+            self.inst[self.order[w] as usize].src,
+            Source::Ping { .. } | Source::Stream { .. }
+        )
+    }
+
     /// Forgets all pending work (the domain is gone).
     pub(crate) fn clear(&mut self) {
         for i in &mut self.inst {
@@ -161,7 +187,7 @@ impl Guest {
                     start + *interval
                 }
             }
-            Source::Periodic { .. } | Source::Cpu { .. } => start,
+            Source::Periodic { .. } | Source::Stream { .. } | Source::Cpu { .. } => start,
         }
     }
 
@@ -195,6 +221,22 @@ impl Guest {
                     i.left = *work;
                 }
                 i.jobs.push_back(now);
+                Some(now + *period)
+            }
+            Source::Stream {
+                period,
+                work,
+                buffer,
+                ..
+            } => {
+                if i.jobs.len() >= *buffer as usize {
+                    m.lost += 1;
+                } else {
+                    if i.jobs.is_empty() {
+                        i.left = *work;
+                    }
+                    i.jobs.push_back(now);
+                }
                 Some(now + *period)
             }
             Source::Cpu { period, per_period } => {
@@ -240,13 +282,17 @@ impl Guest {
             if i.left > 0 {
                 continue;
             }
-            let next_work = match i.src {
-                Source::Ping { service, .. } => service,
-                Source::Periodic { work, .. } => work,
+            let (next_work, deadline) = match i.src {
+                Source::Ping { service, .. } => (service, i64::MAX),
+                Source::Periodic { work, .. } => (work, i64::MAX),
+                Source::Stream { work, deadline, .. } => (work, deadline),
                 Source::Cpu { .. } => continue,
             };
             if let Some(release) = i.jobs.pop_front() {
                 m.latency.push(t - release);
+                if t - release > deadline {
+                    m.deadline_misses += 1;
+                }
             }
             if !i.jobs.is_empty() {
                 i.left = next_work;
@@ -286,6 +332,29 @@ mod tests {
         g.progress(1_050_000, 100_000, &mut m);
         assert_eq!(m.latency.summary().max_ns, 100_000);
         assert_eq!(g.until_next_completion(), Some(5_000_000 - 50_000));
+    }
+
+    #[test]
+    fn a_stream_counts_late_batches_and_loses_what_the_buffer_cannot_hold() {
+        let w = [Workload::Stream {
+            period: Span::secs(1),
+            work: Span::ms(300),
+            deadline: Span::ms(500),
+            buffer: 2,
+        }];
+        let mut g = Guest::new(&w, 0, &[]);
+        let mut m = DomMetrics::default();
+        assert!(g.is_event(0));
+        assert_eq!(g.arrive(0, 0, &mut m), Some(1_000_000_000));
+        g.arrive(0, 1_000_000_000, &mut m);
+        g.arrive(0, 2_000_000_000, &mut m);
+        assert_eq!(m.lost, 1, "the third batch finds two waiting");
+        // Served from 0.9 s: the first batch 1.2 s after it came (a miss),
+        // the second exactly at its 0.5 s deadline (not a miss).
+        g.progress(900_000_000, 600_000_000, &mut m);
+        assert!(!g.has_work());
+        assert_eq!(m.deadline_misses, 1);
+        assert_eq!(m.latency.summary().max_ns, 1_200_000_000);
     }
 
     #[test]

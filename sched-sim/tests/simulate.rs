@@ -241,7 +241,7 @@ fn errors_are_typed() {
         simulate(&bad, "credit", &SimOptions::default()),
         Err(SimError::BadInput { .. })
     ));
-    assert_eq!(sched_sim::policies(), &["credit", "vslicer"]);
+    assert_eq!(sched_sim::policies(), &["credit", "vslicer", "edf-credit"]);
 }
 
 /// Bursty guests on SMP leave pCPUs idle now and then, so work

@@ -8,7 +8,8 @@
 use proptest::prelude::*;
 use sched_core::Span;
 use sched_sim::{
-    simulate_with_stats, Arrival, Change, Domain, Host, Pool, Scenario, SimOptions, Workload,
+    simulate_with_stats, Arrival, Change, Domain, Host, Pool, Rt, RtMode, Scenario, SimOptions,
+    Workload,
 };
 
 fn workload() -> impl Strategy<Value = Workload> {
@@ -46,9 +47,14 @@ fn domain(pcpus: u16, idx: usize) -> impl Strategy<Value = Domain> {
         prop::option::of(1500i64..3000),
         prop::collection::vec(workload(), 1..=3),
         prop_oneof![2 => Just(0i64), 1 => 1i64..=30],
+        (
+            prop_oneof![2 => Just(0u8), 1 => 1u8..=2],
+            10i64..=200,
+            0i64..=5,
+        ),
     )
         .prop_map(
-            move |(vcpus, pin, weight, cap, start, stop, workloads, micro)| {
+            move |(vcpus, pin, weight, cap, start, stop, workloads, micro, (rt, dl, res))| {
                 let mut d = Domain::new(&format!("d{idx}"));
                 d.vcpus = vcpus;
                 d.pin = pin.map(|p| p.into_iter().collect());
@@ -58,6 +64,22 @@ fn domain(pcpus: u16, idx: usize) -> impl Strategy<Value = Domain> {
                 d.stop = stop.map(Span::ms);
                 d.workloads = workloads;
                 d.microslice = (micro > 0).then(|| Span::ms(micro));
+                // edf-credit: real-time modes with deadlines of 10 ms or more
+                // (6 domains × 2 vCPUs × 0.5 ms / 10 ms stays admissible on
+                // one pCPU), and credit reserves.
+                let deadline = Some(Span::ms(dl));
+                d.rt = match rt {
+                    1 => Some(Rt {
+                        mode: RtMode::Periodic,
+                        deadline,
+                    }),
+                    2 => Some(Rt {
+                        mode: RtMode::Aperiodic,
+                        deadline,
+                    }),
+                    _ => None,
+                };
+                d.reserve = (res > 0).then(|| Span::ms(res));
                 d
             },
         )
