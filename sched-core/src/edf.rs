@@ -11,8 +11,11 @@
 //!   runnable: each time one is descheduled, or wakes, it gets the deadline
 //!   `now + D`. **Aperiodic** domains (event-triggered I/O) enter the EDF
 //!   queue only when an event reaches them, with deadline `arrival + D`,
-//!   whether they were blocked or already queued (an event reaching a
-//!   running vCPU is being served), and leave it once they have run.
+//!   whether they were blocked or already queued, and leave it once they
+//!   have run. An event reaching a running vCPU is taken as served if the
+//!   vCPU blocks; if it is descheduled still runnable, it is queued with
+//!   that event's deadline (the hypervisor cannot tell whether the guest
+//!   handled it).
 //! - **Poll**: the EDF head preempts the running vCPU at the first poll
 //!   instant (multiples of the poll period, 0.5 ms by default) at or after
 //!   its deadline; a vCPU picked from the EDF queue runs the EDF slice
@@ -24,9 +27,10 @@
 //! - **Credit reservation** (§III-A): each accounting period a vCPU of a
 //!   domain with a reserve sets that much of its fair share aside; it is
 //!   spent only when an event wakes the vCPU from blocked while it is short
-//!   of credit (it then becomes UNDER, so credit1 boosts it). What is left at
-//!   the next accounting goes back into its credit: nothing is created or
-//!   lost.
+//!   of credit: it moves into the credit and the vCPU counts as UNDER until
+//!   the next accounting, so credit1 boosts it and it serves the event at
+//!   once. What is left at the next accounting goes back into its credit:
+//!   nothing is created or lost.
 //! - **Placement** (§III-B): the driver domain's vCPUs run before everyone
 //!   when runnable and are never preempted (by a wake or by the poll); real-
 //!   time domains are not placed on, or stolen to, the pCPUs a driver-domain
@@ -389,6 +393,7 @@ impl Hooks for EdfCredit {
             return None;
         }
         x.dequeue(v);
+        v.ext.pending.store(NO_DEADLINE, Relaxed);
         let driver = v.dom().ext.driver();
         x.edf_running = !driver;
         Some((v, if driver { tslice } else { g.edf_slice() }))
@@ -407,8 +412,9 @@ impl Hooks for EdfCredit {
         tslice: Span,
     ) -> Span {
         // It runs now: an aperiodic entry is served, a periodic one renewed
-        // when it stops.
+        // when it stops; events so far are this run's to serve.
         x.dequeue(v);
+        v.ext.pending.store(NO_DEADLINE, Relaxed);
         x.edf_running = false;
         tslice
     }
@@ -421,33 +427,43 @@ impl Hooks for EdfCredit {
         now: Time,
         runnable: bool,
     ) -> Requeue {
-        x.edf_running = false;
+        // An EDF slice is an extra, short turn: back to its place in the
+        // credit queue (at the tail, as credit1 requeues, it would lose its
+        // credit turn at every EDF pick, and its share with it).
+        let extra = core::mem::replace(&mut x.edf_running, false);
+        // An event that reached it during this run may not have been served
+        // yet (the hypervisor cannot tell): if it stays runnable, the event
+        // keeps its deadline. If it blocks, it has served everything.
+        let pending = v.ext.pending.swap(NO_DEADLINE, Relaxed);
         if runnable {
             let d = &v.dom().ext;
             if d.driver() {
                 x.enqueue(v, DRIVER_DEADLINE);
             } else if d.mode() == RtMode::Periodic {
                 x.enqueue(v, now.ns().saturating_add(d.deadline()));
+            } else if pending != NO_DEADLINE {
+                x.enqueue(v, pending);
             }
         }
-        Requeue::Credit
+        if extra {
+            Requeue::Resume
+        } else {
+            Requeue::Credit
+        }
     }
 
     fn waking(_: &EdfGlobal, v: &V<'_>, event: bool) {
         // Credit reservation: an event finding the vCPU short of credit is
-        // served from its reserve, which makes it UNDER (and boostable).
+        // served from its reserve: the reserve moves into its credit and it
+        // counts as UNDER, so credit1 boosts it. Accounting corrects its
+        // priority if it is still in debt; nothing is created or lost.
         if !event || (v.credit() > 0 && v.pri() != Pri::Over) {
             return;
         }
         let r = v.ext.reserve.swap(0, Relaxed);
         if r > 0 {
-            if v.add_credit(r) >= 0 {
-                v.set_pri(Pri::Under);
-            } else {
-                // Not enough to get out of debt: keep it for next time.
-                v.add_credit(-r);
-                v.ext.reserve.store(r, Relaxed);
-            }
+            v.add_credit(r);
+            v.set_pri(Pri::Under);
         }
     }
 
@@ -474,9 +490,9 @@ impl Hooks for EdfCredit {
         if queued {
             x.enqueue(v, deadline);
         } else {
-            // Blocked (a wake follows) or running (being served): remember
-            // it for the wake; a running vCPU clears it when it next wakes
-            // only if it blocked first, which means it was served.
+            // Blocked (the wake that follows queues it with this deadline)
+            // or running (if it is descheduled still runnable, it is queued
+            // with this deadline: the event may not have been served).
             v.ext.pending.fetch_min(deadline, Relaxed);
         }
     }

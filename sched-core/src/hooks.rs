@@ -28,6 +28,10 @@ pub enum Requeue {
     /// Just before the `n`-th (1-based) vCPU of its priority band for which
     /// [`Hooks::boundary`] holds; at the band's tail when there are fewer.
     BeforeBoundary(u8),
+    /// Back where it was taken out of the credit queue when the layer's
+    /// [`Hooks::pick`] chose it: that run was an extra turn, which must not
+    /// cost the vCPU its place (the tail of its band if the place is gone).
+    Resume,
 }
 
 /// What the engine knows when a layer validates parameters.

@@ -336,6 +336,9 @@ pub(crate) struct PcpuLocked<'a, H: Hooks> {
     pub(crate) ext: ManuallyDrop<H::PcpuExt<'a>>,
     /// When the layer's timer is armed for (`None`: stopped).
     pub(crate) policy_timer: Option<Time>,
+    /// The vCPU that followed the one the layer picked out of turn, in its
+    /// band (see `Requeue::Resume`).
+    pub(crate) resume_before: Option<&'a VcpuData<'a, H>>,
 }
 
 /// Per-pCPU scheduler record (Xen: `struct csched_pcpu`).
@@ -359,6 +362,7 @@ impl<H: Hooks> Default for PcpuData<'_, H> {
                 curr: None,
                 ext: ManuallyDrop::new(H::PcpuExt::default()),
                 policy_timer: None,
+                resume_before: None,
             }),
             nr_runnable: AtomicU32::new(0),
             online: AtomicBool::new(false),

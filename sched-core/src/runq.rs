@@ -81,8 +81,9 @@ impl<'a, H: Hooks> Runq<'a, H> {
 
     /// Queues `v` in its priority band just before the `n`-th vCPU there for
     /// which [`Hooks::boundary`] holds, or at the band's tail when there are
-    /// fewer (vSlicer's "before/after the next NLSVM"). O(k) for the k vCPUs
-    /// walked past. Returns false (and does nothing) when `v` is queued.
+    /// fewer (vSlicer's "before/after the next NLSVM"); `n = 0` is the head.
+    /// O(k) for the k vCPUs walked past. Returns false (and does nothing)
+    /// when `v` is queued.
     pub(crate) fn insert_before_boundary(&mut self, v: &'a VcpuData<'a, H>, n: u8) -> bool {
         if v.on_runq() {
             return false;
@@ -90,7 +91,7 @@ impl<'a, H: Hooks> Runq<'a, H> {
         let own = band_of(v.pri());
         let mut seen = 0u8;
         let mut cur = self.bands[own].front_mut();
-        while let Some(w) = cur.get() {
+        while let Some(w) = cur.get().filter(|_| n > 0) {
             if H::boundary(w) {
                 seen += 1;
                 if seen >= n {
@@ -101,6 +102,49 @@ impl<'a, H: Hooks> Runq<'a, H> {
         }
         // At the null position (walked off the end) this appends at the tail.
         cur.insert_before(v);
+        v.band.store(own as u8, Relaxed);
+        self.len += 1;
+        true
+    }
+
+    /// The vCPU after queued `v` in its band, if any. O(1).
+    pub(crate) fn next_in_band(&self, v: &'a VcpuData<'a, H>) -> Option<&'a VcpuData<'a, H>> {
+        if !v.on_runq() {
+            return None;
+        }
+        let b = (v.band.load(Relaxed) as usize).min(BANDS - 1);
+        // SAFETY: `v` is linked (checked above) into the band recorded in
+        // `v.band` of this runqueue, whose lock the caller holds as `self`.
+        let mut c = unsafe { self.bands[b].cursor_from_ptr(v) };
+        c.move_next();
+        c.clone_pointer()
+    }
+
+    /// Queues `v` just before `succ` if `succ` is still queued in `v`'s band
+    /// here, else at the tail of that band (credit1's place). The caller has
+    /// checked that `succ` belongs to this pCPU (its processor), so its link,
+    /// if linked, is in this runqueue. O(1).
+    pub(crate) fn insert_before(
+        &mut self,
+        v: &'a VcpuData<'a, H>,
+        succ: Option<&'a VcpuData<'a, H>>,
+    ) -> bool {
+        if v.on_runq() {
+            return false;
+        }
+        let own = band_of(v.pri());
+        let succ = succ.filter(|s| s.on_runq() && s.band.load(Relaxed) as usize == own);
+        match succ {
+            Some(s) => {
+                // SAFETY: `s` belongs to this pCPU (the caller's check) and is
+                // linked (checked above) into band `own`; a vCPU is only ever
+                // queued on its processor's runqueue, this one, whose lock
+                // the caller holds as `self`.
+                let mut c = unsafe { self.bands[own].cursor_mut_from_ptr(s) };
+                c.insert_before(v);
+            }
+            None => self.bands[own].push_back(v),
+        }
         v.band.store(own as u8, Relaxed);
         self.len += 1;
         true

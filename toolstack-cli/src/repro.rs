@@ -16,6 +16,9 @@ use crate::{plot, table, Failure};
 pub(crate) enum Paper {
     /// vSlicer (seed 002): Fig. 6, 2/7, 10, 4/11 and the wave-crest bound.
     Vslicer,
+    /// EDF+credit (seed 001): Fig. 6, 7, 12, the credit reservation, and
+    /// the stream monitor of seed 000.
+    EdfCredit,
 }
 
 #[derive(Args)]
@@ -51,6 +54,7 @@ pub(crate) fn run(args: &ReproArgs) -> Result<(), Failure> {
     }
     let r = match args.paper {
         Paper::Vslicer => repro::vslicer::run_all(&opts),
+        Paper::EdfCredit => repro::edf::run_all(&opts),
     }
     .map_err(|e| Failure::Internal(e.to_string()))?;
     print!("{}", render(&r));

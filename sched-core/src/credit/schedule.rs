@@ -105,10 +105,16 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if let Some(c) = scurr {
             let yielding = c.flags().contains(VcpuFlags::YIELD);
             let place = H::descheduled(pc, &mut q.ext, &self.ext, c, now, prev_runnable);
+            // Only a successor still on this pCPU can be ours; a place is
+            // kept for one deschedule at most.
+            let succ = q.resume_before.take().filter(|s| s.processor() == cpu);
             if prev_runnable {
                 match place {
                     Requeue::BeforeBoundary(n) if !yielding => {
                         q.runq.insert_before_boundary(c, n);
+                    }
+                    Requeue::Resume if !yielding => {
+                        q.runq.insert_before(c, succ);
                     }
                     _ => {
                         q.runq.insert(c, yielding);
@@ -127,7 +133,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let (snext, migrated) = if tasklet_work {
             (None, false)
         } else if let Some((v, slice)) = H::pick(&mut q.ext, &self.ext, now, self.tslice()) {
-            // Still runnable here: out of the queue, not out of the count.
+            // Still runnable here: out of the queue, not out of the count;
+            // remember its place in case it is to resume it.
+            q.resume_before = q.runq.next_in_band(v);
             q.runq.remove(v);
             layer_slice = Some(slice);
             (Some(v), false)

@@ -6,6 +6,7 @@
 //! [`Check`] passes, and `vsched repro` prints the tables and draws the CDFs.
 //! Nothing here prints or writes files.
 
+pub mod edf;
 pub mod vslicer;
 
 use sched_core::Span;
