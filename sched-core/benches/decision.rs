@@ -1,6 +1,7 @@
 //! Wall time of one scheduling decision (`do_schedule` + `wake`, see
 //! `common/mod.rs`) with 8, 64 and 1024 runnable vCPUs on one pCPU, for the
-//! credit engine, vSlicer on it, and a model of Xen's sorted-list runqueue.
+//! credit engine, vSlicer and EDF+credit on it, and a model of Xen's
+//! sorted-list runqueue.
 //!
 //! `cargo bench -p sched-core --features mock --bench decision`
 //! (or `cargo xtask bench`). Instruction counts: `cargo xtask bench-icount`.
@@ -15,7 +16,7 @@ use criterion::{
 };
 
 use common::{EngineLoop, Loop, SortedList, SIZES};
-use sched_core::{Credit1, VSlicer};
+use sched_core::{Credit1, EdfCredit, VSlicer};
 
 /// Times `l.decide()`; generic so that the call is direct, as a host's is.
 fn run<L: Loop>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, n: usize, mut l: L) {
@@ -29,12 +30,14 @@ fn decision(c: &mut Criterion) {
     for n in SIZES {
         common::cross_check::<Credit1>(n, 4 * (n + 1));
         common::cross_check::<VSlicer>(n, 4 * (n + 1));
+        common::cross_check::<EdfCredit>(n, 4 * (n + 1));
     }
     let mut g = c.benchmark_group("decision");
     g.throughput(Throughput::Elements(1));
     for n in SIZES {
         run(&mut g, "credit-engine", n, EngineLoop::<Credit1>::new(n));
         run(&mut g, "vslicer-engine", n, EngineLoop::<VSlicer>::new(n));
+        run(&mut g, "edf-engine", n, EngineLoop::<EdfCredit>::new(n));
         run(&mut g, "xen-sorted-list", n, SortedList::new(n));
     }
     g.finish();

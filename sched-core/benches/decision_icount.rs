@@ -2,7 +2,7 @@
 //! instructions under callgrind (`cargo xtask bench-icount` runs it).
 //!
 //! `decision_icount STRUCTURE N K`: sets up STRUCTURE (`credit-engine`,
-//! `vslicer-engine` or `xen-sorted-list`) with N queued vCPUs, runs it to its steady state, then
+//! `vslicer-engine`, `edf-engine` or `xen-sorted-list`) with N queued vCPUs, runs it to its steady state, then
 //! performs K decisions. The instructions of one decision are
 //! `(Ir(K) - Ir(0)) / K`: the difference removes setup and warm-up.
 //!
@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use common::{EngineLoop, Loop, SortedList, SIZES, STRUCTURES};
-use sched_core::{Credit1, VSlicer};
+use sched_core::{Credit1, EdfCredit, VSlicer};
 
 fn drive<L: Loop>(mut l: L, k: u64) -> usize {
     let mut sum = 0usize;
@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             for n in SIZES {
                 common::cross_check::<Credit1>(n, 4 * (n + 1));
                 common::cross_check::<VSlicer>(n, 4 * (n + 1));
+                common::cross_check::<EdfCredit>(n, 4 * (n + 1));
             }
             println!("decision_icount: engines and Xen-list model agree for N in {SIZES:?}");
             ExitCode::SUCCESS
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
             let sum = match *s {
                 "credit-engine" => drive(EngineLoop::<Credit1>::new(n), k),
                 "vslicer-engine" => drive(EngineLoop::<VSlicer>::new(n), k),
+                "edf-engine" => drive(EngineLoop::<EdfCredit>::new(n), k),
                 "xen-sorted-list" => drive(SortedList::new(n), k),
                 _ => {
                     eprintln!("decision_icount: structure must be one of {STRUCTURES:?}");

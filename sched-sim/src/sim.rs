@@ -770,7 +770,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             if v.sched != Sched::Queued || v.paused {
                 continue;
             }
-            let allowed = self.vrec[k].affinity().hard.and(&idle);
+            // Allowed: hard affinity as the policy narrows it (EDF+credit
+            // keeps real-time domains off the driver domain's pCPUs).
+            let allowed = self.eng.allowed_cpus(&self.vrec[k]).and(&idle);
             if let Some(c) = allowed.first() {
                 let on = self.vrec[k].processor().0;
                 self.violation(format!(

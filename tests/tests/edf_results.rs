@@ -33,3 +33,46 @@ fn edf_reproductions_are_deterministic() {
     let b = edf::run_all(&ReproOptions::default()).unwrap();
     assert_eq!(a, b);
 }
+
+/// §III-B on two pCPUs (the bundled `edf-driver-smp` scenario): the
+/// real-time VM never runs on the driver domain's pCPU, and the driver
+/// domain, run first and never preempted, answers within a millisecond.
+#[test]
+fn real_time_vms_stay_off_the_driver_pcpu_and_the_driver_is_served_first() {
+    use sched_sim::{simulate_with_stats, Scenario, SimOptions};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/edf-driver-smp.toml"
+    );
+    let sc = Scenario::from_file(path).unwrap();
+    let opts = SimOptions {
+        trace: true,
+        check_invariants: true,
+        ..SimOptions::default()
+    };
+    let (r, st) = simulate_with_stats(&sc, "edf-credit", &opts).unwrap();
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
+    let web = sc.domains.iter().position(|d| d.name == "web").unwrap() as u16;
+    let on0 = st
+        .trace
+        .iter()
+        .filter(|t| t.domain == web && t.cpu == 0)
+        .count();
+    let on1 = st
+        .trace
+        .iter()
+        .filter(|t| t.domain == web && t.cpu == 1)
+        .count();
+    assert_eq!(on0, 0, "web ran on the driver's pCPU");
+    assert!(on1 > 100);
+    // The credit VMs use both pCPUs.
+    let batch = sc.domains.iter().position(|d| d.name == "batch1").unwrap() as u16;
+    assert!(st.trace.iter().any(|t| t.domain == batch && t.cpu == 0));
+    let dom0 = &r.domains[0];
+    assert!(dom0.latency.max_ns <= 1_000_000, "{:?}", dom0.latency);
+    let (credit, _) = simulate_with_stats(&sc, "credit", &opts).unwrap();
+    assert!(
+        credit.domains[0].latency.max_ns > 10_000_000,
+        "credit keeps dom0 waiting"
+    );
+}

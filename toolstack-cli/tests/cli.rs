@@ -204,3 +204,32 @@ fn the_main_jobs_scenario_shows_the_lsvm_latency_drop_at_equal_shares() {
         assert!((a.cpu_share - b.cpu_share).abs() < 0.005, "{a:?} {b:?}");
     }
 }
+
+#[test]
+fn repro_edf_credit_prints_every_claim_and_its_cdf() {
+    let dir = std::env::temp_dir().join(format!("vsched-edf-plots-{}", std::process::id()));
+    let out = vsched(&["repro", "edf-credit", "--plot", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for needle in [
+        "Fig. 6",
+        "Fig. 7b",
+        "Fig. 12",
+        "Seed 000",
+        "§III-A",
+        "6 of 6 claims reproduced",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    let svg = std::fs::read_to_string(dir.join("fig7-edf.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("SVG is well-formed XML");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for label in ["credit", "edf-credit D=3ms", "edf-credit D=8ms"] {
+        assert!(texts.contains(&label), "{label}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

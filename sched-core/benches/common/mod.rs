@@ -32,9 +32,9 @@ use std::vec::Vec;
 
 use sched_core::mock::MockPlatform;
 use sched_core::{
-    CpuId, CpuMask, Credit1, CreditDomParams, CreditEngine, DomData, DomId, DomParams, Hooks,
-    PcpuData, Pri, SchedOps, Span, Time, TimerKind, VSlicer, VSlicerDomParams, VcpuData, VcpuToken,
-    MAX_CPUS,
+    CpuId, CpuMask, Credit1, CreditDomParams, CreditEngine, DomData, DomId, DomParams, EdfCredit,
+    EdfDomParams, Hooks, PcpuData, Pri, RtMode, SchedOps, Span, Time, TimerKind, VSlicer,
+    VSlicerDomParams, VcpuData, VcpuToken, MAX_CPUS,
 };
 
 /// Runnable vCPUs (queued between decisions) the benchmarks use.
@@ -330,8 +330,26 @@ impl Loop for SortedList {
     }
 }
 
+/// EDF+credit: the I/O-bound domain is periodic real-time with a deadline
+/// far enough away never to fall due, so every wake queues it in the EDF
+/// tree (O(log n)) and every pick takes it out, on top of credit's work.
+impl LoopPolicy for EdfCredit {
+    fn io_params() -> EdfDomParams {
+        EdfDomParams {
+            mode: RtMode::Periodic,
+            deadline: Span::secs(4),
+            ..EdfDomParams::default()
+        }
+    }
+}
+
 /// The structures compared, by the names the benchmarks report.
-pub const STRUCTURES: [&str; 3] = ["credit-engine", "vslicer-engine", "xen-sorted-list"];
+pub const STRUCTURES: [&str; 4] = [
+    "credit-engine",
+    "vslicer-engine",
+    "edf-engine",
+    "xen-sorted-list",
+];
 
 /// Checks that both loops make the same picks: the I/O-bound vCPUs in
 /// round-robin order, never a hog. Panics with the first difference.

@@ -22,11 +22,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// move to the next idle pCPU; with no idle pCPU, stay.
     pub(crate) fn cpu_pick(&self, v: &'a VcpuData<'a, H>, commit: bool) -> CpuId {
         let mut aff = v.affinity();
-        // A layer's placement rule narrows the hard affinity, unless that
-        // would leave nowhere to run.
-        if let Some(a) = H::allowed(&self.ext, v).filter(|a| a.intersects(&aff.hard)) {
-            aff.hard = aff.hard.and(&a);
-        }
+        aff.hard = self.narrow(v, aff.hard);
         let online = self.online.snapshot();
         let here = v.processor();
         let mut chosen = None;
@@ -66,6 +62,21 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }
         }
         cpu
+    }
+
+    /// The pCPUs `v` may be placed on or stolen to: its hard affinity,
+    /// narrowed by the policy layer's placement rule unless that would
+    /// leave nowhere to run.
+    pub fn allowed_cpus(&self, v: &VcpuData<'a, H>) -> CpuMask {
+        self.narrow(v, v.affinity().hard)
+    }
+
+    /// `mask` narrowed by the layer's rule for `v` (unless that empties it).
+    pub(crate) fn narrow(&self, v: &VcpuData<'a, H>, mask: CpuMask) -> CpuMask {
+        match H::allowed(&self.ext, v) {
+            Some(a) if a.intersects(&mask) => mask.and(&a),
+            _ => mask,
+        }
     }
 
     /// Whether `cpu` would be idle but for `v`: `v` (or nobody) runs there
@@ -109,7 +120,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if pinned_here || here_idle || (idlers_empty && outranks) {
             mask.set(cpu);
         } else if !idlers_empty {
-            let aff = new.affinity();
+            let mut aff = new.affinity();
+            aff.hard = self.narrow(new, aff.hard);
             for soft in [true, false] {
                 let step_mask = match (soft, aff.soft) {
                     (true, Some(s)) => s.and(&aff.hard),
@@ -180,7 +192,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if idle.is_empty() {
             return;
         }
-        if let Some(v) = q.runq.iter().find(|v| v.affinity().hard.intersects(&idle)) {
+        if let Some(v) = q
+            .runq
+            .iter()
+            .find(|v| self.allowed_cpus(v).intersects(&idle))
+        {
             self.tickle(cpu, q, v);
         }
     }

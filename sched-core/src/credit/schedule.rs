@@ -273,10 +273,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 },
                 Step::Hard => aff.hard,
             };
-            let mask = match H::allowed(&self.ext, v) {
-                Some(a) if a.intersects(&mask) => mask.and(&a),
-                _ => mask,
-            };
+            let mask = self.narrow(v, mask);
             let cache_hot = now - VcpuData::<H>::time(&v.last_sched_time) < delay;
             !v.is_running.load(Relaxed) && !cache_hot && mask.contains(cpu)
         })?;
