@@ -288,23 +288,33 @@ impl EdfGlobal {
     /// Whether real-time vCPUs picked `rate` times per 1000 s for `slice`
     /// each fit on the pCPUs they may use.
     fn admits(&self, rate: u64, slice: Span, pool: PoolInfo) -> Result<(), ParamError> {
-        // As placement does: when the driver's pCPUs are all there is,
-        // real-time domains share them.
-        let free = pool
-            .pcpus
-            .saturating_sub(self.driver_cpus.snapshot().count());
-        let capacity = u64::from(if free == 0 { pool.pcpus } else { free });
-        // demand (in pCPUs) = rate × slice / 1e12; compare without dividing.
-        let demand = u128::from(rate) * slice.as_ns().max(0) as u128;
-        if demand > u128::from(capacity) * 1_000_000_000_000 {
-            let per_mille = demand / 1_000_000_000;
-            return Err(ParamError::Infeasible {
-                demand_per_mille: per_mille.min(u128::from(u32::MAX)) as u32,
-                capacity: capacity as u32,
-            });
-        }
-        Ok(())
+        admit(rate, slice, pool.pcpus, self.driver_cpus.snapshot().count())
     }
+}
+
+/// EDF+credit's admission test, for the engine and for tools that check a
+/// configuration before applying it: real-time vCPUs whose [`demand_rate`]s
+/// sum to `rate`, each EDF pick running `slice`, fit on `pcpus` minus the
+/// `driver_pcpus` (or on all `pcpus` if that leaves none, as placement
+/// falls back): `Σ slice / D ≤ capacity`.
+pub fn admit(rate: u64, slice: Span, pcpus: u32, driver_pcpus: u32) -> Result<(), ParamError> {
+    let free = pcpus.saturating_sub(driver_pcpus);
+    let capacity = u64::from(if free == 0 { pcpus } else { free });
+    // demand (in pCPUs) = rate × slice / 1e12; compare without dividing.
+    let demand = u128::from(rate) * slice.as_ns().max(0) as u128;
+    if demand > u128::from(capacity) * 1_000_000_000_000 {
+        let per_mille = demand / 1_000_000_000;
+        return Err(ParamError::Infeasible {
+            demand_per_mille: per_mille.min(u128::from(u32::MAX)) as u32,
+            capacity: capacity as u32,
+        });
+    }
+    Ok(())
+}
+
+/// What a domain with `p` and `vcpus` vCPUs adds to [`admit`]'s `rate`.
+pub fn demand_rate(p: &EdfDomParams, vcpus: u16) -> u64 {
+    dom_rate(p, vcpus)
 }
 
 /// EDF picks per 1000 s of one vCPU with relative deadline `d_ns`.

@@ -36,8 +36,10 @@ mod workload;
 
 use std::fmt;
 
+pub use sched_core::edf::{admit as edf_admit, demand_rate as edf_demand_rate};
 pub use sched_core::vslicer::round_lengths;
 pub use sched_core::{CreditDomParams, CreditGlobalParams, ParamError, Span, VSlicerDomParams};
+pub use sched_core::{EdfDomParams, RtMode as EdfMode};
 
 pub use report::{Dist, DomainReport, PcpuReport, Report};
 pub use scenario::{

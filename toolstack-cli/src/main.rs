@@ -1,9 +1,9 @@
 //! `vsched`: the toolstack's command line.
 //!
 //! One subcommand per task, as `xl` has (`xl sched-credit`, ...): today
-//! `simulate`, `repro`, and the xl-style `sched-credit` and `sched-vslicer`
-//! that change a simulated host file (`host.rs`); `sweep` and the
-//! real-time commands come as further variants of [`Command`]. Exit codes are the contract of
+//! `simulate`, `repro`, and the xl-style `sched-credit`, `sched-vslicer` and
+//! `sched-edf` that change a simulated host file (`host.rs`); `sweep` comes
+//! as a further variant of [`Command`]. Exit codes are the contract of
 //! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
 //! line and field; nothing on stdout), 1 internal error.
 
@@ -11,6 +11,7 @@ mod host;
 mod plot;
 mod repro;
 mod sched_credit;
+mod sched_edf;
 mod sched_vslicer;
 mod simulate;
 mod table;
@@ -37,6 +38,8 @@ enum Command {
     SchedCredit(sched_credit::SchedCreditArgs),
     /// Mark domains latency-sensitive (vSlicer microslices) and show each pCPU's round.
     SchedVslicer(sched_vslicer::SchedVslicerArgs),
+    /// Make domains real-time (EDF+credit deadlines), set credit reserves and the poll.
+    SchedEdf(sched_edf::SchedEdfArgs),
 }
 
 /// How a command failed, which decides the exit code.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Repro(args) => repro::run(&args),
         Command::SchedCredit(args) => sched_credit::run(&args),
         Command::SchedVslicer(args) => sched_vslicer::run(&args),
+        Command::SchedEdf(args) => sched_edf::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

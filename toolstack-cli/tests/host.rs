@@ -259,3 +259,111 @@ fn concurrent_changes_queue_on_the_lock_and_none_is_lost() {
         assert_eq!(usize::from(d.weight), 100 + i, "{}", d.name);
     }
 }
+
+#[test]
+fn sched_edf_sets_real_time_types_deadlines_reserves_and_the_poll() {
+    let h = host("edf", "edf-driver-smp.toml");
+    let out = ok(&vsched_at(&h, &["sched-edf"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Cpupool Pool-0: sched=edf-credit poll=500us edf-slice=500us"
+    );
+    let row = |n: &str, id: usize, t: &str, d: &str, r: &str, drv: &str| {
+        format!("{n:<33} {id:>4} {t:>9} {d:>9} {r:>9} {drv:>6}")
+    };
+    assert_eq!(lines[3], row("web", 1, "aperiodic", "4ms", "2ms", "no"));
+    assert_eq!(lines[2], row("dom0", 0, "-", "-", "-", "yes"));
+    ok(&vsched_at(
+        &h,
+        &[
+            "sched-edf",
+            "-d",
+            "batch1",
+            "-t",
+            "periodic",
+            "-D",
+            "5ms",
+            "-r",
+            "1ms",
+        ],
+    ));
+    ok(&vsched_at(&h, &["sched-edf", "-d", "web", "-t", "none"]));
+    ok(&vsched_at(&h, &["sched-edf", "-s", "-P", "250us"]));
+    let out = ok(&vsched_at(&h, &["sched-edf"]));
+    assert!(
+        out.contains(&row("batch1", 2, "periodic", "5ms", "1ms", "no")),
+        "{out}"
+    );
+    assert!(out.contains(&row("web", 1, "-", "-", "2ms", "no")), "{out}");
+    assert!(out.starts_with("Cpupool Pool-0: sched=edf-credit poll=250us"));
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    assert_eq!(sc.domains[1].rt, None);
+    assert_eq!(sc.pool.poll, Some(sched_sim::Span::us(250)));
+
+    let before = std::fs::read(&h).unwrap();
+    // Admission control: 0.5 ms / 200 us = 2.5 pCPUs, one available (dom0
+    // is pinned to the other).
+    refused(
+        &vsched_at(
+            &h,
+            &[
+                "sched-edf",
+                "-d",
+                "batch2",
+                "-t",
+                "aperiodic",
+                "-D",
+                "200us",
+            ],
+        ),
+        "change refused: infeasible: real-time vCPUs would need 2.600 pCPUs",
+    );
+    refused(
+        &vsched_at(&h, &["sched-edf", "-d", "batch2", "-t", "aperiodic"]),
+        "-D: deadline",
+    );
+    refused(
+        &vsched_at(
+            &h,
+            &["sched-edf", "-d", "batch2", "-t", "periodic", "-D", "5s"],
+        ),
+        "-D: deadline",
+    );
+    refused(
+        &vsched_at(
+            &h,
+            &["sched-edf", "-d", "dom0", "-t", "periodic", "-D", "5ms"],
+        ),
+        "-t: the driver",
+    );
+    refused(
+        &vsched_at(&h, &["sched-edf", "-d", "web", "-r", "31ms"]),
+        "-r: reserve",
+    );
+    refused(
+        &vsched_at(&h, &["sched-edf", "-s", "-e", "40ms"]),
+        "-e: EDF slice",
+    );
+    refused(
+        &vsched_at(&h, &["sched-edf", "-s", "-P", "50us"]),
+        "-P: poll period",
+    );
+    refused(
+        &vsched_at(&h, &["sched-edf", "-D", "5ms"]),
+        "-t, -D and -r need -d",
+    );
+    refused(
+        &vsched_at(&h, &["sched-edf", "-P", "1ms"]),
+        "-P and -e need -s",
+    );
+    refused(
+        &vsched_at(&h, &["sched-edf", "-s", "-d", "web"]),
+        "-s cannot be combined",
+    );
+    assert_eq!(
+        std::fs::read(&h).unwrap(),
+        before,
+        "byte-identical after refusals"
+    );
+}
