@@ -8,6 +8,7 @@
 //! line and field; nothing on stdout), 1 internal error.
 
 mod host;
+mod outputs;
 mod plot;
 mod repro;
 mod sched_credit;

@@ -69,3 +69,68 @@ pub(crate) fn cdf(dir: &Path, cdf: &Cdf) -> Result<std::path::PathBuf, String> {
     drop(root);
     Ok(path)
 }
+
+/// Writes a grouped bar chart as `dir/<id>.svg`: one group per entry of
+/// `groups`, one bar per series (`(label, value per group)`).
+pub(crate) fn bars(
+    dir: &Path,
+    id: &str,
+    title: &str,
+    groups: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<std::path::PathBuf, String> {
+    let path = dir.join(format!("{id}.svg"));
+    let y_max = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(1.0, f64::max)
+        * 1.15;
+    let n = series.len().max(1) as f64;
+    {
+        let root = SVGBackend::new(&path, (900, 500)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..groups.len().max(1) as f64, 0f64..y_max)
+            .map_err(|e| err(&e))?;
+        let labels = groups.to_vec();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(groups.len().max(1))
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                labels.get(i).cloned().unwrap_or_default()
+            })
+            .y_desc("%")
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (s, (label, values)) in series.iter().enumerate() {
+            let color = Palette99::pick(s).to_rgba();
+            let w = 0.8 / n;
+            chart
+                .draw_series(values.iter().enumerate().map(|(g, &v)| {
+                    let x0 = g as f64 + 0.1 + s as f64 * w;
+                    Rectangle::new([(x0, 0.0), (x0 + w * 0.9, v)], color.filled())
+                }))
+                .map_err(|e| err(&e))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(path)
+}

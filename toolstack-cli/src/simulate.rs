@@ -1,10 +1,11 @@
-//! `vsched simulate FILE [--policy P[,P...]|all] [--json] [--seed N] [--duration D]`.
+//! `vsched simulate FILE [--policy P[,P...]|all] [--json|--csv] [--seed N]
+//! [--duration D] [--trace FILE] [--plot DIR]`.
 //!
 //! Everything is checked before anything runs or prints (the scenario, every
 //! policy name, the overrides), so bad input leaves stdout empty. With several
 //! policies the same scenario and seed run once per policy; the text output
 //! puts them side by side, `--json` prints one report object for one policy
-//! and an array for several.
+//! and an array for several, `--csv` a row per policy and domain.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +16,11 @@ use sched_sim::{policies, simulate_with_stats, Report, Scenario, SimError, SimOp
 use crate::Failure;
 
 #[derive(Args)]
+#[command(after_help = "\
+Examples:
+  vsched simulate scenarios/lsvm-ping-4vm.toml --policy all
+  vsched simulate host.toml --policy credit,edf-credit --json
+  vsched simulate host.toml --duration 5s --trace run.json --plot plots/")]
 pub(crate) struct SimulateArgs {
     /// The scenario file (TOML).
     file: PathBuf,
@@ -23,8 +29,18 @@ pub(crate) struct SimulateArgs {
     #[arg(long, value_delimiter = ',')]
     policy: Vec<String>,
     /// Print the JSON report instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     json: bool,
+    /// Print CSV (a row per policy and domain) instead of a table.
+    #[arg(long)]
+    csv: bool,
+    /// Also write a Chrome/Perfetto trace of what ran on each pCPU (open
+    /// it in ui.perfetto.dev).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Also write SVG plots to DIR: latency CDFs per policy, CPU shares.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
     /// Override the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -79,19 +95,43 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
             )));
         }
     }
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::BadInput(format!("--plot: cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    if let Some(t) = &args.trace {
+        let parent = t.parent().filter(|p| !p.as_os_str().is_empty());
+        if parent.is_some_and(|p| !p.is_dir()) {
+            return Err(Failure::BadInput(format!(
+                "--trace: no directory for {}",
+                t.display()
+            )));
+        }
+    }
     let opts = SimOptions {
         seed: args.seed,
         duration,
+        trace: args.trace.is_some(),
+        samples: args.plot.is_some(),
         ..SimOptions::default()
     };
-    let mut reports: Vec<Report> = Vec::with_capacity(names.len());
+    let mut runs = Vec::with_capacity(names.len());
     for n in &names {
-        let (r, _) = simulate_with_stats(&sc, n, &opts).map_err(|e| match e {
+        let run = simulate_with_stats(&sc, n, &opts).map_err(|e| match e {
             SimError::Internal(m) => Failure::Internal(m),
             other => Failure::BadInput(format!("{file}: {other}")),
         })?;
-        reports.push(r);
+        runs.push(run);
     }
+    if let Some(t) = &args.trace {
+        crate::outputs::write_whole(t, &crate::outputs::trace(&sc, &runs))
+            .map_err(|e| prefix("--trace", e))?;
+    }
+    if let Some(dir) = &args.plot {
+        crate::outputs::plots(dir, &sc, &runs).map_err(|e| prefix("--plot", e))?;
+    }
+    let reports: Vec<Report> = runs.into_iter().map(|(r, _)| r).collect();
 
     let out = if args.json {
         let j = if reports.len() == 1 && !all {
@@ -100,6 +140,8 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
             serde_json::to_string(&reports)
         };
         j.map_err(|e| Failure::Internal(format!("cannot write JSON: {e}")))? + "\n"
+    } else if args.csv {
+        crate::outputs::csv(&reports)
     } else {
         crate::table::render(&sc, &reports)
     };
@@ -107,6 +149,14 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     // A closed pipe (`| head`) is not an error worth a non-zero exit.
     let _ = stdout.write_all(out.as_bytes());
     Ok(())
+}
+
+/// Names the flag in a failure about its file.
+fn prefix(flag: &str, f: Failure) -> Failure {
+    match f {
+        Failure::BadInput(m) => Failure::BadInput(format!("{flag}: {m}")),
+        Failure::Internal(m) => Failure::Internal(format!("{flag}: {m}")),
+    }
 }
 
 /// The line of the top-level `policy = ...` key in a scenario file (the

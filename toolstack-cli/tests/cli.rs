@@ -233,3 +233,81 @@ fn repro_edf_credit_prints_every_claim_and_its_cdf() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn simulate_writes_csv_a_perfetto_trace_and_plots() {
+    let dir = std::env::temp_dir().join(format!("vsched-sim-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("run.json");
+    let plots = dir.join("plots");
+    let f = scenario("edf-driver-smp.toml");
+    let out = vsched(&[
+        "simulate",
+        &f,
+        "--policy",
+        "credit,edf-credit",
+        "--duration",
+        "2s",
+        "--csv",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--plot",
+        plots.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows.len(),
+        1 + 2 * 4,
+        "a header and a row per policy and domain"
+    );
+    let cols = rows[0].split(',').count();
+    assert!(rows.iter().all(|r| r.split(',').count() == cols));
+    assert!(rows[1].starts_with("edf-driver-smp,credit,dom0,"));
+    // The trace is JSON with named pCPU threads and a run event per stretch.
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let ev = t["traceEvents"].as_array().unwrap();
+    assert!(ev
+        .iter()
+        .any(|e| e["ph"] == "M" && e["args"]["name"] == "pCPU 1"));
+    let runs: Vec<_> = ev.iter().filter(|e| e["ph"] == "X").collect();
+    assert!(runs.len() > 100);
+    assert!(runs
+        .iter()
+        .all(|e| e["dur"].as_f64().unwrap() >= 0.0 && e["name"].is_string()));
+    assert!(runs.iter().any(|e| e["name"] == "web.v0" && e["pid"] == 1));
+    // Plots parse as SVG and name what they show.
+    for (file, label) in [
+        ("latency-credit.svg", "dom0"),
+        ("latency-edf-credit.svg", "web"),
+        ("cpu-share.svg", "edf-credit"),
+    ] {
+        let svg = std::fs::read_to_string(plots.join(file)).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert!(
+            doc.descendants()
+                .any(|n| n.text().is_some_and(|t| t.trim() == label)),
+            "{file}"
+        );
+    }
+    // Bad output paths are bad input, named by flag, with nothing written.
+    let out = vsched(&[
+        "simulate",
+        &f,
+        "--duration",
+        "1s",
+        "--trace",
+        "/nonexistent-dir/x.json",
+    ]);
+    assert_bad_input(&out, "--trace");
+    let out = vsched(&["simulate", &f, "--json", "--csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
