@@ -98,13 +98,18 @@ pub(crate) fn bars(
             .build_cartesian_2d(0f64..groups.len().max(1) as f64, 0f64..y_max)
             .map_err(|e| err(&e))?;
         let labels = groups.to_vec();
+        // Ticks every half unit; a group's name goes on the tick at its
+        // centre (g + 0.5), the others stay blank.
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(groups.len().max(1))
+            .x_labels(2 * groups.len().max(1) + 1)
             .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                labels.get(i).cloned().unwrap_or_default()
+                let centre = (x - 0.5).rem_euclid(1.0) < 1e-6;
+                match centre {
+                    true => labels.get(x.floor() as usize).cloned().unwrap_or_default(),
+                    false => String::new(),
+                }
             })
             .y_desc("%")
             .draw()
