@@ -2,8 +2,7 @@
 //!
 //! One subcommand per task, as `xl` has (`xl sched-credit`, ...): today
 //! `simulate`, `repro`, and the xl-style `sched-credit`, `sched-vslicer` and
-//! `sched-edf` that change a simulated host file (`host.rs`); `sweep` comes
-//! as a further variant of [`Command`]. Exit codes are the contract of
+//! `sched-edf` that change a simulated host file (`host.rs`), and `sweep`. Exit codes are the contract of
 //! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
 //! line and field; nothing on stdout), 1 internal error.
 
@@ -15,6 +14,7 @@ mod sched_credit;
 mod sched_edf;
 mod sched_vslicer;
 mod simulate;
+mod sweep;
 mod table;
 
 use std::process::ExitCode;
@@ -41,6 +41,8 @@ enum Command {
     SchedVslicer(sched_vslicer::SchedVslicerArgs),
     /// Make domains real-time (EDF+credit deadlines), set credit reserves and the poll.
     SchedEdf(sched_edf::SchedEdfArgs),
+    /// Run a scenario over the product of parameter values, in parallel.
+    Sweep(sweep::SweepArgs),
 }
 
 /// How a command failed, which decides the exit code.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::SchedCredit(args) => sched_credit::run(&args),
         Command::SchedVslicer(args) => sched_vslicer::run(&args),
         Command::SchedEdf(args) => sched_edf::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
