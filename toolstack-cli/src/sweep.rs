@@ -88,7 +88,7 @@ fn parse_values(key: &str, spec: &str) -> Result<Vec<Value>, Failure> {
             }
             return Ok((a..=b).step_by(s as usize).map(Value::from).collect());
         }
-        let dur = |v: &str| sched_sim::scenario::parse_duration(v.trim()).map_err(|e| err(e));
+        let dur = |v: &str| sched_sim::scenario::parse_duration(v.trim()).map_err(&err);
         let (a, b) = (dur(lo)?, dur(hi)?);
         let s = dur(step.ok_or_else(|| err("a duration range needs a step: A..B/STEP".into()))?)?;
         if s <= Span::ZERO || b < a {
