@@ -6,6 +6,8 @@
 //! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
 //! line and field; nothing on stdout), 1 internal error.
 
+mod docs;
+mod domains;
 mod host;
 mod outputs;
 mod plot;
@@ -23,8 +25,23 @@ use clap::{Parser, Subcommand};
 
 /// Xen scheduler toolstack: simulate and compare scheduling policies.
 #[derive(Parser)]
-#[command(name = "vsched", version, about)]
-struct Cli {
+#[command(
+    name = "vsched",
+    version,
+    about,
+    after_help = "\
+A session, from nothing to a mixed host:
+  vsched host-create --pcpus 2
+  vsched create web --workload '{ kind = \"ping\", interval = \"20ms\", service = \"50us\" }'
+  vsched create batch --workload '{ kind = \"cpu\", load = 1.0 }'
+  vsched sched-vslicer -d web -m 5ms
+  vsched sched-edf -d web -t aperiodic -D 5ms
+  vsched sched-credit -d batch -w 512
+  vsched simulate host.toml --policy all
+
+The host file is --host FILE, else $VSCHED_HOST, else ./host.toml."
+)]
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +60,18 @@ enum Command {
     SchedEdf(sched_edf::SchedEdfArgs),
     /// Run a scenario over the product of parameter values, in parallel.
     Sweep(sweep::SweepArgs),
+    /// Create a simulated host file with its driver domain (Domain-0).
+    HostCreate(domains::HostCreateArgs),
+    /// Add a domain to the host (xl create).
+    Create(domains::CreateArgs),
+    /// Remove a domain from the host (xl destroy).
+    Destroy(domains::DestroyArgs),
+    /// List the host's domains and their scheduling roles (xl list).
+    List(domains::ListArgs),
+    /// Print shell completions.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// How a command failed, which decides the exit code.
@@ -63,6 +92,12 @@ fn main() -> ExitCode {
         Command::SchedVslicer(args) => sched_vslicer::run(&args),
         Command::SchedEdf(args) => sched_edf::run(&args),
         Command::Sweep(args) => sweep::run(&args),
+        Command::HostCreate(args) => domains::host_create(&args),
+        Command::Create(args) => domains::create(&args),
+        Command::Destroy(args) => domains::destroy(&args),
+        Command::List(args) => domains::list(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man => docs::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

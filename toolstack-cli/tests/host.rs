@@ -367,3 +367,132 @@ fn sched_edf_sets_real_time_types_deadlines_reserves_and_the_poll() {
         "byte-identical after refusals"
     );
 }
+
+#[test]
+fn a_host_goes_from_nothing_to_a_mixed_setup_with_commands_alone() {
+    let dir = std::env::temp_dir().join(format!("vsched-host-new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let h = dir.join("host.toml");
+    ok(&vsched_at(&h, &["host-create", "--pcpus", "2"]));
+    refused(
+        &vsched_at(&h, &["host-create"]),
+        &format!("{}: exists", h.display()),
+    );
+    let cpu = "{ kind = \"cpu\", load = 1.0 }";
+    let ping = "{ kind = \"ping\", interval = \"20ms\", service = \"50us\" }";
+    ok(&vsched_at(
+        &h,
+        &["create", "web", "--workload", ping, "--pin", "1"],
+    ));
+    ok(&vsched_at(
+        &h,
+        &["create", "batch", "--workload", cpu, "--vcpus", "2"],
+    ));
+    ok(&vsched_at(&h, &["create", "gone", "--workload", cpu]));
+    ok(&vsched_at(&h, &["sched-vslicer", "-d", "web", "-m", "5ms"]));
+    ok(&vsched_at(
+        &h,
+        &["sched-edf", "-d", "web", "-t", "aperiodic", "-D", "5ms"],
+    ));
+    ok(&vsched_at(
+        &h,
+        &["sched-credit", "-d", "batch", "-w", "512", "-c", "150"],
+    ));
+    ok(&vsched_at(&h, &["destroy", "gone"]));
+    refused(
+        &vsched_at(&h, &["create", "web"]),
+        "web: a domain has that name",
+    );
+    refused(
+        &vsched_at(&h, &["create", "x", "--workload", "{ kind = \"cpu\" }"]),
+        "change refused, host file unchanged:",
+    );
+    let list = ok(&vsched_at(&h, &["list"]));
+    let rows: Vec<&str> = list.lines().collect();
+    assert_eq!(rows.len(), 4, "{list}");
+    assert!(rows[1].starts_with("Domain-0") && rows[1].ends_with("driver"));
+    assert!(
+        rows[2].contains("5ms") && rows[2].ends_with("aperiodic/5ms"),
+        "{}",
+        rows[2]
+    );
+    assert!(
+        rows[3].contains("512") && rows[3].contains("150"),
+        "{}",
+        rows[3]
+    );
+    let sim = Command::new(env!("CARGO_BIN_EXE_vsched"))
+        .args([
+            "simulate",
+            h.to_str().unwrap(),
+            "--policy",
+            "all",
+            "--json",
+            "--duration",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        sim.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let v: Vec<sched_sim::Report> = serde_json::from_slice(&sim.stdout).unwrap();
+    assert_eq!(v.len(), sched_sim::policies().len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn host_xen_fails_with_one_line_where_there_is_no_xen() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vsched"))
+        .args(["sched-credit", "--host", "xen"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("--host xen:"), "{err}");
+    assert!(out.stdout.is_empty());
+    let expect = if std::path::Path::new("/dev/xen/privcmd").exists() {
+        1
+    } else {
+        2
+    };
+    assert_eq!(out.status.code(), Some(expect));
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_cli_definition() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vsched"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.contains("sched-vslicer") && bash.contains("--microslice"));
+    let man = run(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH vsched"),
+        "{}",
+        &man[..80.min(man.len())]
+    );
+    assert!(man.contains("sched\\-edf") || man.contains("sched-edf"));
+    // Every command has help with examples.
+    for cmd in [
+        "simulate",
+        "repro",
+        "sched-credit",
+        "sched-vslicer",
+        "sched-edf",
+        "sweep",
+        "create",
+    ] {
+        let help = run(&[cmd, "--help"]);
+        assert!(help.contains("Example"), "{cmd} --help has no example");
+    }
+}

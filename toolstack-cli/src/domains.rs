@@ -1,0 +1,227 @@
+//! `vsched host-create`, `vsched create`, `vsched destroy`, `vsched list`:
+//! a simulated host from nothing, as an administrator builds one with `xl`.
+//! Every change goes through `host::change` (validated whole, written
+//! atomically under the lock); `host-create` refuses to overwrite a host
+//! unless `--force`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Table};
+
+use crate::host;
+use crate::Failure;
+
+#[derive(Args)]
+#[command(after_help = "\
+Creates a host with the driver domain, Domain-0 (pinned to pCPU 0 when
+there are several pCPUs, as dom0_vcpus_pin does), and nothing else.
+
+Example:
+  vsched host-create --host host.toml --pcpus 2")]
+pub(crate) struct HostCreateArgs {
+    /// pCPUs of the host, 1..256.
+    #[arg(long, default_value_t = 1)]
+    pcpus: u16,
+    /// Simulated time of a run of this host.
+    #[arg(long, default_value = "60s")]
+    duration: String,
+    /// Context-switch cost.
+    #[arg(long, default_value = "5us")]
+    context_switch: String,
+    /// Replace an existing host file.
+    #[arg(long)]
+    force: bool,
+    /// The host file (default: $VSCHED_HOST, then ./host.toml).
+    #[arg(long, value_name = "FILE")]
+    host: Option<PathBuf>,
+}
+
+pub(crate) fn host_create(a: &HostCreateArgs) -> Result<(), Failure> {
+    let path = host::path(a.host.as_deref());
+    if path.exists() && !a.force {
+        return Err(Failure::BadInput(format!(
+            "{}: exists (use --force to replace it)",
+            path.display()
+        )));
+    }
+    let name = path
+        .file_stem()
+        .map_or("host".into(), |s| s.to_string_lossy().into_owned());
+    let pin = if a.pcpus > 1 { "pin = [0]\n" } else { "" };
+    let text = format!(
+        "# A simulated host, made by `vsched host-create`; change it with the\n\
+         # vsched commands (or by hand: it is a scenario file).\n\
+         name = {name:?}\nduration = {:?}\nseed = 1\n\n[host]\npcpus = {}\ncontext_switch = {:?}\n\n\
+         [[domain]]\nname = \"Domain-0\"\ndriver = true\n{pin}",
+        a.duration, a.pcpus, a.context_switch
+    );
+    sched_sim::Scenario::parse(&text, &path.display().to_string())
+        .map_err(|e| Failure::BadInput(format!("{}: {}", e.field, e.message)))?;
+    crate::outputs::write_whole(&path, &text)
+}
+
+#[derive(Args)]
+#[command(after_help = "\
+Workloads are the scenario format's inline tables, e.g.
+  --workload '{ kind = \"cpu\", load = 0.4 }'
+  --workload '{ kind = \"ping\", interval = \"20ms\", service = \"50us\" }'
+
+Example:
+  vsched create web --vcpus 2 --weight 512 --workload '{ kind = \"cpu\", load = 1.0 }'")]
+pub(crate) struct CreateArgs {
+    /// The new domain's name.
+    name: String,
+    /// vCPUs, 1..256.
+    #[arg(long, default_value_t = 1)]
+    vcpus: u16,
+    /// pCPUs it may run on, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pin: Vec<u16>,
+    /// Credit weight.
+    #[arg(long)]
+    weight: Option<u16>,
+    /// Cap, percent of one pCPU.
+    #[arg(long)]
+    cap: Option<u16>,
+    /// A workload, as an inline table (repeatable).
+    #[arg(long = "workload", value_name = "TABLE")]
+    workloads: Vec<String>,
+    /// When it is created in a run (e.g. 10s).
+    #[arg(long)]
+    start: Option<String>,
+    /// When it is destroyed in a run.
+    #[arg(long)]
+    stop: Option<String>,
+    /// The host file (default: $VSCHED_HOST, then ./host.toml).
+    #[arg(long, value_name = "FILE")]
+    host: Option<PathBuf>,
+}
+
+pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
+    let path = host::path(a.host.as_deref());
+    let mut workloads = Array::new();
+    for w in &a.workloads {
+        let doc: DocumentMut = format!("w = {w}")
+            .parse()
+            .map_err(|e| Failure::BadInput(format!("--workload {w:?}: {e}")))?;
+        let v = doc["w"]
+            .as_value()
+            .cloned()
+            .ok_or_else(|| Failure::BadInput(format!("--workload {w:?}: not a value")))?;
+        workloads.push(v);
+    }
+    host::change(&path, |sc, doc| {
+        if sc.domains.iter().any(|d| d.name == a.name) {
+            return Err(Failure::BadInput(format!(
+                "{}: a domain has that name",
+                a.name
+            )));
+        }
+        let mut t = Table::new();
+        t["name"] = value(a.name.clone());
+        if a.vcpus != 1 {
+            t["vcpus"] = value(i64::from(a.vcpus));
+        }
+        if !a.pin.is_empty() {
+            t["pin"] = value(a.pin.iter().map(|&c| i64::from(c)).collect::<Array>());
+        }
+        if let Some(w) = a.weight {
+            t["weight"] = value(i64::from(w));
+        }
+        if let Some(c) = a.cap {
+            t["cap"] = value(i64::from(c));
+        }
+        if let Some(s) = &a.start {
+            t["start"] = value(s.clone());
+        }
+        if let Some(s) = &a.stop {
+            t["stop"] = value(s.clone());
+        }
+        t["workloads"] = value(workloads.clone());
+        match doc
+            .get_mut("domain")
+            .and_then(|d| d.as_array_of_tables_mut())
+        {
+            Some(arr) => arr.push(t),
+            None => {
+                let mut arr = ArrayOfTables::new();
+                arr.push(t);
+                doc["domain"] = toml_edit::Item::ArrayOfTables(arr);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct DestroyArgs {
+    /// The domain, by name or ID.
+    domain: String,
+    /// The host file (default: $VSCHED_HOST, then ./host.toml).
+    #[arg(long, value_name = "FILE")]
+    host: Option<PathBuf>,
+}
+
+pub(crate) fn destroy(a: &DestroyArgs) -> Result<(), Failure> {
+    let path = host::path(a.host.as_deref());
+    host::change(&path, |sc, doc| {
+        let i = host::domain(sc, &a.domain)?;
+        let name = sc.domains[i].name.clone();
+        if let Some(arr) = doc
+            .get_mut("domain")
+            .and_then(|d| d.as_array_of_tables_mut())
+        {
+            arr.remove(i);
+        }
+        // Its run-time changes go with it.
+        if let Some(arr) = doc
+            .get_mut("change")
+            .and_then(|d| d.as_array_of_tables_mut())
+        {
+            arr.retain(|t| t.get("domain").and_then(|d| d.as_str()) != Some(name.as_str()));
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct ListArgs {
+    /// The host file (default: $VSCHED_HOST, then ./host.toml).
+    #[arg(long, value_name = "FILE")]
+    host: Option<PathBuf>,
+}
+
+/// `xl list`-like: one row per domain with its scheduling roles.
+pub(crate) fn list(a: &ListArgs) -> Result<(), Failure> {
+    let sc = host::load(&host::path(a.host.as_deref()))?;
+    println!(
+        "{:<33} {:>4} {:>5} {:>8} {:>6} {:>4} {:>10} {:>16}",
+        "Name", "ID", "VCPUs", "Pin", "Weight", "Cap", "Microslice", "Real-time"
+    );
+    for (i, d) in sc.domains.iter().enumerate() {
+        let pin = d.pin.as_ref().map_or("all".to_string(), |p| {
+            p.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+        });
+        let micro = d.microslice.map_or("-".to_string(), |m| m.to_string());
+        let rt = match (d.driver, d.rt) {
+            (true, _) => "driver".to_string(),
+            (false, Some(r)) => format!(
+                "{}/{}",
+                match r.mode {
+                    sched_sim::RtMode::Periodic => "periodic",
+                    sched_sim::RtMode::Aperiodic => "aperiodic",
+                },
+                r.deadline.map_or("-".into(), |x| x.to_string())
+            ),
+            (false, None) => "-".to_string(),
+        };
+        println!(
+            "{:<33} {:>4} {:>5} {:>8} {:>6} {:>4} {:>10} {:>16}",
+            d.name, i, d.vcpus, pin, d.weight, d.cap, micro, rt
+        );
+    }
+    Ok(())
+}
