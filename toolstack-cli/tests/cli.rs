@@ -311,3 +311,19 @@ fn simulate_writes_csv_a_perfetto_trace_and_plots() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn argument_errors_are_one_line_and_exit_2() {
+    for args in [
+        &["simulate", "x.toml", "--bogus"][..],
+        &["sweep"][..],
+        &["repro", "nope"][..],
+        &["sched-edf", "-t", "sometimes"][..],
+    ] {
+        let out = vsched(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.trim_end().ends_with("(see --help)"), "{err}");
+    }
+}
