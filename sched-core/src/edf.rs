@@ -205,6 +205,8 @@ pub struct EdfPcpu<'a> {
     /// The running vCPU was picked from the EDF queue (its slice is the EDF
     /// slice, which credit1's ratelimit must not stretch).
     edf_running: bool,
+    /// When that EDF pick started.
+    edf_since: i64,
 }
 
 impl Default for EdfPcpu<'_> {
@@ -213,6 +215,7 @@ impl Default for EdfPcpu<'_> {
             tree: RBTree::new(EdfAdapter::new()),
             seq: 0,
             edf_running: false,
+            edf_since: 0,
         }
     }
 }
@@ -251,6 +254,19 @@ impl<'a> EdfPcpu<'a> {
         let v = self.tree.front().clone_pointer()?;
         Some((v, v.ext.deadline.load(Relaxed)))
     }
+
+    /// The earliest real-time entry (after any driver entries) and its deadline.
+    fn first_rt(&self) -> Option<(&'a V<'a>, i64)> {
+        let mut c = self.tree.front();
+        while let Some(v) = c.clone_pointer() {
+            let d = v.ext.deadline.load(Relaxed);
+            if d != DRIVER_DEADLINE {
+                return Some((v, d));
+            }
+            c.move_next();
+        }
+        None
+    }
 }
 
 /// Pool-wide state.
@@ -283,6 +299,14 @@ impl EdfGlobal {
     }
     fn edf_slice(&self) -> Span {
         Span(self.edf_slice.load(Relaxed))
+    }
+
+    /// Replaces `old` demand by `new` in one atomic step (the engine calls
+    /// this under the accounting lock; atomic all the same).
+    fn add_rate(&self, old: u64, new: u64) {
+        let _ = self.rt_rate.fetch_update(Relaxed, Relaxed, |r| {
+            Some(r.saturating_sub(old).saturating_add(new))
+        });
     }
 
     /// Whether real-time vCPUs picked `rate` times per 1000 s for `slice`
@@ -406,6 +430,7 @@ impl Hooks for EdfCredit {
         v.ext.pending.store(NO_DEADLINE, Relaxed);
         let driver = v.dom().ext.driver();
         x.edf_running = !driver;
+        x.edf_since = now.ns();
         Some((v, if driver { tslice } else { g.edf_slice() }))
     }
 
@@ -420,6 +445,7 @@ impl Hooks for EdfCredit {
         v: &'a V<'a>,
         _: Time,
         tslice: Span,
+        _: Span,
     ) -> Span {
         // It runs now: an aperiodic entry is served, a periodic one renewed
         // when it stops; events so far are this run's to serve.
@@ -432,7 +458,7 @@ impl Hooks for EdfCredit {
     fn descheduled<'a>(
         _: &PcpuData<'a, Self>,
         x: &mut EdfPcpu<'a>,
-        _: &EdfGlobal,
+        g: &EdfGlobal,
         v: &'a V<'a>,
         now: Time,
         runnable: bool,
@@ -445,8 +471,14 @@ impl Hooks for EdfCredit {
         // yet (the hypervisor cannot tell): if it stays runnable, the event
         // keeps its deadline. If it blocks, it has served everything.
         let pending = v.ext.pending.swap(NO_DEADLINE, Relaxed);
+        // An EDF pick cut short (a driver or boosted wake preempted it)
+        // has not had its turn: it keeps the deadline it was picked for.
+        let short = extra && now.ns().saturating_sub(x.edf_since) < g.edf_slice().as_ns();
         if runnable {
             let d = &v.dom().ext;
+            if short {
+                x.enqueue(v, v.ext.deadline.load(Relaxed));
+            }
             if d.driver() {
                 x.enqueue(v, DRIVER_DEADLINE);
             } else if d.mode() == RtMode::Periodic {
@@ -513,15 +545,20 @@ impl Hooks for EdfCredit {
         curr: Option<&'a V<'a>>,
         now: Time,
     ) -> bool {
-        let due = x.head().is_some_and(|(_, d)| d <= now.ns());
-        due && !curr.is_some_and(|c| c.dom().ext.driver())
+        // A running EDF pick keeps its (short) slice; the next due entry
+        // runs when it ends. The driver is never preempted.
+        let due = x.first_rt().is_some_and(|(_, d)| d <= now.ns());
+        due && !x.edf_running && !curr.is_some_and(|c| c.dom().ext.driver())
     }
 
-    fn next_timer(x: &EdfPcpu<'_>, g: &EdfGlobal) -> Option<Time> {
-        let (_, deadline) = x.head()?;
-        // The first poll instant at or after the deadline.
+    fn next_timer(x: &EdfPcpu<'_>, g: &EdfGlobal, now: Time) -> Option<Time> {
+        // Driver entries need no poll: a driver wake preempts at once.
+        let (_, deadline) = x.first_rt()?;
+        // The first poll instant at or after the deadline, and after now (a
+        // deadline that is due but could not preempt - a driver or an EDF
+        // pick is running - is looked at again at the next poll instant).
         let p = g.poll();
-        let at = deadline.max(0);
+        let at = deadline.max(now.ns().saturating_add(1)).max(0);
         Some(Time(at.saturating_add(p - 1) / p * p))
     }
 
@@ -618,10 +655,9 @@ impl Hooks for EdfCredit {
     fn vcpus_changed(g: &EdfGlobal, dom: &DomData<'_, Self>, delta: i32) {
         let r = dom_rate(&dom.ext.params(), 1);
         if delta > 0 {
-            g.rt_rate.fetch_add(r, Relaxed);
+            g.add_rate(0, r);
         } else {
-            let cur = g.rt_rate.load(Relaxed);
-            g.rt_rate.store(cur.saturating_sub(r), Relaxed);
+            g.add_rate(r, 0);
         }
     }
 

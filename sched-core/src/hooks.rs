@@ -96,16 +96,18 @@ pub trait Hooks: Sized + Sync + Send + 'static {
     }
 
     /// `v` was picked from the credit queue to run on `pc` at `now`: how long
-    /// it may run before the next decision. Credit1 gives everyone the
-    /// global timeslice.
+    /// it may run before the next decision (a run shorter than `ratelimit`
+    /// is stretched to it by the engine). Credit1 gives everyone the global
+    /// timeslice.
     fn picked<'a>(
         pc: &PcpuData<'a, Self>,
         x: &mut Self::PcpuExt<'a>,
         v: &'a VcpuData<'a, Self>,
         now: Time,
         tslice: Span,
+        ratelimit: Span,
     ) -> Span {
-        let _ = (pc, x, v, now);
+        let _ = (pc, x, v, now, ratelimit);
         tslice
     }
 
@@ -171,9 +173,11 @@ pub trait Hooks: Sized + Sync + Send + 'static {
         false
     }
 
-    /// When the layer's timer should next fire on this pCPU, if at all.
-    fn next_timer(x: &Self::PcpuExt<'_>, g: &Self::GlobalExt) -> Option<Time> {
-        let _ = (x, g);
+    /// When the layer's timer should next fire on this pCPU, if at all;
+    /// strictly after `now` (the engine arms nothing in the past, so a timer
+    /// that could not act now cannot fire again at once).
+    fn next_timer(x: &Self::PcpuExt<'_>, g: &Self::GlobalExt, now: Time) -> Option<Time> {
+        let _ = (x, g, now);
         None
     }
 

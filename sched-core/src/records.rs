@@ -341,6 +341,16 @@ pub(crate) struct PcpuLocked<'a, H: Hooks> {
     pub(crate) resume_before: Option<&'a VcpuData<'a, H>>,
 }
 
+impl<'a, H: Hooks> PcpuLocked<'a, H> {
+    /// `v` leaves this runqueue: it can no longer be a place to resume
+    /// before (and the host may free it once removed).
+    pub(crate) fn forget_successor(&mut self, v: &VcpuData<'a, H>) {
+        if self.resume_before.is_some_and(|s| core::ptr::eq(s, v)) {
+            self.resume_before = None;
+        }
+    }
+}
+
 /// Per-pCPU scheduler record (Xen: `struct csched_pcpu`).
 pub struct PcpuData<'a, H: Hooks> {
     pub(crate) locked: spin::Mutex<PcpuLocked<'a, H>>,

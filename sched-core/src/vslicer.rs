@@ -33,8 +33,10 @@
 //!   in microslices, with one NLSVM slice; an LSVM alone runs back to back.
 //! - **`T_m` not dividing `T_n`**: the last microslice of a micro-round is the
 //!   remainder, so an LSVM gets exactly `T_n` per micro-round (eq. 4 with a
-//!   fractional `r`); a `T_m` above `T_n` is in effect `T_n` (`r = 1`).
-//!   Remainders under [`MICRO_CREDIT_FLOOR`] count as spent.
+//!   fractional `r`); a `T_m` above `T_n` is in effect `T_n` (`r = 1`). A
+//!   remainder shorter than the ratelimit (which would stretch it) is run
+//!   with the microslice before it. Microslices (and a `T_n`) shorter than
+//!   the ratelimit are stretched to it: the ratelimit is the floor of any run.
 //! - **An LSVM that blocks mid-round** keeps the micro credits it has left;
 //!   if an NLSVM ran meanwhile it gets a fresh `T_n` at its next pick. Its
 //!   wake is credit1's (a blocked UNDER vCPU is boosted).
@@ -167,10 +169,10 @@ pub fn worst_wait(
     others: impl IntoIterator<Item = Span>,
 ) -> Span {
     let mine = mine.min(t_n).max(Span(1));
-    let r = (t_n.as_ns() + mine.as_ns() - 1) / mine.as_ns();
+    let r = t_n.as_ns().saturating_add(mine.as_ns() - 1) / mine.as_ns();
     others.into_iter().fold(t_nlsvm, |acc, t_m| {
         let t_m = t_m.min(t_n);
-        acc + t_m.max(t_n - Span(t_m.as_ns().saturating_mul(r - 1)))
+        acc + t_m.max(t_n - Span(t_m.as_ns().saturating_mul(r.saturating_sub(1))))
     })
 }
 
@@ -243,6 +245,7 @@ impl Hooks for VSlicer {
         v: &'a VcpuData<'a, Self>,
         now: Time,
         tslice: Span,
+        ratelimit: Span,
     ) -> Span {
         Self::reclassify(x, v);
         let e = &v.ext;
@@ -265,7 +268,15 @@ impl Hooks for VSlicer {
         // than a micro-round's worth under the current counts.
         left = left.min(t_n);
         e.micro.store(left.as_ns(), Relaxed);
-        v.dom().ext.microslice().min(left)
+        let slice = v.dom().ext.microslice().min(left);
+        // A remainder shorter than the ratelimit would be stretched to it
+        // (and overrun T_n): run it with this microslice instead.
+        let rest = left - slice;
+        if rest > Span::ZERO && rest < ratelimit.max(MICRO_CREDIT_FLOOR) {
+            left
+        } else {
+            slice
+        }
     }
 
     fn descheduled<'a>(

@@ -172,6 +172,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if q.runq.remove(v) {
             pc.dec_runnable(&mut q.ext, v);
         }
+        q.forget_successor(v);
     }
 
     /// Arms, moves or stops the layer's timer on `cpu` to where the layer
@@ -180,7 +181,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if !H::USES_TIMER {
             return;
         }
-        let want = H::next_timer(&q.ext, &self.ext);
+        let now = self.platform.now();
+        let want = H::next_timer(&q.ext, &self.ext, now).filter(|&t| t > now);
         if want != q.policy_timer {
             match want {
                 Some(t) => self.platform.set_timer(cpu, TimerKind::Policy(0), t),
@@ -332,8 +334,13 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     }
 
     fn insert_vcpu(&self, v: &'a VcpuData<'a, H>) {
-        v.dom().add_vcpus(1);
-        H::vcpus_changed(&self.ext, v.dom(), 1);
+        {
+            // With parameter changes (under the same lock), the vCPU count
+            // and what the layer derives from it move together.
+            let _a = self.acct.lock();
+            v.dom().add_vcpus(1);
+            H::vcpus_changed(&self.ext, v.dom(), 1);
+        }
         H::affinity_changed(&self.ext, v, None, Some(&v.affinity().hard));
         let cpu = self.res_pick(v);
         v.set_processor(cpu);
@@ -356,9 +363,11 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 pc.dec_runnable(&mut q.ext, v);
                 self.platform.raise_softirq(cpu);
             }
+            q.forget_successor(v);
             self.sync_policy_timer(cpu, &mut q);
         }
         H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), None);
+        let _a = self.acct.lock();
         H::vcpus_changed(&self.ext, v.dom(), -1);
         v.dom().add_vcpus(-1);
     }

@@ -137,12 +137,14 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             // remember its place in case it is to resume it.
             q.resume_before = q.runq.next_in_band(v);
             q.runq.remove(v);
+            q.forget_successor(v);
             layer_slice = Some(slice);
             (Some(v), false)
         } else {
             match q.runq.head() {
                 Some(h) if h.pri() > Pri::Over => {
                     q.runq.remove(h);
+                    q.forget_successor(h);
                     (Some(h), false)
                 }
                 head => self.load_balance(cpu, q, head, now),
@@ -168,7 +170,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 }
                 Some(match layer_slice {
                     Some(slice) => slice,
-                    None => H::picked(pc, &mut q.ext, n, now, self.tslice()),
+                    None => H::picked(pc, &mut q.ext, n, now, self.tslice(), ratelimit),
                 })
             }
             None => None,
@@ -240,6 +242,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
         if let Some(l) = local {
             q.runq.remove(l);
+            q.forget_successor(l);
         }
         (local, false)
     }

@@ -459,3 +459,108 @@ fn an_event_reaching_a_running_vcpu_keeps_its_deadline_if_the_vcpu_is_preempted(
     w.s.wake(r);
     assert_eq!(w.p.policy_at(CpuId(0)), None);
 }
+
+#[test]
+fn a_due_deadline_that_cannot_preempt_never_rearms_the_poll_in_the_past() {
+    // A CPU-bound driver domain runs; a periodic real-time vCPU's deadline
+    // passes. The poll cannot preempt the driver: it looks again at the next
+    // poll instant, never at the same one.
+    let w = world(1);
+    let d0 = vm(
+        &w,
+        1,
+        cpu0(),
+        EdfDomParams {
+            driver: true,
+            ..EdfDomParams::default()
+        },
+    );
+    let r = vm(&w, 2, cpu0(), rt(RtMode::Periodic, 1_000));
+    w.s.wake(d0);
+    w.s.wake(r);
+    assert!(same(w.sched(0, w.at(0), true), d0));
+    let mut last = Time(0);
+    for _ in 0..10 {
+        let at = fire_poll(&w);
+        assert!(at > last, "re-armed at {at:?} after {last:?}");
+        assert!(!w.p.take_softirqs().contains(CpuId(0)));
+        last = at;
+    }
+    assert_eq!(
+        last,
+        Time(5_500_000),
+        "every 0.5 ms from the 1 ms deadline on"
+    );
+}
+
+#[test]
+fn two_deadlines_due_together_run_one_edf_slice_each() {
+    // Two aperiodic vCPUs get events at the same instant: the first runs its
+    // whole EDF slice (the poll does not cut it for the second), then the
+    // second runs.
+    let w = world(1);
+    let b = vm(&w, 1, cpu0(), EdfDomParams::default());
+    let a1 = vm(&w, 2, cpu0(), rt(RtMode::Aperiodic, 2_000));
+    let a2 = vm(&w, 3, cpu0(), rt(RtMode::Aperiodic, 2_000));
+    for v in [b, a1, a2] {
+        w.s.wake(v);
+    }
+    let first = w.sched(0, w.at(0), true).unwrap();
+    w.at(1);
+    for v in [a1, a2] {
+        if !core::ptr::eq(v, first) {
+            w.s.event(v);
+        }
+    }
+    let at = fire_poll(&w);
+    let x = w.sched(0, at, true).unwrap();
+    // The poll stays quiet while x runs its slice.
+    if let Some(t) = w.p.policy_at(CpuId(0)) {
+        assert!(
+            t >= at + DEFAULT_EDF_SLICE,
+            "poll at {t:?} would cut the EDF slice"
+        );
+    }
+    let y = w.sched(0, at + DEFAULT_EDF_SLICE, true).unwrap();
+    let rts: Vec<_> = [a1, a2]
+        .into_iter()
+        .filter(|v| !core::ptr::eq(*v, first))
+        .collect();
+    assert!(rts.iter().any(|v| core::ptr::eq(*v, x)));
+    if rts.len() == 2 {
+        assert!(rts.iter().any(|v| core::ptr::eq(*v, y)) && !core::ptr::eq(x, y));
+    }
+}
+
+#[test]
+fn an_edf_pick_cut_short_keeps_its_deadline() {
+    // The driver wakes during an EDF pick and preempts it: the real-time
+    // vCPU is due again as soon as the driver is done.
+    let w = world(1);
+    let b = vm(&w, 1, cpu0(), EdfDomParams::default());
+    let r = vm(&w, 2, cpu0(), rt(RtMode::Aperiodic, 1_000));
+    let d0 = vm(
+        &w,
+        3,
+        cpu0(),
+        EdfDomParams {
+            driver: true,
+            ..EdfDomParams::default()
+        },
+    );
+    w.s.wake(b);
+    w.s.wake(r);
+    assert!(same(w.sched(0, w.at(0), true), b));
+    w.at(1);
+    w.s.event(r);
+    let at = fire_poll(&w);
+    assert!(same(w.sched(0, at, true), r));
+    let t = at + Span::us(100);
+    w.p.set_now(t);
+    w.s.wake(d0);
+    assert!(same(w.sched(0, t, true), d0));
+    assert!(
+        same(w.sched(0, t + Span::ms(1), false), r),
+        "due again, first"
+    );
+}

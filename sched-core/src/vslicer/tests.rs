@@ -399,3 +399,46 @@ fn an_lsvm_picked_alone_yields_once_nlsvms_arrive() {
     let next = w.sched(0, w.at(15), true);
     assert!(next.is_some() && !testworld::same(next, l));
 }
+
+#[test]
+fn a_remainder_shorter_than_the_ratelimit_runs_with_the_microslice_before_it() {
+    // 2 LSVMs with T_m = 1.4 ms beside 4 NLSVMs: T_n = 7.5 ms = 5 × 1.4 +
+    // 0.5. A 0.5 ms remainder would be stretched to the 1 ms ratelimit (8 ms
+    // per micro-round); it is run with the fifth microslice (1.9 ms).
+    let w = world(1);
+    let vs: Vec<_> = (0..6u16)
+        .map(|i| {
+            let t_m = if i < 2 { Span::us(1400) } else { Span::ZERO };
+            let (_, v) = w.dom_with(i + 1, 1, CpuMask::single(CpuId(0)), |_| DomParams {
+                credit: CreditDomParams::default(),
+                policy: VSlicerDomParams { microslice: t_m },
+            });
+            w.s.wake(v[0]);
+            v[0]
+        })
+        .collect();
+    let runs = testworld::run_busy(&w, &vs, 6000, 5);
+    let s = steady(&runs);
+    let first_n = s.iter().position(|r| r.vcpu >= 2).unwrap();
+    let mut gaps = 0;
+    for gap in s[first_n..]
+        .split(|r| r.vcpu >= 2)
+        .filter(|g| !g.is_empty())
+    {
+        if core::ptr::eq(gap.last().unwrap(), s.last().unwrap()) {
+            continue;
+        }
+        for k in 0..2 {
+            let time: i64 = gap.iter().filter(|r| r.vcpu == k).map(Run::len).sum();
+            assert_eq!(time, 7_500, "vm{k}: {gap:?}");
+        }
+        gaps += 1;
+    }
+    assert!(gaps > 100);
+}
+
+#[test]
+fn worst_wait_saturates_without_nlsvms() {
+    let t = worst_wait(Span::ms(30), Span::MAX, Span::ms(5), [Span::ms(5)]);
+    assert!(t >= Span::ms(35));
+}
