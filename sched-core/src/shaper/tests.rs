@@ -1,0 +1,133 @@
+//! The shapers against seed 001 §II-C/III-C: both hold a bulk sender to its
+//! limit; the token bucket delays packets from 0 to a whole period, the
+//! smooth window keeps each delay inside its window.
+
+extern crate std;
+use std::vec::Vec;
+
+use super::*;
+
+const MBIT: u64 = 1_000_000;
+
+/// A backlogged sender of `size`-byte packets with `window` packets in
+/// flight (a packet is offered when one leaves) for `secs`: bytes sent.
+fn bulk(s: &mut Shaper, size: u32, window: usize, secs: i64) -> u64 {
+    let end = Time(0) + Span::secs(secs);
+    let mut in_flight: std::collections::VecDeque<Time> = (0..window).map(|_| Time(0)).collect();
+    let mut bytes = 0;
+    while let Some(offer) = in_flight.pop_front() {
+        let dep = s.send(offer, size);
+        if dep >= end {
+            break;
+        }
+        bytes += u64::from(size);
+        in_flight.push_back(dep);
+    }
+    bytes
+}
+
+#[test]
+fn both_shapers_hold_a_bulk_sender_to_its_limit() {
+    for mbit in [4, 8, 16, 32] {
+        let p = ShaperParams::new(mbit * MBIT);
+        for mut s in [
+            Shaper::TokenBucket(TokenBucket::new(&p)),
+            Shaper::SmoothWindow(SmoothWindow::new(&p)),
+        ] {
+            let bytes = bulk(&mut s, 1460, 8, 60);
+            let rate = bytes * 8 / 60;
+            let err = (rate as f64 / (mbit * MBIT) as f64 - 1.0).abs();
+            assert!(err <= 0.03, "{mbit} Mbit/s: {rate} bit/s ({s:?})");
+        }
+    }
+}
+
+#[test]
+fn the_token_bucket_delays_a_burst_by_up_to_a_period() {
+    // 2 Mbit/s, 50 ms: 12500 bytes per period. A burst of 20 × 1400 bytes
+    // at t = 100 ms: the first 8 leave at once, the next at 150 ms, ...
+    let p = ShaperParams::new(2 * MBIT);
+    let mut b = TokenBucket::new(&p);
+    let t0 = Time(0) + Span::ms(100);
+    let deps: Vec<Time> = (0..20).map(|_| b.send(t0, 1400)).collect();
+    assert!(deps[..8].iter().all(|&d| d == t0));
+    assert_eq!(deps[8], t0 + Span::ms(50));
+    assert_eq!(*deps.last().unwrap(), t0 + Span::ms(100));
+}
+
+#[test]
+fn the_smooth_window_keeps_every_delay_inside_its_window() {
+    let p = ShaperParams::new(2 * MBIT);
+    let mut w = SmoothWindow::new(&p);
+    // A paced stream just under the limit: each packet's own delay (after
+    // the one before it left) is d_min or d_max.
+    let mut t = Time(0);
+    for _ in 0..5_000 {
+        let (lo, hi) = w.window();
+        let dep = w.send(t, 1000);
+        let d = dep - t;
+        assert!(d >= lo && d <= hi.max(lo), "{d:?} outside [{lo:?}, {hi:?}]");
+        assert_eq!(hi - lo, Span::ms(3));
+        t = t + Span::us(4_100);
+    }
+    assert!(w.intervals() >= 20);
+}
+
+#[test]
+fn the_window_slides_up_under_sustained_overload_and_back_down_when_it_ends() {
+    // 1 Mbit/s, 1250-byte packets: the delay that holds the limit is 10 ms.
+    let p = ShaperParams::new(MBIT);
+    let mut s = Shaper::SmoothWindow(SmoothWindow::new(&p));
+    bulk(&mut s, 1250, 4, 20);
+    let Shaper::SmoothWindow(w) = &mut s else {
+        unreachable!()
+    };
+    let (lo, hi) = w.window();
+    // Around the 10 ms that holds the limit (within one window width).
+    assert!(
+        lo <= Span::us(10_500) && hi >= Span::ms(10),
+        "window [{lo:?}, {hi:?}]"
+    );
+    assert!(lo > Span::ms(5), "it slid up: {lo:?}");
+    // A sparse flow afterwards (a packet every 100 ms) under-consumes: the
+    // window slides back down to its floor, d_min = 0.
+    let mut t = Time(0) + Span::secs(25);
+    for _ in 0..300 {
+        w.send(t, 1250);
+        t = t + Span::ms(100);
+    }
+    assert_eq!(w.window().0, Span::ZERO);
+}
+
+#[test]
+fn bad_parameters_are_refused() {
+    let ok = ShaperParams::new(MBIT);
+    assert_eq!(ok.validate(), Ok(()));
+    for bad in [
+        ShaperParams {
+            limit_bps: 10,
+            ..ok
+        },
+        ShaperParams {
+            period: Span::us(10),
+            ..ok
+        },
+        ShaperParams {
+            window: Span::ZERO,
+            ..ok
+        },
+        ShaperParams {
+            interval: Span::ms(1),
+            ..ok
+        },
+        ShaperParams {
+            gains: Gains {
+                kp: 20_000,
+                ..Gains::default()
+            },
+            ..ok
+        },
+    ] {
+        assert_eq!(bad.validate(), Err(ParamError::Shaper), "{bad:?}");
+    }
+}
