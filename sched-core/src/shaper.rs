@@ -223,7 +223,7 @@ impl SmoothWindow {
             let centre = i128::from(self.centre) * i128::from(PPM + adj) / i128::from(PPM);
             self.centre = (centre as i64).clamp(half.max(1), Span::secs(1).as_ns());
             self.consumed = 0;
-            self.interval_start = self.interval_start + interval;
+            self.interval_start += interval;
             self.intervals += 1;
         }
     }

@@ -68,7 +68,7 @@ fn the_smooth_window_keeps_every_delay_inside_its_window() {
         let d = dep - t;
         assert!(d >= lo && d <= hi.max(lo), "{d:?} outside [{lo:?}, {hi:?}]");
         assert_eq!(hi - lo, Span::ms(3));
-        t = t + Span::us(4_100);
+        t += Span::us(4_100);
     }
     assert!(w.intervals() >= 20);
 }
@@ -94,7 +94,7 @@ fn the_window_slides_up_under_sustained_overload_and_back_down_when_it_ends() {
     let mut t = Time(0) + Span::secs(25);
     for _ in 0..300 {
         w.send(t, 1250);
-        t = t + Span::ms(100);
+        t += Span::ms(100);
     }
     assert_eq!(w.window().0, Span::ZERO);
 }
