@@ -26,8 +26,11 @@
 //!   interval's error says it should be (a full step would overshoot with
 //!   the next interval's noise), the integral term removes a standing error
 //!   within about ten intervals, and the small derivative term damps the
-//!   oscillation the raw P rule inside the interval causes. The seed's
-//!   window (3 ms) and interval (1 s) are the defaults.
+//!   oscillation the raw P rule inside the interval causes. The integral is
+//!   bounded and does not grow while the window is pinned at its floor by a
+//!   flow under its limit (anti-windup: otherwise an idle minute would hold
+//!   the window down through the next burst). The seed's window (3 ms) and
+//!   interval (1 s) are the defaults.
 
 use crate::params::ParamError;
 use crate::time::{Span, Time};
@@ -212,14 +215,21 @@ impl SmoothWindow {
             let diff = self.consumed as i128 - allocated as i128;
             let e = (diff * i128::from(PPM) / allocated as i128).clamp(-PPM as i128, PPM as i128)
                 as i64;
-            self.integral = (self.integral + e).clamp(-10 * PPM, 10 * PPM);
+            // Anti-windup: no integration while the window is pinned at its
+            // floor by an idle flow (or at its ceiling by an unstoppable
+            // one): a quiet minute must not stall the next burst's slide.
+            let half = self.p.window.as_ns() / 2;
+            let floor = self.centre <= half.max(1);
+            let ceiling = self.centre >= Span::secs(1).as_ns();
+            if !(floor && e < 0 || ceiling && e > 0) {
+                self.integral = (self.integral + e).clamp(-2 * PPM, 2 * PPM);
+            }
             let d = e - self.prev_error;
             self.prev_error = e;
             let g = self.p.gains;
             let adj = (i64::from(g.kp) * e + i64::from(g.ki) * self.integral + i64::from(g.kd) * d)
                 / 1000;
             let adj = adj.clamp(-PPM / 2, 4 * PPM);
-            let half = self.p.window.as_ns() / 2;
             let centre = i128::from(self.centre) * i128::from(PPM + adj) / i128::from(PPM);
             self.centre = (centre as i64).clamp(half.max(1), Span::secs(1).as_ns());
             self.consumed = 0;

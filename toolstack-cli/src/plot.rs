@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use sched_sim::repro::Cdf;
+use sched_sim::repro::{Cdf, Lines};
 
 /// At most this many points per curve (evenly spaced ranks): keeps files small.
 const MAX_POINTS: usize = 2000;
@@ -127,6 +127,51 @@ pub(crate) fn bars(
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                 });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(path)
+}
+
+/// Writes `l` as `dir/<id>.svg`: one line per curve.
+pub(crate) fn lines(dir: &Path, l: &Lines) -> Result<std::path::PathBuf, String> {
+    let path = dir.join(format!("{}.svg", l.id));
+    let pts = l.curves.iter().flat_map(|(_, p)| p.iter());
+    let (x_max, y_max) = pts.fold((1e-9f64, 1e-9f64), |(x, y), p| (x.max(p.0), y.max(p.1)));
+    {
+        let root = SVGBackend::new(&path, (800, 500)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&l.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..x_max * 1.02, 0f64..y_max * 1.1)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(l.x.as_str())
+            .y_desc(l.y.as_str())
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (i, (label, points)) in l.curves.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| err(&e))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
         chart
             .configure_series_labels()

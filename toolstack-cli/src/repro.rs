@@ -19,6 +19,8 @@ pub(crate) enum Paper {
     /// EDF+credit (seed 001): Fig. 6, 7, 12, the credit reservation, and
     /// the stream monitor of seed 000.
     EdfCredit,
+    /// The traffic shaper (seed 001 §III-C): Fig. 8-11 and the whole path.
+    Shaper,
 }
 
 #[derive(Args)]
@@ -55,12 +57,17 @@ pub(crate) fn run(args: &ReproArgs) -> Result<(), Failure> {
     let r = match args.paper {
         Paper::Vslicer => repro::vslicer::run_all(&opts),
         Paper::EdfCredit => repro::edf::run_all(&opts),
+        Paper::Shaper => repro::shaper::run_all(&opts),
     }
     .map_err(|e| Failure::Internal(e.to_string()))?;
     print!("{}", render(&r));
     if let Some(dir) = &args.plot {
         for c in &r.cdfs {
             let path = plot::cdf(dir, c).map_err(Failure::Internal)?;
+            println!("wrote {}", path.display());
+        }
+        for l in &r.lines {
+            let path = plot::lines(dir, l).map_err(Failure::Internal)?;
             println!("wrote {}", path.display());
         }
     }

@@ -327,3 +327,24 @@ fn argument_errors_are_one_line_and_exit_2() {
         assert!(err.trim_end().ends_with("(see --help)"), "{err}");
     }
 }
+
+#[test]
+fn repro_shaper_prints_every_claim_and_draws_the_window() {
+    let dir = std::env::temp_dir().join(format!("vsched-shaper-plots-{}", std::process::id()));
+    let out = vsched(&["repro", "shaper", "--plot", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("5 of 5 claims reproduced"), "{text}");
+    for f in [
+        "fig8-rtp.svg",
+        "fig9-http.svg",
+        "end-to-end.svg",
+        "fig10-window.svg",
+    ] {
+        let svg = std::fs::read_to_string(dir.join(f)).unwrap();
+        roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    }
+    let svg = std::fs::read_to_string(dir.join("fig10-window.svg")).unwrap();
+    assert!(svg.contains("d_min") && svg.contains("d_max"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

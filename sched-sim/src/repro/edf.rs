@@ -51,6 +51,7 @@ pub fn run_all(opts: &ReproOptions) -> Result<Repro, SimError> {
         tables: Vec::new(),
         checks: Vec::new(),
         cdfs: Vec::new(),
+        lines: Vec::new(),
     };
     fig6(&mut r, opts)?;
     fig7(&mut r, opts)?;

@@ -7,6 +7,7 @@
 //! Nothing here prints or writes files.
 
 pub mod edf;
+pub mod shaper;
 pub mod vslicer;
 
 use sched_core::Span;
@@ -62,6 +63,21 @@ pub struct Cdf {
     pub curves: Vec<Curve>,
 }
 
+/// A line plot: curves of `(x, y)` points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lines {
+    /// File-name-safe id.
+    pub id: String,
+    /// Plot title.
+    pub title: String,
+    /// X axis label.
+    pub x: String,
+    /// Y axis label.
+    pub y: String,
+    /// `(label, points)` per curve.
+    pub curves: Vec<(String, Vec<(f64, f64)>)>,
+}
+
 /// Everything one paper's reproduction produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Repro {
@@ -73,6 +89,8 @@ pub struct Repro {
     pub checks: Vec<Check>,
     /// Latency CDFs.
     pub cdfs: Vec<Cdf>,
+    /// Other plots.
+    pub lines: Vec<Lines>,
 }
 
 impl Repro {

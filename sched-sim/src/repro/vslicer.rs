@@ -90,6 +90,7 @@ pub fn run_all(opts: &ReproOptions) -> Result<Repro, SimError> {
         tables: Vec::new(),
         checks: Vec::new(),
         cdfs: Vec::new(),
+        lines: Vec::new(),
     };
     let mut crest = Crest::default();
     fig6(&mut r, &mut crest, opts)?;
