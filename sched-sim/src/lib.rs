@@ -9,6 +9,7 @@
 //! - [`scenario`]: the TOML scenario contract, with file:line errors;
 //! - `workload`: the guest models (`cpu`, `ping`, `periodic`);
 //! - `metrics`: latency distributions, percentiles and jitter;
+//! - `net`: the shaper pass over what the guests sent (flows, jitter, rates);
 //! - [`report`]: the JSON report contract;
 //! - `platform`: the simulated `Platform` (clock, events, timers, requests);
 //! - `sim`: the event loop speaking Xen's scheduler protocol;
@@ -25,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod metrics;
+mod net;
 mod platform;
 mod policy;
 pub mod report;
@@ -41,9 +43,10 @@ pub use sched_core::vslicer::round_lengths;
 pub use sched_core::{CreditDomParams, CreditGlobalParams, ParamError, Span, VSlicerDomParams};
 pub use sched_core::{EdfDomParams, RtMode as EdfMode};
 
-pub use report::{Dist, DomainReport, PcpuReport, Report};
+pub use report::{Dist, DomainReport, FlowReport, NetReport, PcpuReport, Report, WindowSample};
 pub use scenario::{
-    Arrival, Change, Domain, Host, Pool, Rt, RtMode, Scenario, ScenarioError, Workload,
+    Arrival, Change, Domain, Flow, Host, Net, Pool, Rt, RtMode, Scenario, ScenarioError,
+    ShaperKind, Workload,
 };
 
 /// Overrides and checks for one run.

@@ -25,6 +25,16 @@ pub(crate) struct DomMetrics {
     pub(crate) deadline_misses: u64,
     /// Stream batches lost to a full buffer.
     pub(crate) lost: u64,
+    /// What its guest sent on the network, in completion order.
+    pub(crate) sent: Vec<Sent>,
+}
+
+/// Bytes a guest job handed to the network at an instant, for a flow.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sent {
+    pub(crate) at: i64,
+    pub(crate) bytes: u32,
+    pub(crate) flow: u16,
 }
 
 /// Samples of one distribution, in the order they were taken.

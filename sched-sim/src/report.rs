@@ -51,6 +51,50 @@ pub struct DomainReport {
     pub deadline_misses: u64,
     /// Stream batches lost to a full buffer.
     pub lost: u64,
+    /// What its shaper did, when it has a `net` limit (else null).
+    #[serde(default)]
+    pub net: Option<NetReport>,
+}
+
+/// A shaped domain's network (see `net.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetReport {
+    /// `token-bucket` or `smooth-window`.
+    pub shaper: String,
+    /// The allocation, bits per second.
+    pub limit_bps: u64,
+    /// Per flow, in the order of `flows`.
+    pub flows: Vec<FlowReport>,
+    /// The smooth window at each adjust interval (empty for the bucket).
+    pub window: Vec<WindowSample>,
+}
+
+/// One flow's packets through the shaper.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowReport {
+    /// `cbr`, `http` or `bulk`.
+    pub kind: String,
+    /// Packets sent (≤ 1460 bytes each).
+    pub packets: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Achieved rate over the domain's lifetime, bits per second.
+    pub rate_bps: u64,
+    /// Time each packet spent in the shaper.
+    pub delay: Dist,
+    /// RFC 3550 interarrival jitter of those delays, averaged over the flow.
+    pub jitter_ns: u64,
+}
+
+/// The smooth window's position at an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSample {
+    /// When.
+    pub at_ns: i64,
+    /// The window's low end.
+    pub d_min_ns: i64,
+    /// Its high end.
+    pub d_max_ns: i64,
 }
 
 /// A latency distribution (nearest-rank percentiles).

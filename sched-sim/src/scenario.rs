@@ -22,6 +22,14 @@
 //! edf-credit's `poll` and `edf_slice`); absent keys keep the defaults
 //! (30 ms, 1 ms, 0; 0.5 ms, 0.5 ms).
 //!
+//! A domain may be shaped: `net = { limit = "2Mbit", shaper = "smooth-window" }`
+//! (or `"token-bucket"`; optional `period` 50 ms, `window` 3 ms, `interval`
+//! 1 s) with `flows = [...]`: `{ kind = "cbr", rate = "2Mbit", size = 1400 }`
+//! (media: a packet per `size × 8 / rate`, sent by the guest after
+//! `service`, 50 µs), `{ kind = "http", interval = "100ms", reply = 8192 }`
+//! (requests are events; the guest answers after `service`), `{ kind =
+//! "bulk", size = 1460, window = 8 }` (a backlogged sender, no CPU).
+//!
 //! And at top level, `[[change]]` tables: an administrator's parameter change
 //! during the run (`at`, `domain` by name, then any of `weight`, `cap`,
 //! `microslice`; `microslice = "0ms"` makes the domain an NLSVM again). The
@@ -165,6 +173,82 @@ pub struct Domain {
     pub stop: Option<Span>,
     /// What each of its vCPUs runs (every vCPU runs its own instance of each).
     pub workloads: Vec<Workload>,
+    /// Its network limit and shaper (`net`), if shaped.
+    pub net: Option<Net>,
+    /// Its network flows (`flows`); they need `net`.
+    pub flows: Vec<Flow>,
+}
+
+/// Which shaper holds a domain to its network limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShaperKind {
+    /// Xen netback's token bucket.
+    TokenBucket,
+    /// The smooth window with PID feedback (seed 001 §III-C).
+    SmoothWindow,
+}
+
+/// A domain's network limit (`net = { limit = "4Mbit", shaper = ... }`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Net {
+    /// Bits per second.
+    pub limit_bps: u64,
+    /// The shaper.
+    pub shaper: ShaperKind,
+    /// Token bucket replenish period (default 50 ms).
+    pub period: Span,
+    /// Smooth window width (default 3 ms).
+    pub window: Span,
+    /// Smooth window adjust interval (default 1 s).
+    pub interval: Span,
+}
+
+impl Net {
+    /// The core shaper's parameters.
+    pub fn params(&self) -> sched_core::shaper::ShaperParams {
+        sched_core::shaper::ShaperParams {
+            limit_bps: self.limit_bps,
+            period: self.period,
+            window: self.window,
+            interval: self.interval,
+            gains: sched_core::shaper::Gains::default(),
+        }
+    }
+}
+
+/// A network flow of a domain (`flows = [ ... ]`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Flow {
+    /// Constant bit rate media (RTP-like): a `size`-byte packet every
+    /// `size × 8 / rate`, each sent by the guest after `service` of CPU.
+    Cbr {
+        /// Bits per second.
+        rate_bps: u64,
+        /// Packet size, bytes.
+        size: u32,
+        /// CPU time to send one packet.
+        service: Span,
+    },
+    /// Request/response (HTTP-like): requests arrive (events) every
+    /// `interval`, each answered with `reply` bytes after `service` of CPU.
+    Http {
+        /// (Mean) time between requests.
+        interval: Span,
+        /// Reply size, bytes.
+        reply: u32,
+        /// CPU time per request.
+        service: Span,
+        /// Fixed or Poisson arrivals.
+        arrival: Arrival,
+    },
+    /// A bulk sender (TCP-like): `size`-byte packets, `window` in flight,
+    /// a new one offered as one leaves the shaper (no CPU modelled).
+    Bulk {
+        /// Packet size, bytes.
+        size: u32,
+        /// Packets in flight.
+        window: u32,
+    },
 }
 
 impl Domain {
@@ -183,6 +267,8 @@ impl Domain {
             start: Span::ZERO,
             stop: None,
             workloads: Vec::new(),
+            net: None,
+            flows: Vec::new(),
         }
     }
 }
@@ -346,6 +432,32 @@ struct RawDomain {
     stop: Option<Spanned<String>>,
     #[serde(default)]
     workloads: Vec<Spanned<RawWorkload>>,
+    net: Option<Spanned<RawNet>>,
+    #[serde(default)]
+    flows: Vec<Spanned<RawFlow>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNet {
+    limit: Spanned<String>,
+    shaper: Option<Spanned<String>>,
+    period: Option<Spanned<String>>,
+    window: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    kind: Spanned<String>,
+    rate: Option<Spanned<String>>,
+    size: Option<Spanned<i64>>,
+    service: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    reply: Option<Spanned<i64>>,
+    arrival: Option<Spanned<String>>,
+    window: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -724,8 +836,26 @@ fn convert_domain(
             w,
         )?);
     }
+    let net = match &d.net {
+        Some(n) => Some(convert_net(cx, &p("net"), n)?),
+        None => None,
+    };
+    let mut flows = Vec::with_capacity(d.flows.len());
+    for (j, fl) in d.flows.iter().enumerate() {
+        flows.push(convert_flow(cx, &format!("domain[{i}].flows[{j}]"), fl)?);
+    }
+    if !flows.is_empty() && net.is_none() {
+        let span = d.flows[0].span();
+        return Err(cx.err(
+            span,
+            p("flows"),
+            "flows need a net = { limit = ... } on the domain",
+        ));
+    }
     Ok(Domain {
         name: d.name.get_ref().clone(),
+        net,
+        flows,
         vcpus,
         pin,
         weight,
@@ -836,6 +966,131 @@ fn convert_workload(
     })
 }
 
+/// Bits per second from `"2.2Mbit"`, `"500kbit"`, `"1Gbit"`, `"64000bit"`.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("Gbit") {
+        (n, 1e9)
+    } else if let Some(n) = t.strip_suffix("Mbit") {
+        (n, 1e6)
+    } else if let Some(n) = t.strip_suffix("kbit") {
+        (n, 1e3)
+    } else if let Some(n) = t.strip_suffix("bit") {
+        (n, 1.0)
+    } else {
+        return Err(format!(
+            "{s:?}: a rate with a unit, like \"2Mbit\" (kbit, Mbit, Gbit)"
+        ));
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: not a number before the unit"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("{s:?}: must be positive"));
+    }
+    Ok((v * mult).round() as u64)
+}
+
+fn convert_net(cx: &Ctx<'_>, path: &str, n: &Spanned<RawNet>) -> Result<Net, ScenarioError> {
+    let r = n.get_ref();
+    let f = |k: &str| format!("{path}.{k}");
+    let limit_bps =
+        parse_rate(r.limit.get_ref()).map_err(|m| cx.err(r.limit.span(), f("limit"), m))?;
+    let shaper = match r.shaper.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("smooth-window", _)) => ShaperKind::SmoothWindow,
+        Some(("token-bucket", _)) => ShaperKind::TokenBucket,
+        Some((other, sp)) => {
+            return Err(cx.err(
+                sp,
+                f("shaper"),
+                format!("unknown shaper {other:?}; use \"token-bucket\" or \"smooth-window\""),
+            ))
+        }
+    };
+    let d = sched_core::shaper::ShaperParams::new(limit_bps);
+    let net = Net {
+        limit_bps,
+        shaper,
+        period: cx
+            .opt_duration(&r.period, &f("period"))?
+            .unwrap_or(d.period),
+        window: cx
+            .opt_duration(&r.window, &f("window"))?
+            .unwrap_or(d.window),
+        interval: cx
+            .opt_duration(&r.interval, &f("interval"))?
+            .unwrap_or(d.interval),
+    };
+    net.params()
+        .validate()
+        .map_err(|e| cx.err(n.span(), path.to_string(), e.to_string()))?;
+    Ok(net)
+}
+
+fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow, ScenarioError> {
+    let span = fl.span();
+    let r = fl.get_ref();
+    let f = |k: &str| format!("{path}.{k}");
+    let kind = r.kind.get_ref().as_str();
+    let bytes = |v: &Option<Spanned<i64>>,
+                 k: &str,
+                 default: Option<u32>|
+     -> Result<u32, ScenarioError> {
+        match (v, default) {
+            (Some(v), _) => cx.int(v, &f(k), 1..1_048_577, "1..1048576 bytes"),
+            (None, Some(d)) => Ok(d),
+            (None, None) => Err(cx.err(span.clone(), f(k), format!("required for kind {kind}"))),
+        }
+    };
+    let service = cx
+        .opt_duration(&r.service, &f("service"))?
+        .unwrap_or(Span::us(50));
+    Ok(match kind {
+        "cbr" => {
+            let rate = r
+                .rate
+                .as_ref()
+                .ok_or_else(|| cx.err(span.clone(), f("rate"), "required for kind cbr"))?;
+            Flow::Cbr {
+                rate_bps: parse_rate(rate.get_ref())
+                    .map_err(|m| cx.err(rate.span(), f("rate"), m))?,
+                size: bytes(&r.size, "size", Some(1400))?,
+                service,
+            }
+        }
+        "http" => Flow::Http {
+            interval: match &r.interval {
+                Some(v) => cx.duration(v, &f("interval"))?,
+                None => return Err(cx.err(span, f("interval"), "required for kind http")),
+            },
+            reply: bytes(&r.reply, "reply", Some(8192))?,
+            service,
+            arrival: match r.arrival.as_ref().map(|a| a.get_ref().as_str()) {
+                None | Some("poisson") => Arrival::Poisson,
+                Some("fixed") => Arrival::Fixed,
+                Some(other) => {
+                    return Err(cx.err(span, f("arrival"), format!("unknown arrival {other:?}")))
+                }
+            },
+        },
+        "bulk" => Flow::Bulk {
+            size: bytes(&r.size, "size", Some(1460))?,
+            window: match &r.window {
+                Some(v) => cx.int(v, &f("window"), 1..1025, "1..1024 packets")?,
+                None => 8,
+            },
+        },
+        other => {
+            return Err(cx.err(
+                r.kind.span(),
+                f("kind"),
+                format!("unknown flow kind {other:?}; use \"cbr\", \"http\" or \"bulk\""),
+            ))
+        }
+    })
+}
+
 /// Semantic checks shared by files and code-built scenarios: `(field, message)`.
 fn check(s: &Scenario) -> Result<(), (String, String)> {
     let e = |f: String, m: &str| Err((f, m.to_string()));
@@ -905,6 +1160,14 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         }
         if d.stop.is_some_and(|st| st <= d.start) {
             return e(p("stop"), "must be after start");
+        }
+        if !d.flows.is_empty() && d.net.is_none() {
+            return e(p("flows"), "flows need a net limit on the domain");
+        }
+        if let Some(n) = &d.net {
+            if let Err(err) = n.params().validate() {
+                return e(p("net"), &err.to_string());
+            }
         }
         for (j, w) in d.workloads.iter().enumerate() {
             let q = |k: &str| format!("domain[{i}].workloads[{j}].{k}");

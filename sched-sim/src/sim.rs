@@ -87,6 +87,48 @@ struct DState {
     alive: u32,
 }
 
+/// A domain's guest work: its workloads, and its network flows as the jobs
+/// that send them (a CBR packet every `size × 8 / rate`, an HTTP reply per
+/// request; bulk senders need no CPU and are not guest work).
+fn guest_work(d: &crate::scenario::Domain) -> Vec<(crate::scenario::Workload, Option<(u32, u16)>)> {
+    use crate::scenario::{Flow, Workload};
+    let mut v: Vec<_> = d.workloads.iter().map(|w| (*w, None)).collect();
+    for (f, fl) in d.flows.iter().enumerate() {
+        match *fl {
+            Flow::Cbr {
+                rate_bps,
+                size,
+                service,
+            } => {
+                let period =
+                    (u128::from(size) * 8 * 1_000_000_000 / u128::from(rate_bps.max(1))) as i64;
+                v.push((
+                    Workload::Periodic {
+                        period: sched_core::Span(period.max(1)),
+                        work: service,
+                    },
+                    Some((size, f as u16)),
+                ));
+            }
+            Flow::Http {
+                interval,
+                reply,
+                service,
+                arrival,
+            } => v.push((
+                Workload::Ping {
+                    interval,
+                    service,
+                    arrival,
+                },
+                Some((reply, f as u16)),
+            )),
+            Flow::Bulk { .. } => {}
+        }
+    }
+    v
+}
+
 /// Runs `sc` under the policy `H` and reports.
 pub(crate) fn run<H: SimPolicy>(
     sc: &Scenario,
@@ -152,7 +194,11 @@ pub(crate) fn run<H: SimPolicy>(
             queued_at: -1,
             progress_from: 0,
             comp: Lazy::IDLE,
-            guest: Guest::new(&sc.domains[d].workloads, seed, &[d as u64, u64::from(id)]),
+            guest: Guest::with_sends(
+                &guest_work(&sc.domains[d]),
+                seed,
+                &[d as u64, u64::from(id)],
+            ),
         })
         .collect();
 
@@ -815,6 +861,12 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 jitter_ns: m.latency.jitter(),
                 deadline_misses: m.deadline_misses,
                 lost: m.lost,
+                net: crate::net::shape(
+                    d,
+                    &m.sent,
+                    d.start.as_ns(),
+                    d.stop.map_or(duration, |s| s.as_ns()).min(duration),
+                ),
             })
             .collect();
         let pcpus = self

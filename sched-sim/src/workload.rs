@@ -48,6 +48,9 @@ enum Source {
 
 struct Instance {
     src: Source,
+    /// Bytes each completed job sends, and the flow they belong to
+    /// (`None`: a plain workload sends nothing).
+    sends: Option<(u32, u16)>,
     /// Release (arrival) instants of pending jobs, oldest first (ping, periodic).
     jobs: VecDeque<i64>,
     /// Work left of the oldest job (ping, periodic) or the backlog (cpu).
@@ -80,11 +83,24 @@ pub(crate) struct Guest {
 
 impl Guest {
     /// Instances of `workloads`; random streams are seeded from `seed` and `ids`.
+    #[cfg(test)]
     pub(crate) fn new(workloads: &[Workload], seed: u64, ids: &[u64]) -> Guest {
+        let tagged: Vec<(Workload, Option<(u32, u16)>)> =
+            workloads.iter().map(|w| (*w, None)).collect();
+        Guest::with_sends(&tagged, seed, ids)
+    }
+
+    /// Instances of `workloads`, each with the bytes its completed jobs send
+    /// and their flow (network flows become workloads of the guest).
+    pub(crate) fn with_sends(
+        workloads: &[(Workload, Option<(u32, u16)>)],
+        seed: u64,
+        ids: &[u64],
+    ) -> Guest {
         let mut inst: Vec<(usize, Instance)> = workloads
             .iter()
             .enumerate()
-            .map(|(j, w)| {
+            .map(|(j, &(ref w, sends))| {
                 let src = match *w {
                     Workload::Cpu { load, period } => {
                         let p = period.as_ns();
@@ -131,6 +147,7 @@ impl Guest {
                     j,
                     Instance {
                         src,
+                        sends,
                         jobs: VecDeque::new(),
                         left: 0,
                     },
@@ -292,6 +309,9 @@ impl Guest {
                 m.latency.push(t - release);
                 if t - release > deadline {
                     m.deadline_misses += 1;
+                }
+                if let Some((bytes, flow)) = i.sends {
+                    m.sent.push(crate::metrics::Sent { at: t, bytes, flow });
                 }
             }
             if !i.jobs.is_empty() {

@@ -389,3 +389,67 @@ fn a_change_makes_a_domain_latency_sensitive_mid_run() {
     assert!(lsvm(31 * s, 60 * s).all(|d| d <= 10_000_000));
     assert!(lsvm(31 * s, 60 * s).count() > 500);
 }
+
+#[test]
+fn shaped_flows_hold_their_rates_and_report_per_flow() {
+    let sc = scenario_file("shaper-flows.toml");
+    for policy in ["credit", "edf-credit"] {
+        let r = simulate(&sc, policy, &SimOptions::default()).unwrap();
+        let net = |name: &str| {
+            r.domains
+                .iter()
+                .find(|d| d.name == name)
+                .and_then(|d| d.net.clone())
+                .unwrap()
+        };
+        let rtp = net("rtp");
+        assert_eq!(rtp.shaper, "smooth-window");
+        let cbr = &rtp.flows[0];
+        assert!((cbr.rate_bps as f64 / 2e6 - 1.0).abs() < 0.01, "{cbr:?}");
+        assert_eq!(rtp.window.len(), 60, "a window sample per adjust interval");
+        let bulk = &net("bulk").flows[0];
+        assert!((bulk.rate_bps as f64 / 8e6 - 1.0).abs() <= 0.03, "{bulk:?}");
+        let web = net("web");
+        assert_eq!(web.shaper, "token-bucket");
+        assert!(web.window.is_empty());
+        assert!(web.flows[0].packets > 1000);
+        // The token bucket lets a reply out at once or up to a period later.
+        assert!(
+            web.flows[0].delay.max_ns >= 40_000_000,
+            "{:?}",
+            web.flows[0].delay
+        );
+        assert!(r
+            .domains
+            .iter()
+            .find(|d| d.name == "busy1")
+            .unwrap()
+            .net
+            .is_none());
+    }
+}
+
+#[test]
+fn network_keys_are_checked_with_their_lines() {
+    let base = "duration = \"1s\"\n[[domain]]\nname = \"a\"\n";
+    let bad = |tail: &str| Scenario::parse(&format!("{base}{tail}"), "x").unwrap_err();
+    let e = bad("flows = [{ kind = \"bulk\" }]\n");
+    assert_eq!(e.field, "domain[0].flows");
+    let e = bad("net = { limit = \"2Mb\" }\n");
+    assert_eq!((e.field.as_str(), e.line), ("domain[0].net.limit", Some(4)));
+    let e = bad("net = { limit = \"2Mbit\", shaper = \"leaky\" }\n");
+    assert_eq!(e.field, "domain[0].net.shaper");
+    let e = bad("net = { limit = \"2Mbit\", window = \"10us\" }\n");
+    assert_eq!(e.field, "domain[0].net");
+    let e = bad("net = { limit = \"2Mbit\" }\nflows = [{ kind = \"cbr\" }]\n");
+    assert_eq!(e.field, "domain[0].flows[0].rate");
+    let e = bad("net = { limit = \"2Mbit\" }\nflows = [{ kind = \"video\" }]\n");
+    assert_eq!(e.field, "domain[0].flows[0].kind");
+    let ok = Scenario::parse(
+        &format!("{base}net = {{ limit = \"2.5Mbit\", shaper = \"token-bucket\", period = \"20ms\" }}\nflows = [{{ kind = \"http\", interval = \"50ms\" }}]\n"),
+        "x",
+    )
+    .unwrap();
+    let n = ok.domains[0].net.unwrap();
+    assert_eq!((n.limit_bps, n.period), (2_500_000, Span::ms(20)));
+}

@@ -67,8 +67,9 @@ Workloads are the scenario format's inline tables, e.g.
   --workload '{ kind = \"cpu\", load = 0.4 }'
   --workload '{ kind = \"ping\", interval = \"20ms\", service = \"50us\" }'
 
-Example:
-  vsched create web --vcpus 2 --weight 512 --workload '{ kind = \"cpu\", load = 1.0 }'")]
+Examples:
+  vsched create web --vcpus 2 --weight 512 --workload '{ kind = \"cpu\", load = 1.0 }'
+  vsched create rtp --limit 2.2Mbit --flow '{ kind = \"cbr\", rate = \"2Mbit\", size = 1400 }'")]
 pub(crate) struct CreateArgs {
     /// The new domain's name.
     name: String,
@@ -87,6 +88,15 @@ pub(crate) struct CreateArgs {
     /// A workload, as an inline table (repeatable).
     #[arg(long = "workload", value_name = "TABLE")]
     workloads: Vec<String>,
+    /// A network flow, as an inline table (repeatable; needs --limit).
+    #[arg(long = "flow", value_name = "TABLE")]
+    flows: Vec<String>,
+    /// Its network limit (e.g. 2Mbit; `vsched net` tunes the shaper later).
+    #[arg(long)]
+    limit: Option<String>,
+    /// The shaper for --limit: token-bucket or smooth-window (default).
+    #[arg(long, requires = "limit")]
+    shaper: Option<crate::net_cmd::ShaperArg>,
     /// When it is created in a run (e.g. 10s).
     #[arg(long)]
     start: Option<String>,
@@ -98,19 +108,26 @@ pub(crate) struct CreateArgs {
     host: Option<PathBuf>,
 }
 
-pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
-    let path = host::path(a.host.as_deref());
-    let mut workloads = Array::new();
-    for w in &a.workloads {
+/// Inline tables given on the command line, as a TOML array.
+fn inline_tables(flag: &str, items: &[String]) -> Result<Array, Failure> {
+    let mut out = Array::new();
+    for w in items {
         let doc: DocumentMut = format!("w = {w}")
             .parse()
-            .map_err(|e| Failure::BadInput(format!("--workload {w:?}: {e}")))?;
+            .map_err(|e| Failure::BadInput(format!("{flag} {w:?}: {e}")))?;
         let v = doc["w"]
             .as_value()
             .cloned()
-            .ok_or_else(|| Failure::BadInput(format!("--workload {w:?}: not a value")))?;
-        workloads.push(v);
+            .ok_or_else(|| Failure::BadInput(format!("{flag} {w:?}: not a value")))?;
+        out.push(v);
     }
+    Ok(out)
+}
+
+pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
+    let path = host::path(a.host.as_deref());
+    let workloads = inline_tables("--workload", &a.workloads)?;
+    let flows = inline_tables("--flow", &a.flows)?;
     host::change(&path, |sc, doc| {
         if sc.domains.iter().any(|d| d.name == a.name) {
             return Err(Failure::BadInput(format!(
@@ -139,6 +156,19 @@ pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
             t["stop"] = value(s.clone());
         }
         t["workloads"] = value(workloads.clone());
+        if let Some(l) = &a.limit {
+            let mut net = toml_edit::InlineTable::new();
+            net.insert("limit", l.as_str().into());
+            let shaper = match a.shaper {
+                Some(crate::net_cmd::ShaperArg::TokenBucket) => "token-bucket",
+                _ => "smooth-window",
+            };
+            net.insert("shaper", shaper.into());
+            t["net"] = value(net);
+        }
+        if !flows.is_empty() {
+            t["flows"] = value(flows.clone());
+        }
         match doc
             .get_mut("domain")
             .and_then(|d| d.as_array_of_tables_mut())

@@ -9,6 +9,7 @@
 mod docs;
 mod domains;
 mod host;
+mod net_cmd;
 mod outputs;
 mod plot;
 mod repro;
@@ -58,6 +59,8 @@ enum Command {
     SchedVslicer(sched_vslicer::SchedVslicerArgs),
     /// Make domains real-time (EDF+credit deadlines), set credit reserves and the poll.
     SchedEdf(sched_edf::SchedEdfArgs),
+    /// Set a domain's network limit and shaper (token bucket or smooth window).
+    Net(net_cmd::NetArgs),
     /// Run a scenario over the product of parameter values, in parallel.
     Sweep(sweep::SweepArgs),
     /// Create a simulated host file with its driver domain (Domain-0).
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         Command::SchedCredit(args) => sched_credit::run(&args),
         Command::SchedVslicer(args) => sched_vslicer::run(&args),
         Command::SchedEdf(args) => sched_edf::run(&args),
+        Command::Net(args) => net_cmd::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::HostCreate(args) => domains::host_create(&args),
         Command::Create(args) => domains::create(&args),

@@ -75,6 +75,7 @@ pub(crate) fn render(sc: &Scenario, reports: &[Report]) -> String {
         s,
         "(latency in ms: ping reply - arrival, periodic completion - release)"
     );
+    net_section(&mut s, reports);
     // Column padding leaves trailing blanks; drop them.
     s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
 }
@@ -117,4 +118,40 @@ pub(crate) fn grid(t: &sched_sim::repro::Table) -> String {
         s += &line(row);
     }
     s
+}
+
+/// The shaped domains' flows: rate against the allocation, the delay each
+/// packet spent in the shaper, and its RFC 3550 jitter (ms).
+fn net_section(s: &mut String, reports: &[Report]) {
+    if !reports
+        .iter()
+        .any(|r| r.domains.iter().any(|d| d.net.is_some()))
+    {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n(shaped flows: rate against the allocation; the delay packets spent in the shaper and its jitter, ms)\n{:<12} {:<12} {:<14} {:<5} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "policy", "domain", "shaper", "flow", "Mbit/s", "of", "delay", "max", "jitter"
+    );
+    for r in reports {
+        for d in &r.domains {
+            let Some(n) = &d.net else { continue };
+            for f in &n.flows {
+                let _ = writeln!(
+                    s,
+                    "{:<12} {:<12} {:<14} {:<5} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                    r.policy,
+                    d.name,
+                    n.shaper,
+                    f.kind,
+                    f.rate_bps as f64 / 1e6,
+                    n.limit_bps as f64 / 1e6,
+                    f.delay.mean_ns as f64 / 1e6,
+                    f.delay.max_ns as f64 / 1e6,
+                    f.jitter_ns as f64 / 1e6
+                );
+            }
+        }
+    }
 }

@@ -496,3 +496,70 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
         assert!(help.contains("Example"), "{cmd} --help has no example");
     }
 }
+
+#[test]
+fn vsched_net_sets_a_limit_and_shaper_and_create_takes_flows() {
+    let h = host("net", "edf-driver-smp.toml");
+    ok(&vsched_at(
+        &h,
+        &[
+            "net",
+            "-d",
+            "web",
+            "--limit",
+            "2Mbit",
+            "--shaper",
+            "token-bucket",
+            "--period",
+            "20ms",
+        ],
+    ));
+    let out = ok(&vsched_at(&h, &["net", "-d", "web"]));
+    let row = out.lines().nth(1).unwrap();
+    assert!(
+        row.contains("2.000Mbit") && row.contains("token-bucket") && row.contains("20ms"),
+        "{row}"
+    );
+    ok(&vsched_at(&h, &["net", "-d", "web", "--window", "5ms"]));
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    let n = sc.domains[1].net.unwrap();
+    assert_eq!((n.limit_bps, n.window), (2_000_000, sched_sim::Span::ms(5)));
+    assert_eq!(n.shaper, sched_sim::ShaperKind::TokenBucket);
+    ok(&vsched_at(
+        &h,
+        &[
+            "create",
+            "rtp",
+            "--limit",
+            "2.2Mbit",
+            "--flow",
+            "{ kind = \"cbr\", rate = \"2Mbit\", size = 1400 }",
+        ],
+    ));
+    let before = std::fs::read(&h).unwrap();
+    refused(
+        &vsched_at(&h, &["net", "-d", "rtp", "--off"]),
+        "change refused, host file unchanged:",
+    );
+    refused(
+        &vsched_at(&h, &["net", "-d", "web", "--limit", "fast"]),
+        "--limit:",
+    );
+    refused(
+        &vsched_at(&h, &["net", "-d", "web", "--window", "10us"]),
+        "change refused, host file unchanged:",
+    );
+    refused(
+        &vsched_at(&h, &["net", "--limit", "1Mbit"]),
+        "--limit, --shaper",
+    );
+    refused(
+        &vsched_at(&h, &["net", "-d", "batch1", "--window", "3ms"]),
+        "--limit: the domain has no limit yet",
+    );
+    assert_eq!(std::fs::read(&h).unwrap(), before);
+    ok(&vsched_at(&h, &["net", "-d", "web", "--off"]));
+    assert!(sched_sim::Scenario::from_file(&h).unwrap().domains[1]
+        .net
+        .is_none());
+}
