@@ -240,15 +240,20 @@ impl SmoothWindow {
 
     /// A packet of `size` bytes arrives at `now`: when it leaves.
     pub fn send(&mut self, now: Time, size: u32) -> Time {
-        self.roll(now);
+        // Accounting runs in departure time: a packet queued behind others
+        // starts when the one before it has left, and counts against the
+        // interval it leaves in (counting it at its arrival would charge a
+        // queue's worth of future traffic to the present and starve it).
+        let start = now.max(self.last_departure);
+        self.roll(start);
         let (d_min, d_max) = self.window();
-        let allowed = bytes_in(self.p.limit_bps, now - self.interval_start);
+        let allowed = bytes_in(self.p.limit_bps, start - self.interval_start);
         let d = if self.consumed >= allowed {
             d_max
         } else {
             d_min
         };
-        let t = now.max(self.last_departure) + d.max(Span::ZERO);
+        let t = start + d.max(Span::ZERO);
         self.consumed = self.consumed.saturating_add(u64::from(size));
         self.last_departure = t;
         t

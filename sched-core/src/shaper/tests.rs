@@ -131,3 +131,26 @@ fn bad_parameters_are_refused() {
         assert_eq!(bad.validate(), Err(ParamError::Shaper), "{bad:?}");
     }
 }
+
+#[test]
+fn an_overloading_open_loop_sender_still_gets_its_allocation() {
+    // Paced at 1.5× the 4 Mbit/s limit: the excess queues; what leaves in
+    // 60 s is the allocation (counting a queued packet when it leaves, not
+    // when it arrives, is what keeps the window from starving the queue).
+    for mut s in [
+        Shaper::TokenBucket(TokenBucket::new(&ShaperParams::new(4 * MBIT))),
+        Shaper::SmoothWindow(SmoothWindow::new(&ShaperParams::new(4 * MBIT))),
+    ] {
+        let end = Time(0) + Span::secs(60);
+        let mut t = Time(0);
+        let mut bytes = 0u64;
+        while t < end {
+            if s.send(t, 1460) < end {
+                bytes += 1460;
+            }
+            t += Span::ns(1_946_667);
+        }
+        let rate = bytes * 8 / 60;
+        assert!((rate as f64 / 4e6 - 1.0).abs() <= 0.02, "{rate} ({s:?})");
+    }
+}
