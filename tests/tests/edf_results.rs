@@ -8,16 +8,12 @@ use sched_sim::repro::{edf, ReproOptions};
 #[test]
 fn every_edf_credit_claim_is_reproduced_within_its_tolerance() {
     let r = edf::run_all(&ReproOptions::default()).expect("experiments run");
-    let failed: Vec<String> = r
-        .failures()
-        .map(|c| {
-            format!(
-                "{} {}: paper {}, ours {} (tolerance {})",
-                c.figure, c.claim, c.paper, c.ours, c.tolerance
-            )
-        })
-        .collect();
-    assert!(failed.is_empty(), "not reproduced:\n{}", failed.join("\n"));
+    if let Some(f) = r.failure_report() {
+        panic!(
+            "not reproduced:
+{f}"
+        );
+    }
     for fig in [
         "Fig. 6", "Fig. 7a", "Fig. 7b", "Fig. 12", "Seed 000", "§III-A",
     ] {

@@ -7,16 +7,12 @@ use sched_sim::repro::{shaper, ReproOptions};
 #[test]
 fn every_shaper_claim_is_reproduced_within_its_tolerance() {
     let r = shaper::run_all(&ReproOptions::default()).expect("experiments run");
-    let failed: Vec<String> = r
-        .failures()
-        .map(|c| {
-            format!(
-                "{} {}: paper {}, ours {} (tolerance {})",
-                c.figure, c.claim, c.paper, c.ours, c.tolerance
-            )
-        })
-        .collect();
-    assert!(failed.is_empty(), "not reproduced:\n{}", failed.join("\n"));
+    if let Some(f) = r.failure_report() {
+        panic!(
+            "not reproduced:
+{f}"
+        );
+    }
     for fig in ["Fig. 8", "Fig. 9", "Fig. 10", "Fig. 11", "§II/III"] {
         assert!(r.checks.iter().any(|c| c.figure == fig), "{fig} missing");
     }

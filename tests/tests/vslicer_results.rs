@@ -7,16 +7,12 @@ use sched_sim::repro::{vslicer, ReproOptions};
 #[test]
 fn every_vslicer_claim_is_reproduced_within_its_tolerance() {
     let r = vslicer::run_all(&ReproOptions::default()).expect("experiments run");
-    let failed: Vec<String> = r
-        .failures()
-        .map(|c| {
-            format!(
-                "{} {}: paper {}, ours {} (tolerance {})",
-                c.figure, c.claim, c.paper, c.ours, c.tolerance
-            )
-        })
-        .collect();
-    assert!(failed.is_empty(), "not reproduced:\n{}", failed.join("\n"));
+    if let Some(f) = r.failure_report() {
+        panic!(
+            "not reproduced:
+{f}"
+        );
+    }
     // Every figure the issue names is among the claims.
     for fig in [
         "Fig. 6a", "Fig. 6b", "Fig. 7b", "Fig. 10", "Fig. 4", "Fig. 11", "§3.1",
@@ -75,43 +71,26 @@ fn weights_and_caps_keep_working_for_lsvms_and_nlsvms() {
         domains,
         changes: Vec::new(),
     };
-    // Weights 512 : 256 : 256, the heavy one an LSVM: 50 / 25 / 25 %.
-    let r = simulate(
-        &sc(vec![
-            vm("l", 512, 0, 5),
-            vm("n1", 256, 0, 0),
-            vm("n2", 256, 0, 0),
-        ]),
-        "vslicer",
-        &SimOptions::default(),
-    )
-    .unwrap();
-    for (d, want) in r.domains.iter().zip([0.50, 0.25, 0.25]) {
-        assert!(
-            (d.cpu_share - want).abs() <= 0.01,
-            "{}: {}",
-            d.name,
-            d.cpu_share
-        );
-    }
-    // A light NLSVM beside two LSVMs: 256 : 256 : 128 gives 40 / 40 / 20 %.
-    let r = simulate(
-        &sc(vec![
-            vm("l1", 256, 0, 5),
-            vm("l2", 256, 0, 5),
-            vm("n", 128, 0, 0),
-        ]),
-        "vslicer",
-        &SimOptions::default(),
-    )
-    .unwrap();
-    for (d, want) in r.domains.iter().zip([0.40, 0.40, 0.20]) {
-        assert!(
-            (d.cpu_share - want).abs() <= 0.01,
-            "{}: {}",
-            d.name,
-            d.cpu_share
-        );
+    let shares = |doms| {
+        let r = simulate(&sc(doms), "vslicer", &SimOptions::default()).unwrap();
+        r.domains.iter().map(|d| d.cpu_share).collect::<Vec<_>>()
+    };
+    // Weights 512 : 256 : 256, the heavy one an LSVM: 50 / 25 / 25 %; a
+    // light NLSVM beside two LSVMs, 256 : 256 : 128: 40 / 40 / 20 %.
+    for (doms, want) in [
+        (
+            vec![vm("l", 512, 0, 5), vm("n1", 256, 0, 0), vm("n2", 256, 0, 0)],
+            [0.50, 0.25, 0.25],
+        ),
+        (
+            vec![vm("l1", 256, 0, 5), vm("l2", 256, 0, 5), vm("n", 128, 0, 0)],
+            [0.40, 0.40, 0.20],
+        ),
+    ] {
+        let got = shares(doms);
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= 0.01, "{got:?} vs {want:?}");
+        }
     }
     // A capped LSVM (20%) beside two NLSVMs stays at its cap; the rest is shared.
     let r = simulate(

@@ -35,6 +35,15 @@ fn cpu0() -> CpuMask {
     CpuMask::single(CpuId(0))
 }
 
+/// A driver domain (dom0) with one vCPU allowed on `hard`.
+fn driver(w: &World<EdfCredit>, id: u16, hard: CpuMask) -> &'static V<'static> {
+    let p = EdfDomParams {
+        driver: true,
+        ..EdfDomParams::default()
+    };
+    vm(w, id, hard, p)
+}
+
 /// Two busy credit VMs and one aperiodic real-time VM on pCPU 0, all
 /// queued, the first busy one running.
 fn three(w: &World<EdfCredit>, mode: RtMode) -> (&'static V<'static>, [&'static V<'static>; 2]) {
@@ -145,15 +154,7 @@ fn the_driver_domain_preempts_everyone_and_is_never_preempted() {
     let w = world(1);
     let b = vm(&w, 1, cpu0(), EdfDomParams::default());
     let r = vm(&w, 2, cpu0(), rt(RtMode::Aperiodic, 1_000));
-    let d0 = vm(
-        &w,
-        3,
-        cpu0(),
-        EdfDomParams {
-            driver: true,
-            ..EdfDomParams::default()
-        },
-    );
+    let d0 = driver(&w, 3, cpu0());
     w.s.wake(b);
     w.s.wake(r);
     assert!(same(w.sched(0, w.at(0), true), b));
@@ -180,15 +181,7 @@ fn the_driver_domain_preempts_everyone_and_is_never_preempted() {
 #[test]
 fn real_time_domains_avoid_the_driver_domains_pinned_pcpu() {
     let w = world(2);
-    let _d0 = vm(
-        &w,
-        1,
-        cpu0(),
-        EdfDomParams {
-            driver: true,
-            ..EdfDomParams::default()
-        },
-    );
+    let _d0 = driver(&w, 1, cpu0());
     let all = CpuMask::first_n(2);
     for i in 0..8 {
         let r = vm(&w, 10 + i, all, rt(RtMode::Periodic, 10_000));
@@ -466,15 +459,7 @@ fn a_due_deadline_that_cannot_preempt_never_rearms_the_poll_in_the_past() {
     // passes. The poll cannot preempt the driver: it looks again at the next
     // poll instant, never at the same one.
     let w = world(1);
-    let d0 = vm(
-        &w,
-        1,
-        cpu0(),
-        EdfDomParams {
-            driver: true,
-            ..EdfDomParams::default()
-        },
-    );
+    let d0 = driver(&w, 1, cpu0());
     let r = vm(&w, 2, cpu0(), rt(RtMode::Periodic, 1_000));
     w.s.wake(d0);
     w.s.wake(r);
@@ -539,15 +524,7 @@ fn an_edf_pick_cut_short_keeps_its_deadline() {
     let w = world(1);
     let b = vm(&w, 1, cpu0(), EdfDomParams::default());
     let r = vm(&w, 2, cpu0(), rt(RtMode::Aperiodic, 1_000));
-    let d0 = vm(
-        &w,
-        3,
-        cpu0(),
-        EdfDomParams {
-            driver: true,
-            ..EdfDomParams::default()
-        },
-    );
+    let d0 = driver(&w, 3, cpu0());
     w.s.wake(b);
     w.s.wake(r);
     assert!(same(w.sched(0, w.at(0), true), b));

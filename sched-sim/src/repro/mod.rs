@@ -98,6 +98,21 @@ impl Repro {
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| !c.pass)
     }
+
+    /// The failed claims, one line each with paper, ours and tolerance;
+    /// `None` when every claim holds.
+    pub fn failure_report(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .failures()
+            .map(|c| {
+                format!(
+                    "{} {}: paper {}, ours {} (tolerance {})",
+                    c.figure, c.claim, c.paper, c.ours, c.tolerance
+                )
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
 }
 
 /// Knobs shared by every reproduction.
