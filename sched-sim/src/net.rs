@@ -70,13 +70,27 @@ pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<N
     let mut sent: Vec<Sent> = sent.to_vec();
     sent.sort_by_key(|s| s.at);
     let mut accs: Vec<FlowAcc> = d.flows.iter().map(|_| FlowAcc::new()).collect();
-    // Bulk senders: `window` packets in flight each, offered at `start`.
+    // Bulk senders: `window` packets in flight each, offered at `start`;
+    // UDP-like senders: the next paced offer.
     let mut bulk: Vec<(usize, u32, std::collections::VecDeque<i64>)> = d
         .flows
         .iter()
         .enumerate()
         .filter_map(|(f, fl)| match *fl {
             Flow::Bulk { size, window } => Some((f, size, (0..window).map(|_| start).collect())),
+            _ => None,
+        })
+        .collect();
+    let mut udp: Vec<(usize, u32, i64, i64)> = d
+        .flows
+        .iter()
+        .enumerate()
+        .filter_map(|(f, fl)| match *fl {
+            Flow::Udp { rate_bps, size } => {
+                let gap =
+                    (u128::from(size) * 8 * 1_000_000_000 / u128::from(rate_bps.max(1))) as i64;
+                Some((f, size, start, gap.max(1)))
+            }
             _ => None,
         })
         .collect();
@@ -91,12 +105,12 @@ pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<N
             .enumerate()
             .filter_map(|(k, (_, _, q))| q.front().map(|&t| (t, k)))
             .min();
-        let t = match (guest, b) {
-            (Some(g), Some((bt, _))) => g.min(bt),
-            (Some(g), None) => g,
-            (None, Some((bt, _))) => bt,
-            (None, None) => break,
-        };
+        let u = udp.iter().enumerate().map(|(k, x)| (x.2, k)).min();
+        let t = [guest, b.map(|x| x.0), u.map(|x| x.0)]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(t) = t else { break };
         if t >= end {
             break;
         }
@@ -123,12 +137,20 @@ pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<N
                     a.packet(t, out, n);
                 }
             }
-        } else if let Some((_, k)) = b {
+        } else if let Some((_, k)) = b.filter(|x| x.0 == t) {
             let (f, size, q) = &mut bulk[k];
             q.pop_front();
             let out = shaper.send(Time(t), *size).ns();
             q.push_back(out);
             accs[*f].packet(t, out, *size);
+        } else if let Some((_, k)) = u {
+            let (f, size, next, gap) = &mut udp[k];
+            let out = shaper.send(Time(t), *size).ns();
+            *next += *gap;
+            // What has not left by the end is still queued: not sent.
+            if out < end {
+                accs[*f].packet(t, out, *size);
+            }
         }
     }
     let flows = d
@@ -142,6 +164,7 @@ pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<N
                     Flow::Cbr { .. } => "cbr",
                     Flow::Http { .. } => "http",
                     Flow::Bulk { .. } => "bulk",
+                    Flow::Udp { .. } => "udp",
                 }
                 .to_string(),
                 packets: a.packets,

@@ -28,7 +28,8 @@
 //! (media: a packet per `size × 8 / rate`, sent by the guest after
 //! `service`, 50 µs), `{ kind = "http", interval = "100ms", reply = 8192 }`
 //! (requests are events; the guest answers after `service`), `{ kind =
-//! "bulk", size = 1460, window = 8 }` (a backlogged sender, no CPU).
+//! "bulk", size = 1460, window = 8 }` (a backlogged TCP-like sender, no
+//! CPU), `{ kind = "udp", rate = "6Mbit", size = 1460 }` (paced, open loop).
 //!
 //! And at top level, `[[change]]` tables: an administrator's parameter change
 //! during the run (`at`, `domain` by name, then any of `weight`, `cap`,
@@ -248,6 +249,14 @@ pub enum Flow {
         size: u32,
         /// Packets in flight.
         window: u32,
+    },
+    /// A UDP-like sender: `size`-byte packets paced at `rate`, whatever
+    /// the shaper lets out (the excess queues; no CPU modelled).
+    Udp {
+        /// Offered bits per second.
+        rate_bps: u64,
+        /// Packet size, bytes.
+        size: u32,
     },
 }
 
@@ -1074,6 +1083,17 @@ fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow,
                 }
             },
         },
+        "udp" => {
+            let rate = r
+                .rate
+                .as_ref()
+                .ok_or_else(|| cx.err(span.clone(), f("rate"), "required for kind udp"))?;
+            Flow::Udp {
+                rate_bps: parse_rate(rate.get_ref())
+                    .map_err(|m| cx.err(rate.span(), f("rate"), m))?,
+                size: bytes(&r.size, "size", Some(1460))?,
+            }
+        }
         "bulk" => Flow::Bulk {
             size: bytes(&r.size, "size", Some(1460))?,
             window: match &r.window {
@@ -1085,7 +1105,7 @@ fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow,
             return Err(cx.err(
                 r.kind.span(),
                 f("kind"),
-                format!("unknown flow kind {other:?}; use \"cbr\", \"http\" or \"bulk\""),
+                format!("unknown flow kind {other:?}; use \"cbr\", \"http\", \"bulk\" or \"udp\""),
             ))
         }
     })

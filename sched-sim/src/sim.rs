@@ -123,7 +123,7 @@ fn guest_work(d: &crate::scenario::Domain) -> Vec<(crate::scenario::Workload, Op
                 },
                 Some((reply, f as u16)),
             )),
-            Flow::Bulk { .. } => {}
+            Flow::Bulk { .. } | Flow::Udp { .. } => {}
         }
     }
     v

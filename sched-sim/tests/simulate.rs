@@ -409,6 +409,9 @@ fn shaped_flows_hold_their_rates_and_report_per_flow() {
         assert_eq!(rtp.window.len(), 60, "a window sample per adjust interval");
         let bulk = &net("bulk").flows[0];
         assert!((bulk.rate_bps as f64 / 8e6 - 1.0).abs() <= 0.03, "{bulk:?}");
+        let udp = &net("video").flows[0];
+        assert_eq!(udp.kind, "udp");
+        assert!((udp.rate_bps as f64 / 4e6 - 1.0).abs() <= 0.03, "{udp:?}");
         let web = net("web");
         assert_eq!(web.shaper, "token-bucket");
         assert!(web.window.is_empty());
@@ -442,6 +445,8 @@ fn network_keys_are_checked_with_their_lines() {
     let e = bad("net = { limit = \"2Mbit\", window = \"10us\" }\n");
     assert_eq!(e.field, "domain[0].net");
     let e = bad("net = { limit = \"2Mbit\" }\nflows = [{ kind = \"cbr\" }]\n");
+    assert_eq!(e.field, "domain[0].flows[0].rate");
+    let e = bad("net = { limit = \"2Mbit\" }\nflows = [{ kind = \"udp\" }]\n");
     assert_eq!(e.field, "domain[0].flows[0].rate");
     let e = bad("net = { limit = \"2Mbit\" }\nflows = [{ kind = \"video\" }]\n");
     assert_eq!(e.field, "domain[0].flows[0].kind");
