@@ -8,7 +8,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The most pCPUs a scheduler instance handles (Xen's default `NR_CPUS` on x86).
 pub const MAX_CPUS: usize = 256;
-const WORDS: usize = MAX_CPUS / 64;
+/// 64-bit words in a [`CpuMask`].
+pub const WORDS: usize = MAX_CPUS / 64;
 
 /// A physical CPU number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,6 +37,17 @@ impl CpuMask {
             m.set(CpuId(c as u16));
         }
         m
+    }
+
+    /// A mask from its 64-bit words, lowest pCPUs first (Xen's
+    /// `cpumask_t` bitmap layout).
+    pub const fn from_words(w: [u64; WORDS]) -> CpuMask {
+        CpuMask(w)
+    }
+
+    /// The mask's 64-bit words, lowest pCPUs first.
+    pub const fn words(&self) -> [u64; WORDS] {
+        self.0
     }
 
     /// A mask holding exactly `cpu`.

@@ -228,6 +228,9 @@ impl<'a> EdfPcpu<'a> {
                 return;
             }
             self.dequeue(v);
+            if v.order_link.is_linked() {
+                return; // not ours to requeue; also lets the compiler drop the tree's panic path
+            }
         }
         self.seq = self.seq.wrapping_add(1);
         v.ext.deadline.store(deadline, Relaxed);
@@ -583,16 +586,16 @@ impl Hooks for EdfCredit {
     fn affinity_changed(g: &EdfGlobal, v: &V<'_>, _: Option<&CpuMask>, new: Option<&CpuMask>) {
         let old_pin = v.ext.driver_pin.swap(-1, Relaxed);
         if old_pin >= 0 {
-            let c = &g.driver_pins[old_pin as usize];
-            if c.fetch_sub(1, Relaxed) == 1 {
+            let c = g.driver_pins.get(old_pin as usize);
+            if c.is_some_and(|c| c.fetch_sub(1, Relaxed) == 1) {
                 g.driver_cpus.clear(CpuId(old_pin as u16));
             }
         }
         let pin = new
             .filter(|m| m.count() == 1 && v.dom().ext.driver())
             .and_then(|m| m.first());
-        if let Some(cpu) = pin {
-            g.driver_pins[cpu.index()].fetch_add(1, Relaxed);
+        if let Some((cpu, c)) = pin.and_then(|cpu| Some((cpu, g.driver_pins.get(cpu.index())?))) {
+            c.fetch_add(1, Relaxed);
             g.driver_cpus.set(cpu);
             v.ext.driver_pin.store(i32::from(cpu.0), Relaxed);
         }

@@ -24,6 +24,7 @@ pub mod cpumask;
 pub mod credit;
 pub mod edf;
 pub mod hooks;
+mod link;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod ops;

@@ -18,12 +18,13 @@ use core::sync::atomic::{
 };
 
 use bitflags::bitflags;
-use intrusive_collections::linked_list::{AtomicLink, Link};
+use intrusive_collections::linked_list::Link;
 use intrusive_collections::RBTreeLink;
 use intrusive_collections::{intrusive_adapter, LinkedList};
 
 use crate::cpumask::{CpuId, CpuMask};
 use crate::hooks::Hooks;
+use crate::link::ActiveLink;
 use crate::platform::VcpuToken;
 use crate::runq::Runq;
 use crate::time::Time;
@@ -91,7 +92,7 @@ pub struct VcpuData<'a, H: Hooks> {
     /// tree); under the same lock as `runq_link`.
     #[allow(dead_code)] // read through the layer's adapter (EDF+credit's)
     pub(crate) order_link: RBTreeLink,
-    pub(crate) active_link: AtomicLink,
+    pub(crate) active_link: ActiveLink,
     processor: AtomicU16,
     pri: AtomicI8,
     flags: AtomicU8,
@@ -145,7 +146,7 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
             dom,
             runq_link: Link::new(),
             order_link: RBTreeLink::new(),
-            active_link: AtomicLink::new(),
+            active_link: ActiveLink::new(),
             processor: AtomicU16::new(hard.first().unwrap_or_default().0),
             pri: AtomicI8::new(Pri::Under as i8),
             flags: AtomicU8::new(0),
@@ -251,8 +252,8 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
 }
 
 intrusive_adapter!(pub(crate) RunqAdapter<'a, H> = &'a VcpuData<'a, H>: VcpuData<'a, H> { runq_link => Link } where H: Hooks + 'a);
-intrusive_adapter!(pub(crate) ActiveVcpuAdapter<'a, H> = &'a VcpuData<'a, H>: VcpuData<'a, H> { active_link => AtomicLink } where H: Hooks + 'a);
-intrusive_adapter!(pub(crate) ActiveDomAdapter<'a, H> = &'a DomData<'a, H>: DomData<'a, H> { active_link => AtomicLink } where H: Hooks + 'a);
+intrusive_adapter!(pub(crate) ActiveVcpuAdapter<'a, H> = &'a VcpuData<'a, H>: VcpuData<'a, H> { active_link => ActiveLink } where H: Hooks + 'a);
+intrusive_adapter!(pub(crate) ActiveDomAdapter<'a, H> = &'a DomData<'a, H>: DomData<'a, H> { active_link => ActiveLink } where H: Hooks + 'a);
 
 /// The part of a domain record that changes under the accounting lock.
 pub(crate) struct DomActive<'a, H: Hooks> {
@@ -270,7 +271,7 @@ pub struct DomData<'a, H: Hooks> {
     weight: AtomicU16,
     cap: AtomicU16,
     nr_vcpus: AtomicU16,
-    pub(crate) active_link: AtomicLink,
+    pub(crate) active_link: ActiveLink,
     /// Taken only with the accounting lock held, so never contended; it is a
     /// lock only so that the list can live in a shared record safely.
     pub(crate) active: spin::Mutex<DomActive<'a, H>>,
@@ -286,7 +287,7 @@ impl<'a, H: Hooks> DomData<'a, H> {
             weight: AtomicU16::new(crate::params::DEFAULT_WEIGHT),
             cap: AtomicU16::new(0),
             nr_vcpus: AtomicU16::new(0),
-            active_link: AtomicLink::new(),
+            active_link: ActiveLink::new(),
             active: spin::Mutex::new(DomActive {
                 vcpus: ManuallyDrop::new(LinkedList::new(ActiveVcpuAdapter::new())),
                 count: 0,

@@ -100,6 +100,11 @@ impl<'a, H: Hooks> Runq<'a, H> {
             }
             cur.move_next();
         }
+        // `boundary` cannot link `v`, but say so where the list's own
+        // already-linked assertion can see it, so that no panic path is left.
+        if v.on_runq() {
+            return false;
+        }
         // At the null position (walked off the end) this appends at the tail.
         cur.insert_before(v);
         v.band.store(own as u8, Relaxed);

@@ -53,6 +53,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
         let dom = v.dom();
         let mut da = dom.active.lock();
+        // Checked again under the domain's lock, where the list's
+        // already-linked assertion can see it: no panic path is left.
+        if v.is_active() {
+            return;
+        }
         da.vcpus.push_back(v);
         da.count += 1;
         a.weight += u64::from(dom.weight());

@@ -1,0 +1,111 @@
+//! The C side of the boundary, mirrored from `c/rs_sched.h` field for field:
+//! the records the shim and Rust exchange, and the services the shim provides.
+
+use core::ffi::c_void;
+
+/// `RS_POLICY_CREDIT`: `sched=rcredit`.
+pub const POLICY_CREDIT: u32 = 0;
+/// `RS_POLICY_VSLICER`: `sched=vslicer`.
+pub const POLICY_VSLICER: u32 = 1;
+/// `RS_POLICY_EDF`: `sched=edfcredit`.
+pub const POLICY_EDF: u32 = 2;
+
+/// `RS_TIMER_TICK`: the per-pCPU credit tick.
+pub const TIMER_TICK: u32 = 0;
+/// `RS_TIMER_ACCT`: the instance's accounting timer on its master pCPU.
+pub const TIMER_ACCT: u32 = 1;
+/// `RS_TIMER_POLICY`: a policy layer's per-pCPU timer (EDF's poll).
+pub const TIMER_POLICY: u32 = 2;
+
+/// `RS_CMD_PUTINFO` (`XEN_DOMCTL_SCHEDOP_putinfo`, `XEN_SYSCTL_SCHEDOP_putinfo`).
+pub const CMD_PUTINFO: u32 = 0;
+/// `RS_CMD_GETINFO`.
+pub const CMD_GETINFO: u32 = 1;
+
+/// Xen's `EINVAL`: a refused parameter change is `-EINVAL`.
+pub const EINVAL: i32 = 22;
+
+/// 64-bit words in a cpumask (`RS_MASK_WORDS`, NR_CPUS = 256).
+pub const MASK_WORDS: usize = sched_core::cpumask::WORDS;
+
+/// `struct rs_decision`: what `do_schedule` decided.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RsDecision {
+    /// The `struct sched_unit *` to run; null = the idle unit.
+    pub unit: *mut c_void,
+    /// Nanoseconds until the next decision; negative = none.
+    pub next_time: i64,
+    /// Taken from another pCPU's runqueue.
+    pub migrated: u8,
+    /// Zero.
+    pub pad: [u8; 7],
+}
+
+/// `struct rs_dom_params`: a domain's parameters as the domctl carries them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RsDomParams {
+    /// Credit weight, 1..=65535 (0 on putinfo: unchanged).
+    pub weight: u16,
+    /// Cap in % of one pCPU, 0 = none.
+    pub cap: u16,
+    /// vSlicer's microslice in µs, 0 = not latency-sensitive.
+    pub microslice_us: u32,
+    /// EDF+credit's relative deadline in µs, 0 when not real-time.
+    pub deadline_us: u32,
+    /// EDF+credit's credit reservation in µs per accounting period.
+    pub reserve_us: u32,
+    /// EDF+credit's mode: 0 none, 1 periodic, 2 aperiodic.
+    pub rt_mode: u8,
+    /// EDF+credit's driver domain (read-only).
+    pub driver: u8,
+    /// Zero.
+    pub pad: u16,
+}
+
+/// `struct rs_global_params`: pool-wide parameters as the sysctl carries them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RsGlobalParams {
+    /// Timeslice (and accounting period) in ms.
+    pub tslice_ms: u32,
+    /// Ratelimit in µs, 0 = off.
+    pub ratelimit_us: u32,
+    /// Cache-hot migration delay in µs.
+    pub vcpu_migr_delay_us: u32,
+    /// EDF+credit's poll period in µs (0 for the other policies).
+    pub poll_us: u32,
+    /// EDF+credit's EDF slice in µs (0 for the other policies).
+    pub edf_slice_us: u32,
+}
+
+// The C header fixes these sizes; a change here is an ABI break.
+const _: () = assert!(core::mem::size_of::<RsDecision>() == 24);
+const _: () = assert!(core::mem::size_of::<RsDomParams>() == 20);
+const _: () = assert!(core::mem::size_of::<RsGlobalParams>() == 20);
+
+extern "C" {
+    /// `NOW()`.
+    pub fn rs_xen_now() -> i64;
+    /// `cpu_raise_softirq(cpu, SCHEDULE_SOFTIRQ)`.
+    pub fn rs_xen_raise_softirq(cpu: u32);
+    /// Arms the instance's timer `kind` on `cpu` for absolute time `at`.
+    pub fn rs_xen_set_timer(host: *mut c_void, cpu: u32, kind: u32, at: i64);
+    /// Disarms it.
+    pub fn rs_xen_stop_timer(host: *mut c_void, cpu: u32, kind: u32);
+    /// `sched_unit_pause_nosync(unit)`; only outside every scheduler lock.
+    pub fn rs_xen_pause_unit(unit: *mut c_void);
+    /// `sched_unit_unpause(unit)`; only outside every scheduler lock.
+    pub fn rs_xen_unpause_unit(unit: *mut c_void);
+    /// Sets `_VPF_migrating` on a running unit.
+    pub fn rs_xen_migrate_unit(unit: *mut c_void);
+    /// `_xzalloc(size, align)`: zeroed memory, or null.
+    pub fn rs_xen_alloc(size: usize, align: usize) -> *mut c_void;
+    /// `xfree(p)`.
+    pub fn rs_xen_free(p: *mut c_void);
+    /// `printk("%.*s", len, s)`.
+    pub fn rs_xen_print(s: *const u8, len: usize);
+    /// `panic("%.*s", len, s)`; does not return.
+    pub fn rs_xen_panic(s: *const u8, len: usize);
+}

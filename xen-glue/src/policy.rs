@@ -1,0 +1,180 @@
+//! Each policy's parameters as Xen's domctl and sysctl carry them.
+//!
+//! One `struct rs_dom_params` serves all three schedulers; a field the
+//! booted policy does not have must be 0, so a toolstack that confuses the
+//! schedulers is refused rather than half-obeyed.
+
+use sched_core::edf::{EdfDomParams, EdfGlobalParams, RtMode};
+use sched_core::vslicer::VSlicerDomParams;
+use sched_core::{
+    Credit1, CreditDomParams, CreditGlobalParams, DomParams, EdfCredit, GlobalParams, Hooks, Span,
+    VSlicer,
+};
+
+use crate::abi::{self, RsDomParams, RsGlobalParams};
+
+/// A policy the glue registers with Xen.
+pub trait XenPolicy: Hooks + Sized + 'static {
+    /// Its `RS_POLICY_*` number.
+    const POLICY: u32;
+    /// The layer's parameters in the domctl record.
+    fn dom_to_c(p: &Self::DomParams, c: &mut RsDomParams);
+    /// The layer's parameters from the domctl record; `None` when a field
+    /// cannot be represented (it is then refused as a whole).
+    fn dom_from_c(c: &RsDomParams, cur: &Self::DomParams) -> Option<Self::DomParams>;
+    /// The layer's pool-wide parameters in the sysctl record.
+    fn global_to_c(p: &Self::GlobalParams, c: &mut RsGlobalParams);
+    /// The layer's pool-wide parameters from the sysctl record.
+    fn global_from_c(c: &RsGlobalParams) -> Option<Self::GlobalParams>;
+    /// A new domain's layer parameters (before it has vCPUs).
+    fn new_domain(domid: u16) -> Option<Self::DomParams> {
+        let _ = domid;
+        None
+    }
+}
+
+fn us(v: u32) -> Span {
+    Span::us(i64::from(v))
+}
+
+/// Whole microseconds of `s`, saturated into the field.
+fn to_us(s: Span) -> u32 {
+    u32::try_from(s.as_ns() / 1_000).unwrap_or(u32::MAX)
+}
+
+impl XenPolicy for Credit1 {
+    const POLICY: u32 = abi::POLICY_CREDIT;
+    fn dom_to_c(_: &(), _: &mut RsDomParams) {}
+    fn dom_from_c(c: &RsDomParams, _: &()) -> Option<()> {
+        let none = c.microslice_us == 0
+            && c.deadline_us == 0
+            && c.reserve_us == 0
+            && c.rt_mode == 0
+            && c.driver == 0;
+        none.then_some(())
+    }
+    fn global_to_c(_: &(), _: &mut RsGlobalParams) {}
+    fn global_from_c(c: &RsGlobalParams) -> Option<()> {
+        (c.poll_us == 0 && c.edf_slice_us == 0).then_some(())
+    }
+}
+
+impl XenPolicy for VSlicer {
+    const POLICY: u32 = abi::POLICY_VSLICER;
+    fn dom_to_c(p: &VSlicerDomParams, c: &mut RsDomParams) {
+        c.microslice_us = to_us(p.microslice);
+    }
+    fn dom_from_c(c: &RsDomParams, _: &VSlicerDomParams) -> Option<VSlicerDomParams> {
+        let none = c.deadline_us == 0 && c.reserve_us == 0 && c.rt_mode == 0 && c.driver == 0;
+        none.then_some(VSlicerDomParams {
+            microslice: us(c.microslice_us),
+        })
+    }
+    fn global_to_c(_: &(), _: &mut RsGlobalParams) {}
+    fn global_from_c(c: &RsGlobalParams) -> Option<()> {
+        (c.poll_us == 0 && c.edf_slice_us == 0).then_some(())
+    }
+}
+
+impl XenPolicy for EdfCredit {
+    const POLICY: u32 = abi::POLICY_EDF;
+    fn dom_to_c(p: &EdfDomParams, c: &mut RsDomParams) {
+        c.deadline_us = to_us(p.deadline);
+        c.reserve_us = to_us(p.reserve);
+        c.rt_mode = match p.mode {
+            RtMode::None => 0,
+            RtMode::Periodic => 1,
+            RtMode::Aperiodic => 2,
+        };
+        c.driver = u8::from(p.driver);
+    }
+    fn dom_from_c(c: &RsDomParams, cur: &EdfDomParams) -> Option<EdfDomParams> {
+        let mode = match c.rt_mode {
+            0 => RtMode::None,
+            1 => RtMode::Periodic,
+            2 => RtMode::Aperiodic,
+            _ => return None,
+        };
+        // The driver role is read-only here: it is dom0's from creation.
+        if c.microslice_us != 0 || c.driver != u8::from(cur.driver) {
+            return None;
+        }
+        Some(EdfDomParams {
+            mode,
+            deadline: us(c.deadline_us),
+            reserve: us(c.reserve_us),
+            driver: cur.driver,
+        })
+    }
+    fn global_to_c(p: &EdfGlobalParams, c: &mut RsGlobalParams) {
+        c.poll_us = to_us(p.poll);
+        c.edf_slice_us = to_us(p.edf_slice);
+    }
+    fn global_from_c(c: &RsGlobalParams) -> Option<EdfGlobalParams> {
+        Some(EdfGlobalParams {
+            poll: us(c.poll_us),
+            edf_slice: us(c.edf_slice_us),
+        })
+    }
+    /// Dom0 is the driver domain (the seed's placement of netback/blkback).
+    fn new_domain(domid: u16) -> Option<EdfDomParams> {
+        (domid == 0).then_some(EdfDomParams {
+            driver: true,
+            ..EdfDomParams::default()
+        })
+    }
+}
+
+/// A domain's parameters in the domctl record.
+pub fn dom_to_c<H: XenPolicy>(p: &DomParams<H::DomParams>) -> RsDomParams {
+    let mut c = RsDomParams {
+        weight: p.credit.weight,
+        cap: p.credit.cap,
+        ..RsDomParams::default()
+    };
+    H::dom_to_c(&p.policy, &mut c);
+    c
+}
+
+/// A domain's new parameters from a putinfo record, over `cur`.
+pub fn dom_from_c<H: XenPolicy>(
+    c: &RsDomParams,
+    cur: &DomParams<H::DomParams>,
+) -> Option<DomParams<H::DomParams>> {
+    if c.pad != 0 {
+        return None;
+    }
+    let weight = if c.weight == 0 {
+        cur.credit.weight
+    } else {
+        c.weight
+    };
+    Some(DomParams {
+        credit: CreditDomParams { weight, cap: c.cap },
+        policy: H::dom_from_c(c, &cur.policy)?,
+    })
+}
+
+/// Pool-wide parameters in the sysctl record.
+pub fn global_to_c<H: XenPolicy>(p: &GlobalParams<H::GlobalParams>) -> RsGlobalParams {
+    let mut c = RsGlobalParams {
+        tslice_ms: to_us(p.credit.tslice) / 1_000,
+        ratelimit_us: to_us(p.credit.ratelimit),
+        vcpu_migr_delay_us: to_us(p.credit.migration_delay),
+        ..RsGlobalParams::default()
+    };
+    H::global_to_c(&p.policy, &mut c);
+    c
+}
+
+/// Pool-wide parameters from a putinfo record.
+pub fn global_from_c<H: XenPolicy>(c: &RsGlobalParams) -> Option<GlobalParams<H::GlobalParams>> {
+    Some(GlobalParams {
+        credit: CreditGlobalParams {
+            tslice: Span::ms(i64::from(c.tslice_ms)),
+            ratelimit: us(c.ratelimit_us),
+            migration_delay: us(c.vcpu_migr_delay_us),
+        },
+        policy: H::global_from_c(c)?,
+    })
+}
