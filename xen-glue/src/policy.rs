@@ -42,6 +42,11 @@ fn to_us(s: Span) -> u32 {
     u32::try_from(s.as_ns() / 1_000).unwrap_or(u32::MAX)
 }
 
+/// The layers without pool-wide parameters refuse EDF's.
+fn no_edf_globals(c: &RsGlobalParams) -> Option<()> {
+    (c.poll_us == 0 && c.edf_slice_us == 0).then_some(())
+}
+
 impl XenPolicy for Credit1 {
     const POLICY: u32 = abi::POLICY_CREDIT;
     fn dom_to_c(_: &(), _: &mut RsDomParams) {}
@@ -55,7 +60,7 @@ impl XenPolicy for Credit1 {
     }
     fn global_to_c(_: &(), _: &mut RsGlobalParams) {}
     fn global_from_c(c: &RsGlobalParams) -> Option<()> {
-        (c.poll_us == 0 && c.edf_slice_us == 0).then_some(())
+        no_edf_globals(c)
     }
 }
 
@@ -72,7 +77,7 @@ impl XenPolicy for VSlicer {
     }
     fn global_to_c(_: &(), _: &mut RsGlobalParams) {}
     fn global_from_c(c: &RsGlobalParams) -> Option<()> {
-        (c.poll_us == 0 && c.edf_slice_us == 0).then_some(())
+        no_edf_globals(c)
     }
 }
 
