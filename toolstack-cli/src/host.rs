@@ -2,7 +2,7 @@
 //! commands read and change, as `xl` reads and changes a live Xen.
 //!
 //! Where the file is: `--host FILE`, else `$VSCHED_HOST`, else `./host.toml`.
-//! (`--host xen` is reserved for a real Xen; see `reject_xen`.)
+//! (`--host xen` is the running Xen instead: see `xen.rs`.)
 //!
 //! A change is all or nothing. Under an exclusive lock on `FILE.lock` (an
 //! advisory `flock`, released by the kernel even if we die, so no stale locks)
@@ -35,25 +35,16 @@ pub(crate) fn path(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// `--host xen` names the Xen this runs on, not a file. Reaching it needs
-/// `/dev/xen/privcmd` and the domctl layout of the Xen-integration work; until
-/// that exists the command says so in one line (exit 1 on a Xen host: the
-/// tool cannot do it; exit 2 elsewhere: there is no Xen to talk to).
+/// `--host xen` names the Xen this runs on, not a file: the commands that
+/// reach it (`sched-credit`, `sched-vslicer`, `sched-edf`, `debug-keys`)
+/// branch off before they read a host file; every other one says so.
 fn reject_xen(path: &Path) -> Result<(), Failure> {
-    if path != Path::new("xen") {
-        return Ok(());
+    if crate::xen::is_xen(path) {
+        return Err(Failure::BadInput(
+            "--host xen: this command works on simulated host files; sched-credit, sched-vslicer, sched-edf and debug-keys reach a running Xen".into(),
+        ));
     }
-    if Path::new("/dev/xen/privcmd").exists() {
-        Err(Failure::Internal(
-            "--host xen: this build cannot talk to Xen yet (the domctl layout comes with xen-glue)"
-                .into(),
-        ))
-    } else {
-        Err(Failure::BadInput(
-            "--host xen: no Xen here (/dev/xen/privcmd not found; run in dom0 of a Xen host)"
-                .into(),
-        ))
-    }
+    Ok(())
 }
 
 /// Reads and validates the host file.

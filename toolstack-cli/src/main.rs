@@ -19,6 +19,7 @@ mod sched_vslicer;
 mod simulate;
 mod sweep;
 mod table;
+mod xen;
 
 use std::process::ExitCode;
 
@@ -71,10 +72,34 @@ enum Command {
     Destroy(domains::DestroyArgs),
     /// List the host's domains and their scheduling roles (xl list).
     List(domains::ListArgs),
+    /// Send debug keys to the running Xen (xl debug-keys): `r` dumps the runqueues.
+    DebugKeys(DebugKeysArgs),
     /// Print shell completions.
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "\
+Only for a real Xen (in dom0). Examples:
+  vsched debug-keys r --host xen     the scheduler's dump_settings and each pCPU's runqueue
+  VSCHED_HOST=xen vsched debug-keys r")]
+struct DebugKeysArgs {
+    /// The keys, as on Xen's console (see `h`).
+    keys: String,
+    /// `xen` (default: $VSCHED_HOST).
+    #[arg(long, value_name = "xen")]
+    host: Option<std::path::PathBuf>,
+}
+
+fn debug_keys(a: &DebugKeysArgs) -> Result<(), Failure> {
+    if !xen::is_xen(&host::path(a.host.as_deref())) {
+        return Err(Failure::BadInput(
+            "debug-keys talks to a running Xen: give --host xen".into(),
+        ));
+    }
+    xen::Xen::open()?.debug_keys(&a.keys)
 }
 
 /// How a command failed, which decides the exit code.
@@ -122,6 +147,7 @@ fn main() -> ExitCode {
         Command::Create(args) => domains::create(&args),
         Command::Destroy(args) => domains::destroy(&args),
         Command::List(args) => domains::list(&args),
+        Command::DebugKeys(args) => debug_keys(&args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man => docs::man(),
     };

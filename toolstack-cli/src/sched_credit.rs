@@ -8,6 +8,7 @@ use sched_sim::{CreditDomParams, CreditGlobalParams, Scenario, Span};
 use toml_edit::value;
 
 use crate::host::{self, POOL};
+use crate::xen::{self, Xen};
 use crate::Failure;
 
 #[derive(Args)]
@@ -63,6 +64,9 @@ pub(crate) fn run(a: &SchedCreditArgs) -> Result<(), Failure> {
     }
     host::check_pool(a.cpupool.as_deref())?;
     let path = host::path(a.host.as_deref());
+    if xen::is_xen(&path) {
+        return run_xen(a, pool_set);
+    }
 
     if a.schedparam {
         if pool_set {
@@ -175,5 +179,75 @@ fn header() -> String {
 
 fn row(sc: &Scenario, i: usize) -> String {
     let d = &sc.domains[i];
-    format!("{:<33} {:>4} {:>6} {:>4}\n", d.name, i, d.weight, d.cap)
+    row_of(&d.name, i, d.weight, d.cap)
+}
+
+fn row_of(name: &str, id: usize, weight: u16, cap: u16) -> String {
+    format!("{name:<33} {id:>4} {weight:>6} {cap:>4}\n")
+}
+
+/// The same command on the running Xen (`--host xen`).
+fn run_xen(a: &SchedCreditArgs, pool_set: bool) -> Result<(), Failure> {
+    let x = Xen::open()?;
+    let field = |flag: &str, v: i64| {
+        u32::try_from(v).map_err(|_| bad(&format!("{flag}: {v} is out of the field's range")))
+    };
+    if a.schedparam {
+        if pool_set {
+            return x.change_pool(|p| {
+                if let Some(t) = a.tslice_ms {
+                    p.tslice_ms = field("-t", t)?;
+                }
+                if let Some(r) = a.ratelimit_us {
+                    p.ratelimit_us = field("-r", r)?;
+                }
+                if let Some(m) = a.migration_delay_us {
+                    p.vcpu_migr_delay_us = field("-m", m)?;
+                }
+                Ok(())
+            });
+        }
+        println!("{}", pool_line(&xen_pool(&x.pool()?)));
+        return Ok(());
+    }
+    if let Some(which) = &a.domain {
+        let id = xen::domid(which)?;
+        if a.weight.is_some() || a.cap.is_some() {
+            return x.change_dom(id, |p| {
+                if let Some(w) = a.weight {
+                    // 0 means "unchanged" in the domctl: refuse it here.
+                    p.weight = u16::try_from(w)
+                        .ok()
+                        .filter(|&w| w > 0)
+                        .ok_or_else(|| bad("-w: weight must be 1..65535"))?;
+                }
+                if let Some(c) = a.cap {
+                    p.cap = u16::try_from(c)
+                        .map_err(|_| bad(&format!("-c: {c} is out of the field's range")))?;
+                }
+                Ok(())
+            });
+        }
+        let p = x.dom(id)?;
+        print!(
+            "{}{}",
+            header(),
+            row_of(&xen::dom_name(id), id.into(), p.weight, p.cap)
+        );
+        return Ok(());
+    }
+    println!("{}", pool_line(&xen_pool(&x.pool()?)));
+    print!("{}", header());
+    for (id, p) in x.domains()? {
+        print!("{}", row_of(&xen::dom_name(id), id.into(), p.weight, p.cap));
+    }
+    Ok(())
+}
+
+fn xen_pool(p: &xen_glue::abi::RsGlobalParams) -> CreditGlobalParams {
+    CreditGlobalParams {
+        tslice: Span::ms(i64::from(p.tslice_ms)),
+        ratelimit: Span::us(i64::from(p.ratelimit_us)),
+        migration_delay: Span::us(i64::from(p.vcpu_migr_delay_us)),
+    }
 }

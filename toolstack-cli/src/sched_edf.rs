@@ -10,6 +10,7 @@ use sched_sim::{ParamError, Scenario, Span};
 use toml_edit::{value, InlineTable};
 
 use crate::host::{self, POOL};
+use crate::xen::{self, Xen};
 use crate::Failure;
 
 /// A domain's real-time type.
@@ -89,6 +90,9 @@ pub(crate) fn run(a: &SchedEdfArgs) -> Result<(), Failure> {
         return Err(bad("-P and -e need -s".into()));
     }
     let path = host::path(a.host.as_deref());
+    if xen::is_xen(&path) {
+        return run_xen(a, pool_set, dom_set);
+    }
 
     if a.schedparam {
         if !pool_set {
@@ -217,11 +221,11 @@ fn admission(
 
 fn pool_line(sc: &Scenario) -> String {
     let p = sc.pool.edf_params();
-    format!(
-        "Cpupool {POOL}: sched=edf-credit poll={}us edf-slice={}us",
-        p.poll.as_us(),
-        p.edf_slice.as_us()
-    )
+    pool_line_of(p.poll.as_us(), p.edf_slice.as_us())
+}
+
+fn pool_line_of(poll_us: i64, slice_us: i64) -> String {
+    format!("Cpupool {POOL}: sched=edf-credit poll={poll_us}us edf-slice={slice_us}us")
 }
 
 fn header() -> String {
@@ -243,13 +247,91 @@ fn row(sc: &Scenario, i: usize) -> String {
     } else {
         p.reserve.to_string()
     };
-    format!(
-        "{:<33} {:>4} {:>9} {:>9} {:>9} {:>6}\n",
-        sc.domains[i].name,
-        i,
-        t,
-        d,
-        r,
-        if p.driver { "yes" } else { "no" }
-    )
+    row_of(&sc.domains[i].name, i, t, &d, &r, p.driver)
+}
+
+fn row_of(name: &str, id: usize, t: &str, d: &str, r: &str, driver: bool) -> String {
+    let driver = if driver { "yes" } else { "no" };
+    format!("{name:<33} {id:>4} {t:>9} {d:>9} {r:>9} {driver:>6}\n")
+}
+
+/// The same command on the running Xen (`--host xen`). Xen's scheduler
+/// runs the admission test.
+fn run_xen(a: &SchedEdfArgs, pool_set: bool, dom_set: bool) -> Result<(), Failure> {
+    let x = Xen::open()?;
+    x.expect("edfcredit", "sched-edf")?;
+    let pool = |p: &xen_glue::abi::RsGlobalParams| {
+        pool_line_of(i64::from(p.poll_us), i64::from(p.edf_slice_us))
+    };
+    let row = |id: u16, p: &xen_glue::abi::RsDomParams| {
+        let t = match p.rt_mode {
+            0 => "-",
+            1 => "periodic",
+            _ => "aperiodic",
+        };
+        let d = if p.rt_mode == 0 {
+            "-".into()
+        } else {
+            xen::show_us(p.deadline_us)
+        };
+        row_of(
+            &xen::dom_name(id),
+            id.into(),
+            t,
+            &d,
+            &xen::show_us(p.reserve_us),
+            p.driver != 0,
+        )
+    };
+    if a.schedparam {
+        if pool_set {
+            let poll = a.poll.as_deref().map(|v| xen::us("-P", v)).transpose()?;
+            let slice = a
+                .edf_slice
+                .as_deref()
+                .map(|v| xen::us("-e", v))
+                .transpose()?;
+            return x.change_pool(|p| {
+                p.poll_us = poll.unwrap_or(p.poll_us);
+                p.edf_slice_us = slice.unwrap_or(p.edf_slice_us);
+                Ok(())
+            });
+        }
+        println!("{}", pool(&x.pool()?));
+        return Ok(());
+    }
+    let Some(which) = &a.domain else {
+        println!("{}", pool(&x.pool()?));
+        print!("{}", header());
+        for (id, p) in x.domains()? {
+            print!("{}", row(id, &p));
+        }
+        return Ok(());
+    };
+    let id = xen::domid(which)?;
+    if !dom_set {
+        print!("{}{}", header(), row(id, &x.dom(id)?));
+        return Ok(());
+    }
+    let deadline = a
+        .deadline
+        .as_deref()
+        .map(|v| xen::us("-D", v))
+        .transpose()?;
+    let reserve = a.reserve.as_deref().map(|v| xen::us("-r", v)).transpose()?;
+    x.change_dom(id, |p| {
+        if let Some(t) = a.rt_type {
+            p.rt_mode = match t {
+                RtType::None => 0,
+                RtType::Periodic => 1,
+                RtType::Aperiodic => 2,
+            };
+        }
+        if p.rt_mode == 0 {
+            p.deadline_us = 0;
+        }
+        p.deadline_us = deadline.unwrap_or(p.deadline_us);
+        p.reserve_us = reserve.unwrap_or(p.reserve_us);
+        Ok(())
+    })
 }

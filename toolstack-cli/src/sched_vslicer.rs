@@ -9,6 +9,7 @@ use sched_sim::{Scenario, Span, VSlicerDomParams};
 use toml_edit::value;
 
 use crate::host::{self, POOL};
+use crate::xen::{self, Xen};
 use crate::Failure;
 
 #[derive(Args)]
@@ -36,6 +37,9 @@ pub(crate) struct SchedVslicerArgs {
 
 pub(crate) fn run(a: &SchedVslicerArgs) -> Result<(), Failure> {
     let path = host::path(a.host.as_deref());
+    if xen::is_xen(&path) {
+        return run_xen(a);
+    }
     let Some(which) = &a.domain else {
         if a.microslice.is_some() {
             return Err(Failure::BadInput("-m needs -d DOMAIN".into()));
@@ -94,16 +98,54 @@ fn microslice(sc: &Scenario, i: usize) -> Span {
 }
 
 fn row(sc: &Scenario, i: usize) -> String {
-    let t = microslice(sc, i);
+    row_of(&sc.domains[i].name, i, microslice(sc, i))
+}
+
+fn row_of(name: &str, id: usize, t: Span) -> String {
     let (ms, class) = if t > Span::ZERO {
         (t.to_string(), "LSVM")
     } else {
         ("-".to_string(), "NLSVM")
     };
-    format!(
-        "{:<33} {:>4} {:>10} {:>5}\n",
-        sc.domains[i].name, i, ms, class
-    )
+    format!("{name:<33} {id:>4} {ms:>10} {class:>5}\n")
+}
+
+/// The same command on the running Xen (`--host xen`): the domain rows
+/// (each pCPU's round needs the placement, which the domctl does not carry).
+fn run_xen(a: &SchedVslicerArgs) -> Result<(), Failure> {
+    let x = Xen::open()?;
+    x.expect("vslicer", "sched-vslicer")?;
+    let row = |id: u16, p: &xen_glue::abi::RsDomParams| {
+        row_of(
+            &xen::dom_name(id),
+            id.into(),
+            Span::us(i64::from(p.microslice_us)),
+        )
+    };
+    let Some(which) = &a.domain else {
+        if a.microslice.is_some() {
+            return Err(Failure::BadInput("-m needs -d DOMAIN".into()));
+        }
+        print!("{}", header());
+        for (id, p) in x.domains()? {
+            print!("{}", row(id, &p));
+        }
+        return Ok(());
+    };
+    let id = xen::domid(which)?;
+    match &a.microslice {
+        Some(m) => {
+            let us = xen::us("-m", m)?;
+            x.change_dom(id, |p| {
+                p.microslice_us = us;
+                Ok(())
+            })
+        }
+        None => {
+            print!("{}{}", header(), row(id, &x.dom(id)?));
+            Ok(())
+        }
+    }
 }
 
 /// Per pCPU, the vCPUs pinned there: m, n, and eq. 12's T_S and T_n.

@@ -1,0 +1,352 @@
+//! `--host xen`: the Xen this runs on, reached from dom0 the way libxc
+//! reaches it: a `domctl` or `sysctl` hypercall through
+//! `/dev/xen/privcmd`'s `IOCTL_PRIVCMD_HYPERCALL`.
+//!
+//! The parameter records are xen-glue's (`rs_dom_params`,
+//! `rs_global_params`), which its public-header patch adds to the
+//! `scheduler_op` unions of `xen_domctl` and `xen_sysctl` (interface
+//! version 0x15, Xen 4.17). Xen is the authority on values here: they are
+//! passed as given, and a value the scheduler refuses comes back as
+//! `EINVAL` with nothing changed.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::mem::{offset_of, size_of};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use sched_sim::Span;
+use xen_glue::abi::{RsDomParams, RsGlobalParams, CMD_GETINFO, CMD_PUTINFO};
+
+use crate::Failure;
+
+/// Whether `--host` names the running Xen rather than a file.
+pub(crate) fn is_xen(path: &Path) -> bool {
+    path == Path::new("xen")
+}
+
+const PRIVCMD: &str = "/dev/xen/privcmd";
+/// `_IOC(_IOC_NONE, 'P', 0, sizeof(privcmd_hypercall_t))`.
+const IOCTL_PRIVCMD_HYPERCALL: u64 = (size_of::<Hypercall>() as u64) << 16 | (b'P' as u64) << 8;
+const HYPERVISOR_SYSCTL: u64 = 35;
+const HYPERVISOR_DOMCTL: u64 = 36;
+const DOMCTL_INTERFACE_VERSION: u32 = 0x15;
+const SYSCTL_INTERFACE_VERSION: u32 = 0x15;
+const DOMCTL_SCHEDULER_OP: u32 = 16;
+const SYSCTL_SCHED_ID: u32 = 4;
+const SYSCTL_DEBUG_KEYS: u32 = 7;
+const SYSCTL_SCHEDULER_OP: u32 = 19;
+const ESRCH: i32 = 3;
+const EINVAL: i32 = 22;
+
+/// The schedulers xen-glue registers, by `sched_id`.
+pub(crate) const SCHEDULERS: [(u32, &str); 3] =
+    [(10, "rcredit"), (11, "vslicer"), (12, "edfcredit")];
+
+/// `privcmd_hypercall_t`.
+#[repr(C)]
+struct Hypercall {
+    op: u64,
+    arg: [u64; 5],
+}
+
+/// `struct xen_domctl` carrying `XEN_DOMCTL_scheduler_op`.
+#[repr(C, align(8))]
+struct Domctl {
+    cmd: u32,
+    interface_version: u32,
+    domain: u16,
+    _pad: [u16; 3],
+    sched_id: u32,
+    sched_cmd: u32,
+    params: RsDomParams,
+    _rest: [u8; 100],
+}
+
+/// `struct xen_sysctl` carrying `XEN_SYSCTL_scheduler_op`.
+#[repr(C, align(8))]
+struct SysctlSchedOp {
+    cmd: u32,
+    interface_version: u32,
+    cpupool_id: u32,
+    sched_id: u32,
+    sched_cmd: u32,
+    _pad: u32,
+    params: RsGlobalParams,
+    _rest: [u8; 92],
+}
+
+/// `struct xen_sysctl` carrying `XEN_SYSCTL_sched_id` or `debug_keys`.
+#[repr(C, align(8))]
+struct SysctlSmall {
+    cmd: u32,
+    interface_version: u32,
+    /// `sched_id.sched_id`, or `debug_keys.keys` (a guest handle).
+    word: u64,
+    /// `debug_keys.nr_keys`.
+    nr: u32,
+    _rest: [u8; 116],
+}
+
+// The public headers' layout (xen_domctl: 16 + a 128-byte union; xen_sysctl:
+// 8 + a 128-byte union; the scheduler_op inner unions 8-aligned).
+const _: () = assert!(size_of::<Domctl>() == 144);
+const _: () = assert!(offset_of!(Domctl, sched_id) == 16 && offset_of!(Domctl, params) == 24);
+const _: () = assert!(size_of::<SysctlSchedOp>() == 136);
+const _: () = assert!(offset_of!(SysctlSchedOp, params) == 24);
+const _: () = assert!(size_of::<SysctlSmall>() == 136 && offset_of!(SysctlSmall, nr) == 16);
+
+/// The Xen this runs on, with one of xen-glue's schedulers in Pool-0.
+pub(crate) struct Xen {
+    fd: File,
+    /// The scheduler's `sched_id`.
+    pub(crate) sched_id: u32,
+}
+
+impl Xen {
+    /// Opens privcmd and checks which scheduler Xen runs.
+    pub(crate) fn open() -> Result<Xen, Failure> {
+        let fd = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(PRIVCMD)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => Failure::BadInput(format!(
+                    "--host xen: no Xen here ({PRIVCMD} not found; run in dom0 of a Xen host)"
+                )),
+                _ => Failure::Internal(format!("--host xen: {PRIVCMD}: {e}")),
+            })?;
+        let mut xen = Xen { fd, sched_id: 0 };
+        let mut op = SysctlSmall {
+            cmd: SYSCTL_SCHED_ID,
+            interface_version: SYSCTL_INTERFACE_VERSION,
+            word: 0,
+            nr: 0,
+            _rest: [0; 116],
+        };
+        xen.hypercall(HYPERVISOR_SYSCTL, &mut op)
+            .map_err(|e| Failure::Internal(format!("--host xen: sysctl sched_id: {e}")))?;
+        xen.sched_id = op.word as u32;
+        if xen.name().is_none() {
+            return Err(Failure::BadInput(format!(
+                "--host xen: Xen runs scheduler id {}, not one of vsched's (boot Xen with sched=rcredit, vslicer or edfcredit)",
+                xen.sched_id
+            )));
+        }
+        Ok(xen)
+    }
+
+    /// The booted scheduler's `sched=` name.
+    pub(crate) fn name(&self) -> Option<&'static str> {
+        SCHEDULERS
+            .iter()
+            .find(|s| s.0 == self.sched_id)
+            .map(|s| s.1)
+    }
+
+    /// Refuses a command meant for another of the schedulers.
+    pub(crate) fn expect(&self, name: &str, what: &str) -> Result<(), Failure> {
+        match self.name() {
+            Some(n) if n == name => Ok(()),
+            n => Err(Failure::BadInput(format!(
+                "--host xen: {what} needs Xen booted with sched={name}; it runs {}",
+                n.unwrap_or("another scheduler")
+            ))),
+        }
+    }
+
+    fn hypercall<T>(&self, op: u64, arg: &mut T) -> io::Result<()> {
+        let p = (arg as *mut T).cast::<libc::c_void>();
+        let mut call = Hypercall {
+            op,
+            arg: [p as u64, 0, 0, 0, 0],
+        };
+        // SAFETY: `arg` is a live, exclusively borrowed buffer of
+        // `size_of::<T>()` bytes. It is locked in memory so that Xen's
+        // copy from and back to it cannot fault, then unlocked.
+        let rc = unsafe {
+            libc::mlock(p, size_of::<T>());
+            let rc = libc::ioctl(
+                self.fd.as_raw_fd(),
+                IOCTL_PRIVCMD_HYPERCALL as _, // c_ulong on glibc, c_int on musl
+                &mut call,
+            );
+            libc::munlock(p, size_of::<T>());
+            rc
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn domctl(&self, domid: u16, cmd: u32, p: &mut RsDomParams) -> io::Result<()> {
+        let mut op = Domctl {
+            cmd: DOMCTL_SCHEDULER_OP,
+            interface_version: DOMCTL_INTERFACE_VERSION,
+            domain: domid,
+            _pad: [0; 3],
+            sched_id: self.sched_id,
+            sched_cmd: cmd,
+            params: *p,
+            _rest: [0; 100],
+        };
+        self.hypercall(HYPERVISOR_DOMCTL, &mut op)?;
+        *p = op.params;
+        Ok(())
+    }
+
+    /// A domain's parameters, or `None` when there is no such domain.
+    pub(crate) fn try_dom(&self, domid: u16) -> Result<Option<RsDomParams>, Failure> {
+        let mut p = RsDomParams::default();
+        match self.domctl(domid, CMD_GETINFO, &mut p) {
+            Ok(()) => Ok(Some(p)),
+            Err(e) if e.raw_os_error() == Some(ESRCH) => Ok(None),
+            Err(e) => Err(refused(e, &format!("domain {domid}"))),
+        }
+    }
+
+    /// A domain's parameters.
+    pub(crate) fn dom(&self, domid: u16) -> Result<RsDomParams, Failure> {
+        self.try_dom(domid)?
+            .ok_or_else(|| Failure::BadInput(format!("-d {domid}: no such domain")))
+    }
+
+    /// Changes a domain's parameters from what `edit` makes of the current
+    /// ones; prints nothing. Xen refuses a bad value as a whole.
+    pub(crate) fn change_dom(
+        &self,
+        domid: u16,
+        edit: impl FnOnce(&mut RsDomParams) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let mut p = self.dom(domid)?;
+        edit(&mut p)?;
+        self.domctl(domid, CMD_PUTINFO, &mut p)
+            .map_err(|e| refused(e, &format!("domain {domid}")))
+    }
+
+    /// The domains that exist, by probing IDs 0..=255 (names would need
+    /// xenstore).
+    pub(crate) fn domains(&self) -> Result<Vec<(u16, RsDomParams)>, Failure> {
+        let mut v = Vec::new();
+        for id in 0..=255u16 {
+            if let Some(p) = self.try_dom(id)? {
+                v.push((id, p));
+            }
+        }
+        Ok(v)
+    }
+
+    fn sysctl(&self, cmd: u32, p: &mut RsGlobalParams) -> Result<(), Failure> {
+        let mut op = SysctlSchedOp {
+            cmd: SYSCTL_SCHEDULER_OP,
+            interface_version: SYSCTL_INTERFACE_VERSION,
+            cpupool_id: 0,
+            sched_id: self.sched_id,
+            sched_cmd: cmd,
+            _pad: 0,
+            params: *p,
+            _rest: [0; 92],
+        };
+        self.hypercall(HYPERVISOR_SYSCTL, &mut op)
+            .map_err(|e| refused(e, "Pool-0"))?;
+        *p = op.params;
+        Ok(())
+    }
+
+    /// Pool-0's parameters.
+    pub(crate) fn pool(&self) -> Result<RsGlobalParams, Failure> {
+        let mut p = RsGlobalParams::default();
+        self.sysctl(CMD_GETINFO, &mut p)?;
+        Ok(p)
+    }
+
+    /// Changes Pool-0's parameters from what `edit` makes of the current ones.
+    pub(crate) fn change_pool(
+        &self,
+        edit: impl FnOnce(&mut RsGlobalParams) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let mut p = self.pool()?;
+        edit(&mut p)?;
+        self.sysctl(CMD_PUTINFO, &mut p)
+    }
+
+    /// Sends debug keys to Xen (`xl debug-keys`): `r` dumps the runqueues.
+    pub(crate) fn debug_keys(&self, keys: &str) -> Result<(), Failure> {
+        let mut buf = keys.as_bytes().to_vec();
+        let mut op = SysctlSmall {
+            cmd: SYSCTL_DEBUG_KEYS,
+            interface_version: SYSCTL_INTERFACE_VERSION,
+            word: buf.as_mut_ptr() as u64,
+            nr: buf.len() as u32,
+            _rest: [0; 116],
+        };
+        // The keys buffer must not fault either.
+        // SAFETY: `buf` is live for the call.
+        unsafe { libc::mlock(buf.as_ptr().cast(), buf.len()) };
+        let r = self.hypercall(HYPERVISOR_SYSCTL, &mut op);
+        // SAFETY: as above.
+        unsafe { libc::munlock(buf.as_ptr().cast(), buf.len()) };
+        r.map_err(|e| Failure::Internal(format!("--host xen: debug keys: {e}")))
+    }
+}
+
+/// A refused hypercall as the command's error.
+fn refused(e: io::Error, what: &str) -> Failure {
+    match e.raw_os_error() {
+        Some(EINVAL) => Failure::BadInput(format!(
+            "--host xen: Xen refused the change to {what} (EINVAL: a value out of the scheduler's bounds; nothing changed)"
+        )),
+        Some(ESRCH) => Failure::BadInput(format!("--host xen: {what}: no such domain")),
+        _ => Failure::Internal(format!("--host xen: {what}: {e}")),
+    }
+}
+
+/// `-d` on a real Xen: a domain ID, or `Domain-0`.
+pub(crate) fn domid(which: &str) -> Result<u16, Failure> {
+    if which == "Domain-0" {
+        return Ok(0);
+    }
+    which.parse::<u16>().map_err(|_| {
+        Failure::BadInput(format!(
+            "-d {which}: give a domain ID on --host xen (names need xenstore; Domain-0 is 0)"
+        ))
+    })
+}
+
+/// A duration flag in whole microseconds, as the domctl carries it.
+pub(crate) fn us(flag: &str, v: &str) -> Result<u32, Failure> {
+    let t = if v.trim() == "0" {
+        Span::ZERO
+    } else {
+        sched_sim::scenario::parse_duration(v)
+            .map_err(|e| Failure::BadInput(format!("{flag}: {e}")))?
+    };
+    let n = t.as_ns();
+    if n % 1_000 != 0 || n < 0 || n / 1_000 > i64::from(u32::MAX) {
+        return Err(Failure::BadInput(format!(
+            "{flag}: {v}: the domctl carries whole microseconds up to {}s",
+            u32::MAX / 1_000_000
+        )));
+    }
+    Ok((n / 1_000) as u32)
+}
+
+/// A domain's name on a real Xen (xenstore is not read).
+pub(crate) fn dom_name(id: u16) -> String {
+    if id == 0 {
+        "Domain-0".into()
+    } else {
+        format!("dom{id}")
+    }
+}
+
+/// Microseconds as a duration (`5ms`, `500us`, `-` for 0).
+pub(crate) fn show_us(v: u32) -> String {
+    if v == 0 {
+        "-".into()
+    } else {
+        Span::us(i64::from(v)).to_string()
+    }
+}
