@@ -8,8 +8,10 @@
 //!
 //! - [`TokenBucket`] (netback's `tx_add_credit`): `credit_bytes` per
 //!   `period`; a packet leaves at once if the remaining credit covers it,
-//!   else at the next replenish. Credit accumulates up to `credit_bytes`
-//!   (or one packet of up to 128 KiB, so a big packet cannot stall). Good at
+//!   else at the replenish that covers it. Credit accumulates up to
+//!   `credit_bytes` (or one packet of up to 128 KiB, so a big packet cannot
+//!   stall; a packet bigger still, which netback never sees, waits for its
+//!   whole size of credit). Good at
 //!   holding the rate, blind to the delay of each packet: from 0 to a whole
 //!   period (50 ms by default) - jitter.
 //! - [`SmoothWindow`]: every packet gets a delay inside a window
@@ -31,12 +33,27 @@
 //!   flow under its limit (anti-windup: otherwise an idle minute would hold
 //!   the window down through the next burst). The seed's window (3 ms) and
 //!   interval (1 s) are the defaults.
+//!
+//!   The window starts where a backlogged sender of full-size (1460-byte)
+//!   packets would hold the limit, `1460 × 8 / limit` (never below half the
+//!   width), rather than at zero: started at zero, a bulk sender at a low
+//!   limit got 120× its allocation in the first interval, and the error
+//!   clamp let the PID climb only ×1.8 per interval, so the excess was
+//!   never paid back (64 kbit/s measured 257 kbit/s over a minute). A flow
+//!   under its limit slides the window down to zero within a few intervals
+//!   instead. The centre may reach 60 s (a full-size packet at 1 kbit/s
+//!   needs 11.7 s), and an interval over its allocation counts up to 4×
+//!   its error.
 
 use crate::params::ParamError;
 use crate::time::{Span, Time};
 
 /// Netback's burst allowance: one packet of up to 128 KiB.
 const MAX_PACKET_BURST: u64 = 131_072;
+/// A full-size packet (the window's starting position is its time at the limit).
+const FULL_PACKET: u64 = 1460;
+/// The highest the window's centre goes.
+const MAX_CENTRE: Span = Span::secs(60);
 const NS_PER_S: u128 = 1_000_000_000;
 const PPM: i64 = 1_000_000;
 
@@ -123,23 +140,24 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket at time 0.
     pub fn new(p: &ShaperParams) -> Self {
+        Self::starting(p, Time::ZERO)
+    }
+
+    /// A full bucket at `start` (when its domain starts).
+    pub fn starting(p: &ShaperParams, start: Time) -> Self {
         let credit = bytes_in(p.limit_bps, p.period).max(1);
         TokenBucket {
             credit_bytes: credit,
             period: p.period,
             remaining: credit,
-            window_start: Time::ZERO,
-            last_departure: Time::ZERO,
+            window_start: start,
+            last_departure: start,
         }
     }
 
-    fn replenish(&mut self, at: Time, size: u64) {
-        let max_burst = size.min(MAX_PACKET_BURST).max(self.credit_bytes);
-        self.remaining = self
-            .remaining
-            .saturating_add(self.credit_bytes)
-            .min(max_burst);
-        self.window_start = at;
+    /// The most credit the bucket holds for a packet of `size` bytes.
+    fn max_burst(&self, size: u64) -> u64 {
+        size.min(MAX_PACKET_BURST).max(self.credit_bytes)
     }
 
     /// A packet of `size` bytes arrives at `now`: when it leaves.
@@ -147,15 +165,29 @@ impl TokenBucket {
         let size = u64::from(size);
         let mut t = now.max(self.last_departure);
         if t >= self.window_start + self.period {
-            self.replenish(t, size);
+            self.remaining = self
+                .remaining
+                .saturating_add(self.credit_bytes)
+                .min(self.max_burst(size));
+            self.window_start = t;
         }
-        // At most a few rounds: after one replenish the bucket holds at
-        // least this packet (up to 128 KiB) or `credit_bytes`.
-        let mut rounds = 0;
-        while self.remaining < size && rounds < 1_000_000 {
-            t = self.window_start + self.period;
-            self.replenish(t, size);
-            rounds += 1;
+        if self.remaining < size {
+            // The replenish timer fires every period until the credit
+            // covers the packet: `k` periods, computed at once. (Each adds
+            // `credit_bytes` up to the burst cap, which is at least `size`
+            // except for packets beyond netback's range: those wait for
+            // their whole size.)
+            let k = (size - self.remaining).div_ceil(self.credit_bytes);
+            let wait = i64::try_from(k)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(self.period.as_ns());
+            t = self.window_start + Span(wait);
+            self.window_start = t;
+            let cap = self.max_burst(size).max(size);
+            self.remaining = self
+                .remaining
+                .saturating_add(k.saturating_mul(self.credit_bytes))
+                .min(cap);
         }
         self.remaining = self.remaining.saturating_sub(size);
         self.last_departure = t;
@@ -179,16 +211,26 @@ pub struct SmoothWindow {
 }
 
 impl SmoothWindow {
-    /// A window at its lowest position (`d_min = 0`) at time 0.
+    /// A window at time 0 (see the module doc for where it starts).
     pub fn new(p: &ShaperParams) -> Self {
+        Self::starting(p, Time::ZERO)
+    }
+
+    /// A window whose first adjust interval begins at `start` (when its
+    /// domain starts).
+    pub fn starting(p: &ShaperParams, start: Time) -> Self {
+        let half = p.window.as_ns() / 2;
+        let full = Span::secs(1).as_ns() as u128 * u128::from(FULL_PACKET) * 8
+            / u128::from(p.limit_bps.max(1));
+        let centre = i64::try_from(full).unwrap_or(i64::MAX);
         SmoothWindow {
             p: *p,
-            centre: p.window.as_ns() / 2,
-            interval_start: Time::ZERO,
+            centre: centre.clamp(half.max(1), MAX_CENTRE.as_ns()),
+            interval_start: start,
             consumed: 0,
             integral: 0,
             prev_error: 0,
-            last_departure: Time::ZERO,
+            last_departure: start,
             intervals: 0,
         }
     }
@@ -208,19 +250,40 @@ impl SmoothWindow {
     }
 
     /// Closes every adjust interval that ended by `now` (the PID step).
+    /// Once an idle interval leaves the controller where it was, the rest
+    /// of an idle stretch is skipped at once, so a long gap costs O(1).
     fn roll(&mut self, now: Time) {
         let interval = self.p.interval;
-        while now >= self.interval_start + interval {
+        loop {
+            let next = self.interval_start + interval;
+            if now < next || next <= self.interval_start {
+                return;
+            }
+            let before = (self.centre, self.integral, self.prev_error);
+            let idle = self.consumed == 0;
+            self.pid_step();
+            if idle && before == (self.centre, self.integral, self.prev_error) {
+                let n = (now - self.interval_start).as_ns() / interval.as_ns().max(1);
+                self.interval_start += Span(n.saturating_mul(interval.as_ns()));
+                self.intervals = self.intervals.saturating_add(n as u64);
+            }
+        }
+    }
+
+    /// One adjust interval's PID step.
+    fn pid_step(&mut self) {
+        let interval = self.p.interval;
+        {
             let allocated = bytes_in(self.p.limit_bps, interval).max(1);
             let diff = self.consumed as i128 - allocated as i128;
-            let e = (diff * i128::from(PPM) / allocated as i128).clamp(-PPM as i128, PPM as i128)
-                as i64;
+            let e = (diff * i128::from(PPM) / allocated as i128)
+                .clamp(-PPM as i128, 4 * PPM as i128) as i64;
             // Anti-windup: no integration while the window is pinned at its
             // floor by an idle flow (or at its ceiling by an unstoppable
             // one): a quiet minute must not stall the next burst's slide.
             let half = self.p.window.as_ns() / 2;
             let floor = self.centre <= half.max(1);
-            let ceiling = self.centre >= Span::secs(1).as_ns();
+            let ceiling = self.centre >= MAX_CENTRE.as_ns();
             if !(floor && e < 0 || ceiling && e > 0) {
                 self.integral = (self.integral + e).clamp(-2 * PPM, 2 * PPM);
             }
@@ -231,7 +294,8 @@ impl SmoothWindow {
                 / 1000;
             let adj = adj.clamp(-PPM / 2, 4 * PPM);
             let centre = i128::from(self.centre) * i128::from(PPM + adj) / i128::from(PPM);
-            self.centre = (centre as i64).clamp(half.max(1), Span::secs(1).as_ns());
+            let centre = i64::try_from(centre).unwrap_or(i64::MAX);
+            self.centre = centre.clamp(half.max(1), MAX_CENTRE.as_ns());
             self.consumed = 0;
             self.interval_start += interval;
             self.intervals += 1;

@@ -62,10 +62,13 @@ fn the_smooth_window_keeps_every_delay_inside_its_window() {
     // A paced stream just under the limit: each packet's own delay (after
     // the one before it left) is d_min or d_max.
     let mut t = Time(0);
+    let mut prev = Time(0);
     for _ in 0..5_000 {
-        let (lo, hi) = w.window();
         let dep = w.send(t, 1000);
-        let d = dep - t;
+        // The window this packet got (after any interval end it closed).
+        let (lo, hi) = w.window();
+        let d = dep - t.max(prev);
+        prev = dep;
         assert!(d >= lo && d <= hi.max(lo), "{d:?} outside [{lo:?}, {hi:?}]");
         assert_eq!(hi - lo, Span::ms(3));
         t += Span::us(4_100);
@@ -153,4 +156,51 @@ fn an_overloading_open_loop_sender_still_gets_its_allocation() {
         let rate = bytes * 8 / 60;
         assert!((rate as f64 / 4e6 - 1.0).abs() <= 0.02, "{rate} ({s:?})");
     }
+}
+
+#[test]
+fn the_smooth_window_holds_low_limits_too() {
+    // Started at zero, the window let a bulk sender at 64 kbit/s through at
+    // 257 kbit/s over a minute; it now starts at the full-packet spacing.
+    for kbit in [8u64, 64, 256, 1000] {
+        let p = ShaperParams::new(kbit * 1000);
+        let mut s = Shaper::SmoothWindow(SmoothWindow::new(&p));
+        let rate = bulk(&mut s, 1460, 8, 60) * 8 / 60;
+        let err = (rate as f64 / (kbit * 1000) as f64 - 1.0).abs();
+        assert!(err <= 0.03, "{kbit} kbit/s: {rate} bit/s");
+    }
+}
+
+#[test]
+fn a_long_idle_gap_costs_no_more_than_a_short_one() {
+    let p = ShaperParams {
+        interval: Span::ms(10),
+        ..ShaperParams::new(4 * MBIT)
+    };
+    for at in [
+        Time(0) + Span::secs(30 * 86_400),
+        Time(i64::MAX - 1_000_000_000_000),
+        Time::NEVER,
+    ] {
+        let mut w = SmoothWindow::new(&p);
+        w.send(Time(0), 1460);
+        // Before the fix, each of these closed one 10 ms interval per loop
+        // pass (2.1 s for 30 days; forever for NEVER).
+        let t = w.send(at, 1460);
+        assert!(t >= at);
+        let mut b = TokenBucket::new(&p);
+        assert!(b.send(at, 1460) >= at);
+    }
+}
+
+#[test]
+fn a_packet_beyond_any_burst_waits_for_its_whole_size_of_credit() {
+    // 1 Mbit/s, 50 ms: 6250 bytes a period. 1 MiB needs 168 periods of
+    // credit; the first is in the bucket, so it leaves 167 periods later.
+    let p = ShaperParams::new(MBIT);
+    let mut b = TokenBucket::new(&p);
+    let t0 = Time(0) + Span::ms(10);
+    assert_eq!(b.send(t0, 1 << 20), Time(0) + Span::ms(167 * 50));
+    // And the bucket is empty after it: the next packet waits a period.
+    assert_eq!(b.send(t0, 1000), Time(0) + Span::ms(168 * 50));
 }
