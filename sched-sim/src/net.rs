@@ -59,13 +59,17 @@ impl FlowAcc {
 }
 
 /// Runs `sent` (and the bulk flows, from `start` to `end`) through `d`'s
-/// shaper; `None` when the domain is not shaped.
+/// shaper; `None` when the domain is not shaped. A packet counts as sent
+/// only if it leaves the shaper before `end`: what is still queued then
+/// was not sent, whichever kind of flow offered it.
 pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<NetReport> {
     let net = d.net?;
     let p = net.params();
+    // The shaper starts with its domain: a late domain gets no burst from
+    // intervals that passed before it existed.
     let mut shaper = match net.shaper {
-        ShaperKind::TokenBucket => Shaper::TokenBucket(TokenBucket::new(&p)),
-        ShaperKind::SmoothWindow => Shaper::SmoothWindow(SmoothWindow::new(&p)),
+        ShaperKind::TokenBucket => Shaper::TokenBucket(TokenBucket::starting(&p, Time(start))),
+        ShaperKind::SmoothWindow => Shaper::SmoothWindow(SmoothWindow::starting(&p, Time(start))),
     };
     let mut sent: Vec<Sent> = sent.to_vec();
     sent.sort_by_key(|s| s.at);
@@ -133,7 +137,7 @@ pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<N
                 let n = left.min(MTU);
                 left -= n;
                 let out = shaper.send(Time(t), n).ns();
-                if let Some(a) = accs.get_mut(usize::from(s.flow)) {
+                if let Some(a) = accs.get_mut(usize::from(s.flow)).filter(|_| out < end) {
                     a.packet(t, out, n);
                 }
             }
@@ -142,12 +146,13 @@ pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<N
             q.pop_front();
             let out = shaper.send(Time(t), *size).ns();
             q.push_back(out);
-            accs[*f].packet(t, out, *size);
+            if out < end {
+                accs[*f].packet(t, out, *size);
+            }
         } else if let Some((_, k)) = u {
             let (f, size, next, gap) = &mut udp[k];
             let out = shaper.send(Time(t), *size).ns();
             *next += *gap;
-            // What has not left by the end is still queued: not sent.
             if out < end {
                 accs[*f].packet(t, out, *size);
             }

@@ -1042,12 +1042,15 @@ fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow,
     let r = fl.get_ref();
     let f = |k: &str| format!("{path}.{k}");
     let kind = r.kind.get_ref().as_str();
+    // A packet is at most an IP packet (netback never sees a bigger one);
+    // an HTTP reply, split into packets, at most 1 MiB.
     let bytes = |v: &Option<Spanned<i64>>,
                  k: &str,
                  default: Option<u32>|
      -> Result<u32, ScenarioError> {
         match (v, default) {
-            (Some(v), _) => cx.int(v, &f(k), 1..1_048_577, "1..1048576 bytes"),
+            (Some(v), _) if k == "reply" => cx.int(v, &f(k), 1..1_048_577, "1..1048576 bytes"),
+            (Some(v), _) => cx.int(v, &f(k), 1..MAX_PACKET + 1, "1..65535 bytes"),
             (None, Some(d)) => Ok(d),
             (None, None) => Err(cx.err(span.clone(), f(k), format!("required for kind {kind}"))),
         }
@@ -1109,6 +1112,79 @@ fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow,
             ))
         }
     })
+}
+
+/// The largest packet a flow sends (an IP packet).
+const MAX_PACKET: i64 = 65_535;
+/// Flows a domain may have.
+const MAX_FLOWS: usize = 64;
+
+/// A flow's bounds: `(field, message)` when one is out. They keep a run
+/// finite and its memory bounded: at most a million packets a second per
+/// flow, rates of 1 kbit/s..10 Gbit/s, requests at least 10 µs apart.
+fn flow_ok(fl: &Flow) -> Result<(), (&'static str, &'static str)> {
+    let rate_ok = |bps: u64, size: u32| {
+        if !(1_000..=10_000_000_000).contains(&bps) {
+            Err(("rate", "must be 1kbit..10Gbit"))
+        } else if u128::from(bps) > u128::from(size) * 8 * 1_000_000 {
+            Err((
+                "rate",
+                "at most a million packets a second (raise size or lower rate)",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let size_ok = |size: u32| {
+        if size == 0 || i64::from(size) > MAX_PACKET {
+            Err(("size", "must be 1..65535 bytes"))
+        } else {
+            Ok(())
+        }
+    };
+    let service_ok = |t: Span| {
+        if t <= Span::ZERO || t > Span::secs(1) {
+            Err(("service", "must be positive and at most 1s"))
+        } else {
+            Ok(())
+        }
+    };
+    match *fl {
+        Flow::Cbr {
+            rate_bps,
+            size,
+            service,
+        } => {
+            size_ok(size)?;
+            rate_ok(rate_bps, size)?;
+            service_ok(service)
+        }
+        Flow::Http {
+            interval,
+            reply,
+            service,
+            ..
+        } => {
+            if interval < Span::us(10) {
+                return Err(("interval", "must be at least 10us"));
+            }
+            if reply == 0 || reply > 1 << 20 {
+                return Err(("reply", "must be 1..1048576 bytes"));
+            }
+            service_ok(service)
+        }
+        Flow::Udp { rate_bps, size } => {
+            size_ok(size)?;
+            rate_ok(rate_bps, size)
+        }
+        Flow::Bulk { size, window } => {
+            size_ok(size)?;
+            if !(1..=1024).contains(&window) {
+                return Err(("window", "must be 1..1024 packets"));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Semantic checks shared by files and code-built scenarios: `(field, message)`.
@@ -1187,6 +1263,14 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         if let Some(n) = &d.net {
             if let Err(err) = n.params().validate() {
                 return e(p("net"), &err.to_string());
+            }
+        }
+        if d.flows.len() > MAX_FLOWS {
+            return e(p("flows"), "at most 64 flows per domain");
+        }
+        for (j, fl) in d.flows.iter().enumerate() {
+            if let Err((k, m)) = flow_ok(fl) {
+                return e(format!("domain[{i}].flows[{j}].{k}"), m);
             }
         }
         for (j, w) in d.workloads.iter().enumerate() {

@@ -87,13 +87,19 @@ struct DState {
     alive: u32,
 }
 
-/// A domain's guest work: its workloads, and its network flows as the jobs
-/// that send them (a CBR packet every `size × 8 / rate`, an HTTP reply per
-/// request; bulk senders need no CPU and are not guest work).
-fn guest_work(d: &crate::scenario::Domain) -> Vec<(crate::scenario::Workload, Option<(u32, u16)>)> {
+/// The guest work of vCPU `vcpu` of `d`: the domain's workloads (each vCPU
+/// runs them), and on vCPU 0 its network flows as the jobs that send them (a
+/// CBR packet every `size × 8 / rate`, an HTTP reply per request; bulk
+/// senders need no CPU and are not guest work). A flow is the domain's, so
+/// one vCPU sends it: a 2 Mbit/s stream of a 2-vCPU domain is 2 Mbit/s.
+fn guest_work(
+    d: &crate::scenario::Domain,
+    vcpu: u16,
+) -> Vec<(crate::scenario::Workload, Option<(u32, u16)>)> {
     use crate::scenario::{Flow, Workload};
     let mut v: Vec<_> = d.workloads.iter().map(|w| (*w, None)).collect();
-    for (f, fl) in d.flows.iter().enumerate() {
+    let flows = if vcpu == 0 { &d.flows[..] } else { &[] };
+    for (f, fl) in flows.iter().enumerate() {
         match *fl {
             Flow::Cbr {
                 rate_bps,
@@ -195,7 +201,7 @@ pub(crate) fn run<H: SimPolicy>(
             progress_from: 0,
             comp: Lazy::IDLE,
             guest: Guest::with_sends(
-                &guest_work(&sc.domains[d]),
+                &guest_work(&sc.domains[d], id),
                 seed,
                 &[d as u64, u64::from(id)],
             ),
