@@ -1,8 +1,9 @@
 //! `vsched host-create`, `vsched create`, `vsched destroy`, `vsched list`:
 //! a simulated host from nothing, as an administrator builds one with `xl`.
 //! Every change goes through `host::change` (validated whole, written
-//! atomically under the lock); `host-create` refuses to overwrite a host
-//! unless `--force`.
+//! atomically under the lock); `host-create` writes through `host::create`
+//! (the same lock and atomic write) and refuses to overwrite a host unless
+//! `--force`.
 
 use std::path::PathBuf;
 
@@ -39,26 +40,33 @@ pub(crate) struct HostCreateArgs {
 
 pub(crate) fn host_create(a: &HostCreateArgs) -> Result<(), Failure> {
     let path = host::path(a.host.as_deref());
-    if path.exists() && !a.force {
-        return Err(Failure::BadInput(format!(
-            "{}: exists (use --force to replace it)",
-            path.display()
-        )));
-    }
     let name = path
         .file_stem()
         .map_or("host".into(), |s| s.to_string_lossy().into_owned());
+    // TOML strings, quoted and escaped by toml_edit.
+    let s = |v: &str| toml_edit::Value::from(v).to_string();
     let pin = if a.pcpus > 1 { "pin = [0]\n" } else { "" };
     let text = format!(
         "# A simulated host, made by `vsched host-create`; change it with the\n\
          # vsched commands (or by hand: it is a scenario file).\n\
-         name = {name:?}\nduration = {:?}\nseed = 1\n\n[host]\npcpus = {}\ncontext_switch = {:?}\n\n\
+         name = {}\nduration = {}\nseed = 1\n\n[host]\npcpus = {}\ncontext_switch = {}\n\n\
          [[domain]]\nname = \"Domain-0\"\ndriver = true\n{pin}",
-        a.duration, a.pcpus, a.context_switch
+        s(&name),
+        s(&a.duration),
+        a.pcpus,
+        s(&a.context_switch)
     );
-    sched_sim::Scenario::parse(&text, &path.display().to_string())
-        .map_err(|e| Failure::BadInput(format!("{}: {}", e.field, e.message)))?;
-    crate::outputs::write_whole(&path, &text)
+    sched_sim::Scenario::parse(&text, &path.display().to_string()).map_err(|e| {
+        // The one-line error names the flag that set the field.
+        let flag = match e.field.as_str() {
+            "host.pcpus" => "--pcpus",
+            "duration" => "--duration",
+            "host.context_switch" => "--context-switch",
+            other => other,
+        };
+        Failure::BadInput(format!("{flag}: {}", e.message))
+    })?;
+    host::create(&path, &text, a.force)
 }
 
 #[derive(Args)]
@@ -121,6 +129,7 @@ fn inline_tables(flag: &str, items: &[String]) -> Result<Array, Failure> {
             .ok_or_else(|| Failure::BadInput(format!("{flag} {w:?}: not a value")))?;
         out.push(v);
     }
+    out.fmt();
     Ok(out)
 }
 
@@ -169,17 +178,14 @@ pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
         if !flows.is_empty() {
             t["flows"] = value(flows.clone());
         }
-        match doc
-            .get_mut("domain")
-            .and_then(|d| d.as_array_of_tables_mut())
-        {
-            Some(arr) => arr.push(t),
-            None => {
-                let mut arr = ArrayOfTables::new();
-                arr.push(t);
-                doc["domain"] = toml_edit::Item::ArrayOfTables(arr);
-            }
-        }
+        // `host::change` has made an inline `domain = [...]` tables.
+        let domains = doc
+            .entry("domain")
+            .or_insert_with(|| toml_edit::Item::ArrayOfTables(ArrayOfTables::new()));
+        domains
+            .as_array_of_tables_mut()
+            .ok_or_else(|| Failure::Internal("domain: not an array of tables".into()))?
+            .push(t);
         Ok(())
     })?;
     Ok(())
@@ -199,12 +205,11 @@ pub(crate) fn destroy(a: &DestroyArgs) -> Result<(), Failure> {
     host::change(&path, |sc, doc| {
         let i = host::domain(sc, &a.domain)?;
         let name = sc.domains[i].name.clone();
-        if let Some(arr) = doc
-            .get_mut("domain")
+        doc.get_mut("domain")
             .and_then(|d| d.as_array_of_tables_mut())
-        {
-            arr.remove(i);
-        }
+            .filter(|arr| i < arr.len())
+            .ok_or_else(|| Failure::Internal(format!("domain {i} not found in the document")))?
+            .remove(i);
         // Its run-time changes go with it.
         if let Some(arr) = doc
             .get_mut("change")

@@ -12,6 +12,15 @@
 //! is it written to a temporary file beside it, synced, and renamed over it.
 //! A rejected change never touches the file; a crash leaves the old file or
 //! the new one, never half of either; concurrent invocations queue on the lock.
+//! `host-create` writes through the same lock and the same temporary file.
+//!
+//! A symlinked host file is resolved first: the lock is taken on, and the
+//! file written in place of, its target, so every name for a host shares one
+//! lock and the link stays a link. The new file gets the old one's
+//! permissions. The scenario format lets domains be `[[domain]]` tables or one
+//! inline array (`domain = [{ ... }, { ... }]`), and `host`/`pool` be inline
+//! tables; a change first turns those into `[[domain]]`/`[[change]]` and
+//! `[host]`/`[pool]` tables (`normalise`), so every edit sees one shape.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -91,6 +100,24 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The file a host path stands for: a symlink's target (so the lock and
+/// the new file land beside the real file, and the link is kept), or the
+/// path itself.
+fn target(path: &Path) -> PathBuf {
+    if let Ok(real) = fs::canonicalize(path) {
+        return real;
+    }
+    // A dangling link (host-create through it): follow it by hand.
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&p) {
+            Ok(next) => p = p.parent().unwrap_or(Path::new("")).join(next),
+            Err(_) => break,
+        }
+    }
+    p
+}
+
 /// Applies `edit` to the host file under the lock; the result must parse as
 /// a valid scenario or nothing is written. Returns the new scenario.
 pub(crate) fn change(
@@ -98,28 +125,76 @@ pub(crate) fn change(
     edit: impl FnOnce(&Scenario, &mut DocumentMut) -> Result<(), Failure>,
 ) -> Result<Scenario, Failure> {
     reject_xen(path)?;
-    let _lock = Lock::take(path)?;
+    let file = target(path);
+    let _lock = Lock::take(&file)?;
     let before = load(path)?;
-    let text = fs::read_to_string(path)
+    let text = fs::read_to_string(&file)
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
+    normalise(&mut doc);
+    let unedited = doc.to_string();
     edit(&before, &mut doc)?;
     let new_text = doc.to_string();
     let after = Scenario::parse(&new_text, &path.display().to_string())
         .map_err(|e| Failure::BadInput(format!("change refused, host file unchanged: {e}")))?;
-    if new_text != text {
-        write_atomically(path, &new_text)?;
+    if new_text != unedited {
+        write_atomically(&file, &new_text)?;
     }
     Ok(after)
 }
 
+/// Writes a new host file (already validated) under the lock, the way
+/// `change` writes; an existing one is replaced only when `replace`.
+pub(crate) fn create(path: &Path, text: &str, replace: bool) -> Result<(), Failure> {
+    reject_xen(path)?;
+    let file = target(path);
+    let _lock = Lock::take(&file)?;
+    if !replace && fs::symlink_metadata(&file).is_ok() {
+        return Err(Failure::BadInput(format!(
+            "{}: exists (use --force to replace it)",
+            path.display()
+        )));
+    }
+    write_atomically(&file, text)
+}
+
+/// Gives the document the one shape the edits work on: an inline array of
+/// domains (or changes) becomes `[[domain]]` (`[[change]]`) tables, and an
+/// inline `host`/`pool` table a `[host]`/`[pool]` table. Everything else,
+/// comments included, is kept.
+pub(crate) fn normalise(doc: &mut DocumentMut) {
+    use toml_edit::Item;
+    for key in ["domain", "change", "host", "pool"] {
+        let Some(item) = doc.get_mut(key).filter(|i| i.is_value()) else {
+            continue;
+        };
+        let v = std::mem::take(item);
+        *item = match key {
+            "domain" | "change" => v.into_array_of_tables().map(Item::ArrayOfTables),
+            _ => v.into_table().map(Item::Table),
+        }
+        .unwrap_or_else(|v| v);
+        if !item.is_value() {
+            // `key = ` spacing would show in the header as `[key ]`.
+            if let Some(mut k) = doc.key_mut(key) {
+                k.fmt();
+            }
+        }
+    }
+}
+
+/// Writes `text` to `path` whole: a temporary file beside it (with the old
+/// file's permissions, when there is one), synced, then renamed over it.
 fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
     let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
     let io = |e: std::io::Error| Failure::Internal(format!("{}: {e}", tmp.display()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
+        if let Ok(old) = fs::metadata(path) {
+            f.set_permissions(old.permissions())?;
+        }
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -143,7 +218,8 @@ pub(crate) fn domain(sc: &Scenario, which: &str) -> Result<usize, Failure> {
         .ok_or_else(|| Failure::BadInput(format!("-d: no domain named or numbered {which:?}")))
 }
 
-/// The table of `[[domain]]` number `i` in the document.
+/// The table of `[[domain]]` number `i` in the document (inside `change`,
+/// so an inline array of domains has been made tables by `normalise`).
 pub(crate) fn domain_table(
     doc: &mut DocumentMut,
     i: usize,

@@ -89,6 +89,11 @@ pub(crate) fn run(a: &SchedEdfArgs) -> Result<(), Failure> {
     if pool_set && !a.schedparam {
         return Err(bad("-P and -e need -s".into()));
     }
+    if a.rt_type == Some(RtType::None) && a.deadline.is_some() {
+        return Err(bad(
+            "-D: a deadline needs -t periodic or -t aperiodic (-t none drops it)".into(),
+        ));
+    }
     let path = host::path(a.host.as_deref());
     if xen::is_xen(&path) {
         return run_xen(a, pool_set, dom_set);

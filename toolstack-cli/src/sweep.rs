@@ -10,12 +10,21 @@
 //! Values are a list (`3ms,5ms,8ms`) or an inclusive range with a step
 //! (`1ms..30ms/5ms`, `1..6`, step 1 by default for integers).
 //!
+//! At each point the keys are set in the order given, except that every
+//! `domain.NAME.count` comes last (in the order of the domains in the file):
+//! the replicas are copies of the domain as that point configured it, a count
+//! of 0 removes a domain whose other keys were set, and the results do not
+//! depend on the order of the `--vary` flags. A key may be varied once.
+//!
 //! Every point is built and validated before anything runs, so a bad value
-//! is reported (exit 2) without partial output. Output is CSV (one row per
-//! point, policy and domain) or `--json`; it does not depend on the number
-//! of threads: results are put back in point order. `--shard I/N` runs the
-//! points whose index is I-1 modulo N, so a sweep splits across machines
-//! and the shards' rows concatenate to the whole.
+//! is reported (exit 2) without partial output; so is a sweep of more than
+//! `MAX_POINTS` points, counted (without overflow) before any list of values
+//! is built. Output is CSV (one row per point, policy and domain) or
+//! `--json`; it does not depend on the number of threads: results are put
+//! back in point order. `--shard I/N` runs the points whose index is I-1
+//! modulo N, so a sweep splits across machines. Each shard's output stands
+//! alone (a CSV with its header, a JSON array), so the shards' data rows,
+//! without the repeated headers, concatenate to the whole.
 
 use std::path::PathBuf;
 
@@ -29,6 +38,15 @@ use crate::Failure;
 
 #[derive(Args)]
 #[command(after_help = "\
+A sweep has at most 1000000 points (the product of the numbers of values);
+a bigger one is refused before anything runs. Each key may be varied once.
+Keys are set in the order given, except domain.NAME.count, which is set
+last, so replicas copy the domain as configured at that point.
+
+Each shard's output is a standalone CSV with its own header line (with
+--json, its own array). To join shards, keep the first file's header and
+drop the others': { cat part1.csv; for f in part2.csv part3.csv; do tail -n +2 \"$f\"; done; }
+
 Examples:
   vsched sweep scenarios/lsvm-ping-4vm.toml --vary domain.vm1.microslice=1ms..30ms/1ms --policy vslicer
   vsched sweep scenarios/edf-aperiodic-ping.toml --vary domain.pinged.rt.deadline=3ms,5ms,8ms \\
@@ -36,7 +54,8 @@ Examples:
 pub(crate) struct SweepArgs {
     /// The scenario file (TOML).
     file: PathBuf,
-    /// KEY=VALUES to vary (repeatable; the points are their product).
+    /// KEY=VALUES to vary (repeatable, once per key; the points are their
+    /// product, at most 1000000).
     #[arg(long = "vary", required = true, value_name = "KEY=VALUES")]
     vary: Vec<String>,
     /// Policies to run at every point, comma-separated, or `all`
@@ -49,7 +68,8 @@ pub(crate) struct SweepArgs {
     /// Override the duration of every point (e.g. "10s").
     #[arg(long)]
     duration: Option<String>,
-    /// Run only shard I of N (1-based): the points with index ≡ I-1 mod N.
+    /// Run only shard I of N (1-based): the points with index ≡ I-1 mod N
+    /// (each shard prints its own CSV header).
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
     /// Print a JSON array of {point, report} instead of CSV.
@@ -65,6 +85,23 @@ struct Axis {
 
 fn bad(m: String) -> Failure {
     Failure::BadInput(m)
+}
+
+/// The most points a sweep may have.
+const MAX_POINTS: usize = 1_000_000;
+
+/// The values of the range `a..=b` by `step` (`a <= b`, `step > 0`), or
+/// an error when there are more than `MAX_POINTS`: counted before built.
+fn range(a: i64, b: i64, step: i64) -> Result<Vec<i64>, String> {
+    let (a, step) = (i128::from(a), i128::from(step));
+    let n = (i128::from(b) - a) / step + 1;
+    if n > MAX_POINTS as i128 {
+        return Err(format!(
+            "{n} values; a sweep has at most {MAX_POINTS} points"
+        ));
+    }
+    // Each value is in a..=b, so it fits in an i64.
+    Ok((0..n).map(|k| (a + k * step) as i64).collect())
 }
 
 /// `1ms..30ms/5ms`, `1..6`, `0.5..1.0/0.25`, or `a,b,c`.
@@ -86,7 +123,11 @@ fn parse_values(key: &str, spec: &str) -> Result<Vec<Value>, Failure> {
             if s <= 0 || b < a {
                 return Err(err("need start <= end and a positive step".into()));
             }
-            return Ok((a..=b).step_by(s as usize).map(Value::from).collect());
+            return Ok(range(a, b, s)
+                .map_err(err)?
+                .into_iter()
+                .map(Value::from)
+                .collect());
         }
         let dur = |v: &str| sched_sim::scenario::parse_duration(v.trim()).map_err(&err);
         let (a, b) = (dur(lo)?, dur(hi)?);
@@ -94,16 +135,17 @@ fn parse_values(key: &str, spec: &str) -> Result<Vec<Value>, Failure> {
         if s <= Span::ZERO || b < a {
             return Err(err("need start <= end and a positive step".into()));
         }
-        let mut out = Vec::new();
-        let mut t = a;
-        while t <= b {
-            out.push(Value::from(t.to_string()));
-            t = t + s;
-            if out.len() > 100_000 {
-                return Err(err("more than 100000 values".into()));
-            }
-        }
-        return Ok(out);
+        return Ok(range(a.0, b.0, s.0)
+            .map_err(err)?
+            .into_iter()
+            .map(|t| Value::from(Span(t).to_string()))
+            .collect());
+    }
+    let n = spec.split(',').count();
+    if n > MAX_POINTS {
+        return Err(err(format!(
+            "{n} values; a sweep has at most {MAX_POINTS} points"
+        )));
     }
     Ok(spec
         .split(',')
@@ -189,6 +231,35 @@ fn apply(doc: &mut DocumentMut, key: &str, v: &Value) -> Result<(), String> {
     }
 }
 
+/// The order in which the axes are set at a point (indices into `axes`):
+/// the order given, except that `domain.NAME.count` axes come after all the
+/// others, ordered by where NAME is in the file (names not in it last).
+fn application_order(axes: &[Axis], doc: &DocumentMut) -> Vec<usize> {
+    let names: Vec<&str> = doc
+        .get("domain")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.get("name").and_then(|n| n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    // The same reading of the key as `apply`'s.
+    let count_of = |key: &str| match key.split('.').collect::<Vec<_>>().as_slice() {
+        ["domain", name, "count"] => {
+            Some(names.iter().position(|n| n == name).unwrap_or(usize::MAX))
+        }
+        _ => None,
+    };
+    let mut order: Vec<usize> = (0..axes.len()).collect();
+    // Stable: keys that are not counts keep the order given.
+    order.sort_by_key(|&k| match count_of(&axes[k].key) {
+        None => (0, 0),
+        Some(pos) => (1, pos),
+    });
+    order
+}
+
 /// Parses `I/N` (1-based I).
 fn parse_shard(s: &str) -> Result<(usize, usize), Failure> {
     let e = || bad(format!("--shard: {s:?} is not I/N with 1 <= I <= N"));
@@ -207,22 +278,47 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
     let file = a.file.display().to_string();
     let text = std::fs::read_to_string(&a.file).map_err(|e| bad(format!("{file}: {e}")))?;
     let base = Scenario::parse(&text, &file).map_err(|e| bad(e.to_string()))?;
-    let doc: DocumentMut = text.parse().map_err(|e| bad(format!("{file}: {e}")))?;
-    let mut axes = Vec::new();
+    let mut doc: DocumentMut = text.parse().map_err(|e| bad(format!("{file}: {e}")))?;
+    // `domain = [{...}]` and `[[domain]]` alike: `apply` edits tables.
+    crate::host::normalise(&mut doc);
+    let mut axes: Vec<Axis> = Vec::new();
     for v in &a.vary {
         let (k, spec) = v
             .split_once('=')
             .ok_or_else(|| bad(format!("--vary {v:?}: use KEY=VALUES")))?;
-        let values = parse_values(k, spec)?;
-        axes.push(Axis {
-            key: k.trim().to_string(),
-            values,
-        });
+        let key = k.trim().to_string();
+        if axes.iter().any(|x| x.key == key) {
+            return Err(bad(format!(
+                "--vary {key}: given twice; vary each key once (list all its values)"
+            )));
+        }
+        let values = parse_values(&key, spec)?;
+        axes.push(Axis { key, values });
     }
-    let total: usize = axes.iter().map(|x| x.values.len()).product();
-    if total == 0 || total > 1_000_000 {
-        return Err(bad(format!("--vary: {total} points; 1..1000000 allowed")));
+    for (flag, key, set) in [
+        ("--seed", "seed", a.seed.is_some()),
+        ("--duration", "duration", a.duration.is_some()),
+    ] {
+        if set && axes.iter().any(|x| x.key == key) {
+            return Err(bad(format!(
+                "{flag}: it would override --vary {key} at every point; give one of them"
+            )));
+        }
     }
+    let total = axes
+        .iter()
+        .try_fold(1usize, |n, x| n.checked_mul(x.values.len()))
+        .filter(|&n| n <= MAX_POINTS)
+        .ok_or_else(|| {
+            let sizes: Vec<String> = axes.iter().map(|x| x.values.len().to_string()).collect();
+            bad(format!(
+                "--vary: {} points is more than the {MAX_POINTS} a sweep may have",
+                sizes.join("×")
+            ))
+        })?;
+    // The order keys are set in at each point: as given, but the counts
+    // last, in the order of their domains in the file (see the module doc).
+    let order = application_order(&axes, &doc);
     let (shard, shards) = a
         .shard
         .as_deref()
@@ -253,19 +349,27 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
     // Build and validate this shard's points before running any.
     let mut points = Vec::new();
     for idx in (shard..total).step_by(shards) {
+        // The first axis varies slowest.
         let mut rem = idx;
-        let mut d = doc.clone();
-        let mut chosen = Vec::new();
-        for ax in axes.iter().rev() {
-            let v = &ax.values[rem % ax.values.len()];
+        let mut at = vec![0; axes.len()];
+        for (k, ax) in axes.iter().enumerate().rev() {
+            at[k] = rem % ax.values.len();
             rem /= ax.values.len();
-            apply(&mut d, &ax.key, v).map_err(|e| bad(format!("--vary {}: {e}", ax.key)))?;
-            chosen.push((
-                ax.key.clone(),
-                v.to_string().trim().trim_matches('"').to_string(),
-            ));
         }
-        chosen.reverse();
+        let mut d = doc.clone();
+        for &k in &order {
+            let ax = &axes[k];
+            apply(&mut d, &ax.key, &ax.values[at[k]])
+                .map_err(|e| bad(format!("--vary {}: {e}", ax.key)))?;
+        }
+        let chosen: Vec<(String, String)> = axes
+            .iter()
+            .zip(&at)
+            .map(|(ax, &i)| {
+                let v = ax.values[i].to_string();
+                (ax.key.clone(), v.trim().trim_matches('"').to_string())
+            })
+            .collect();
         let sc = Scenario::parse(&d.to_string(), &file).map_err(|e| {
             let at: Vec<String> = chosen.iter().map(|(k, v)| format!("{k}={v}")).collect();
             bad(format!(

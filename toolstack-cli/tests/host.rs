@@ -323,6 +323,15 @@ fn sched_edf_sets_real_time_types_deadlines_reserves_and_the_poll() {
         &vsched_at(&h, &["sched-edf", "-d", "batch2", "-t", "aperiodic"]),
         "-D: deadline",
     );
+    // `-t none` drops the deadline: giving one with it is a mistake, not
+    // something to ignore.
+    refused(
+        &vsched_at(
+            &h,
+            &["sched-edf", "-d", "batch2", "-t", "none", "-D", "5ms"],
+        ),
+        "-D: a deadline needs -t periodic or -t aperiodic",
+    );
     refused(
         &vsched_at(
             &h,
@@ -598,4 +607,129 @@ fn vsched_net_sets_a_limit_and_shaper_and_create_takes_flows() {
     assert!(sched_sim::Scenario::from_file(&h).unwrap().domains[1]
         .net
         .is_none());
+}
+
+/// A new, empty directory for a test's host files.
+fn fresh_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vsched-host-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn host_create_force_queues_on_the_lock_with_a_concurrent_create() {
+    let dir = fresh_dir("force-race");
+    let h = dir.join("host.toml");
+    let cpu = "{ kind = \"cpu\", load = 1.0 }";
+    for trial in 0..20 {
+        ok(&vsched_at(&h, &["host-create", "--force", "--pcpus", "2"]));
+        // A `create` that has read the old host must not rename it back
+        // over the new one: host-create takes the same lock.
+        let name = format!("vm{trial}");
+        let mut create = Command::new(env!("CARGO_BIN_EXE_vsched"))
+            .args(["create", &name, "--workload", cpu, "--host"])
+            .arg(&h)
+            .spawn()
+            .unwrap();
+        ok(&vsched_at(&h, &["host-create", "--force", "--pcpus", "3"]));
+        assert!(create.wait().unwrap().success());
+        let sc = sched_sim::Scenario::from_file(&h).unwrap();
+        assert_eq!(sc.host.pcpus, 3, "trial {trial}: the old host came back");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn host_create_errors_name_the_flag() {
+    let dir = fresh_dir("create-flags");
+    let h = dir.join("host.toml");
+    for (args, flag) in [
+        (&["--pcpus", "0"][..], "--pcpus: "),
+        (&["--pcpus", "300"][..], "--pcpus: "),
+        (&["--duration", "5"][..], "--duration: "),
+        (&["--duration", "0s"][..], "--duration: "),
+        (&["--context-switch", "xx"][..], "--context-switch: "),
+    ] {
+        let mut all = vec!["host-create"];
+        all.extend_from_slice(args);
+        refused(&vsched_at(&h, &all), flag);
+        assert!(!h.exists(), "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn inline_domain_arrays_are_edited_like_domain_tables() {
+    let dir = fresh_dir("inline");
+    let h = dir.join("host.toml");
+    std::fs::write(
+        &h,
+        "# kept\nname = \"inline\"\nduration = \"1s\"\n\
+         host = { pcpus = 2 }\npool = { tslice = \"30ms\" }\n\
+         domain = [\n  { name = \"a\", workloads = [{ kind = \"cpu\", load = 1.0 }] },\n  \
+         { name = \"b\", weight = 512, workloads = [{ kind = \"cpu\", load = 0.5 }] },\n]\n\
+         change = [{ at = \"500ms\", domain = \"a\", weight = 128 }]\n",
+    )
+    .unwrap();
+    let names = |h: &Path| -> Vec<String> {
+        let sc = sched_sim::Scenario::from_file(h).unwrap();
+        sc.domains.iter().map(|d| d.name.clone()).collect()
+    };
+    let cpu = "{ kind = \"cpu\", load = 1.0 }";
+    ok(&vsched_at(&h, &["create", "c", "--workload", cpu]));
+    assert_eq!(names(&h), ["a", "b", "c"]);
+    ok(&vsched_at(&h, &["sched-credit", "-d", "a", "-w", "5"]));
+    ok(&vsched_at(&h, &["sched-vslicer", "-d", "b", "-m", "5ms"]));
+    ok(&vsched_at(&h, &["sched-credit", "-s", "-t", "10"]));
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    assert_eq!(sc.domains[0].weight, 5);
+    assert_eq!(sc.domains[1].weight, 512);
+    assert!(sc.domains[1].microslice.is_some());
+    assert_eq!(sc.pool.credit_params().tslice.as_ms(), 10);
+    assert_eq!(sc.changes.len(), 1);
+    // Destroying a domain takes its run-time changes with it.
+    ok(&vsched_at(&h, &["destroy", "a"]));
+    assert_eq!(names(&h), ["b", "c"]);
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    assert!(sc.changes.is_empty());
+    let text = std::fs::read_to_string(&h).unwrap();
+    assert!(text.starts_with("# kept\n"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn changes_keep_the_files_permissions_and_go_through_symlinks() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = fresh_dir("perms");
+    let h = dir.join("real.toml");
+    ok(&vsched_at(&h, &["host-create", "--pcpus", "2"]));
+    std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.join("link.toml");
+    symlink("real.toml", &link).unwrap();
+    let cpu = "{ kind = \"cpu\", load = 1.0 }";
+    ok(&vsched_at(&link, &["create", "web", "--workload", cpu]));
+    ok(&vsched_at(
+        &link,
+        &["sched-credit", "-d", "web", "-w", "512"],
+    ));
+    ok(&vsched_at(
+        &link,
+        &["host-create", "--force", "--pcpus", "3"],
+    ));
+    ok(&vsched_at(&link, &["create", "db", "--workload", cpu]));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let mode = std::fs::metadata(&h).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    assert_eq!(sc.host.pcpus, 3);
+    assert_eq!(sc.domains.last().unwrap().name, "db");
+    // One lock for the file, whichever name reaches it.
+    assert!(dir.join("real.toml.lock").exists());
+    assert!(!dir.join("link.toml.lock").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -121,3 +121,172 @@ fn bad_sweeps_are_refused_before_anything_runs() {
         assert!(err.starts_with(starts), "{extra:?}: {err}");
     }
 }
+
+/// Runs `vsched sweep` on the EDF scenario with `extra`, expecting one line
+/// on stderr, nothing on stdout and exit 2; returns the line.
+fn refused(extra: &[&str]) -> String {
+    let f = scenario("edf-aperiodic-ping.toml");
+    let mut args = vec!["sweep", f.as_str()];
+    args.extend_from_slice(extra);
+    let out = vsched(&args, "1");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+    assert!(out.stdout.is_empty(), "{extra:?}");
+    assert_eq!(err.lines().count(), 1, "{extra:?}: {err:?}");
+    err
+}
+
+#[test]
+fn sweeps_over_the_point_limit_are_refused_before_they_are_built() {
+    // Counted, not expanded: 10^10 values would not fit in memory.
+    let err = refused(&["--vary", "seed=0..10000000000"]);
+    assert!(err.starts_with("--vary seed: 10000000001 values"), "{err}");
+    assert!(err.contains("1000000"), "{err}");
+    let err = refused(&["--vary", "duration=1ns..1000s/1ns"]);
+    assert!(err.starts_with("--vary duration: "), "{err}");
+    let err = refused(&["--vary", "seed=-9223372036854775808..9223372036854775807/1"]);
+    assert!(err.starts_with("--vary seed: "), "{err}");
+    // The product wraps to 230 in 64 bits: it must not run 230 points.
+    let err = refused(&[
+        "--vary",
+        "seed=1..82609",
+        "--vary",
+        "domain.busy1.weight=1..69341",
+        "--vary",
+        "domain.busy2.weight=1..42618",
+        "--vary",
+        "domain.busy3.weight=1..75563",
+    ]);
+    assert!(err.starts_with("--vary: "), "{err}");
+    assert!(err.contains("1000000"), "{err}");
+    let err = refused(&[
+        "--vary",
+        "seed=1..1001",
+        "--vary",
+        "domain.busy1.weight=1..1000",
+    ]);
+    assert!(err.starts_with("--vary: "), "{err}");
+}
+
+#[test]
+fn a_key_varied_twice_or_also_overridden_is_refused() {
+    let err = refused(&["--vary", "seed=1,2", "--vary", "seed=3"]);
+    assert!(err.starts_with("--vary seed: given twice"), "{err}");
+    let err = refused(&["--vary", "seed=1,2", "--seed", "7"]);
+    assert!(err.starts_with("--seed: "), "{err}");
+    let err = refused(&["--vary", "duration=1s,2s", "--duration", "1s"]);
+    assert!(err.starts_with("--duration: "), "{err}");
+}
+
+/// The sweep's JSON rows as (point, report) pairs, sorted, so sweeps whose
+/// points come in another order compare equal.
+fn points_and_reports(extra: &[&str]) -> Vec<String> {
+    let f = scenario("edf-aperiodic-ping.toml");
+    let mut args = vec![
+        "sweep",
+        f.as_str(),
+        "--policy",
+        "credit",
+        "--duration",
+        "300ms",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = vsched(&args, "2");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{extra:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut rows: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::json!([r["point"], r["report"]]).to_string())
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn the_order_of_the_vary_flags_does_not_change_the_results() {
+    let count = ["--vary", "domain.busy1.count=0,2"];
+    let weight = ["--vary", "domain.busy1.weight=128,1024"];
+    let other = ["--vary", "domain.busy2.count=1,2"];
+    let a = points_and_reports(&[&count[..], &weight, &other].concat());
+    let b = points_and_reports(&[&weight[..], &other, &count].concat());
+    assert_eq!(a.len(), 8);
+    assert_eq!(a, b);
+    // Replicas copy the domain as the point configured it.
+    let f = scenario("edf-aperiodic-ping.toml");
+    let out = vsched(
+        &[
+            "sweep",
+            f.as_str(),
+            "--policy",
+            "credit",
+            "--duration",
+            "3s",
+            "--vary",
+            "domain.busy1.count=3",
+            "--vary",
+            "domain.busy1.weight=1024",
+            "--json",
+        ],
+        "1",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r: sched_sim::Report = serde_json::from_value(v[0]["report"].clone()).unwrap();
+    let share = |n: &str| r.domains.iter().find(|d| d.name == n).unwrap().cpu_share;
+    assert!(share("busy1-3") > 2.0 * share("busy2"), "{r:?}");
+}
+
+#[test]
+fn help_states_the_point_limit_and_how_to_join_shards() {
+    let out = vsched(&["sweep", "--help"], "1");
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("at most 1000000 points"), "{help}");
+    assert!(help.contains("tail -n +2"), "{help}");
+}
+
+#[test]
+fn sweeps_vary_domains_given_as_an_inline_array() {
+    let dir = std::env::temp_dir().join(format!("vsched-sweep-inline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("inline.toml");
+    std::fs::write(
+        &f,
+        "name = \"inline\"\nduration = \"1s\"\nhost = { pcpus = 1 }\n\
+         domain = [\n  { name = \"a\", workloads = [{ kind = \"cpu\", load = 1.0 }] },\n  \
+         { name = \"b\", workloads = [{ kind = \"cpu\", load = 1.0 }] },\n]\n",
+    )
+    .unwrap();
+    let out = vsched(
+        &[
+            "sweep",
+            f.to_str().unwrap(),
+            "--policy",
+            "credit",
+            "--vary",
+            "domain.a.weight=256,512",
+            "--vary",
+            "domain.b.count=1,2",
+            "--vary",
+            "host.pcpus=1,2",
+        ],
+        "1",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    // 8 points, 2 or 3 domains each.
+    assert_eq!(csv.lines().count() - 1, 4 * 2 + 4 * 3, "{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
