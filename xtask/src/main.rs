@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+mod xen;
+
 type Result<T = ()> = std::result::Result<T, String>;
 
 /// A command: name, usage line, one-line summary, entry point.
@@ -37,6 +39,29 @@ const COMMANDS: &[Cmd] = &[
         about: "instructions per decision under callgrind, credit engine vs Xen's sorted list; \
                 --check fails if the engine's cost grows more than 1.5x from 8 to 1024 runnable",
         run: bench_icount,
+    },
+    Cmd {
+        name: "xen-build",
+        usage: "xen-build [--debug] [--jobs N] [--rust-obj A] [--allow-audit-failure]",
+        about: "Xen 4.17 (Debian's source) with the Rust schedulers linked in, into target/xen/out/xen; \
+                audits the Rust object for panic/float paths first",
+        run: xen::xen_build,
+    },
+    Cmd {
+        name: "xen-audit",
+        usage: "xen-audit [OBJ_OR_ARCHIVE]",
+        about: "build xen-glue for x86_64-unknown-none (or take OBJ), link it from the rs_sched_* \
+                entries and list undefined symbols, panic and float paths (target/xen/out/audit.txt)",
+        run: xen::xen_audit,
+    },
+    Cmd {
+        name: "xen-smoke",
+        usage: "xen-smoke [--policy P|all] [--vsched PATH] [--no-dump] [--timeout S]",
+        about: "boot target/xen/out/xen under QEMU (TCG, 2 pCPUs) with a busybox dom0, once per \
+                policy: scheduler in use, 2 vCPUs, 10 s of load without stalls, run-queue dump, \
+                and a static vsched (built for musl unless --vsched) setting, reading back and \
+                being refused dom0's parameters through /dev/xen/privcmd",
+        run: xen::xen_smoke,
     },
 ];
 
