@@ -45,12 +45,13 @@ pub(crate) fn path(flag: Option<&Path>) -> PathBuf {
 }
 
 /// `--host xen` names the Xen this runs on, not a file: the commands that
-/// reach it (`sched-credit`, `sched-vslicer`, `sched-edf`, `debug-keys`)
+/// reach it (`sched-credit`, `sched-vslicer`, `sched-edf`, `cpupool-*`,
+/// `debug-keys`)
 /// branch off before they read a host file; every other one says so.
 fn reject_xen(path: &Path) -> Result<(), Failure> {
     if crate::xen::is_xen(path) {
         return Err(Failure::BadInput(
-            "--host xen: this command works on simulated host files; sched-credit, sched-vslicer, sched-edf and debug-keys reach a running Xen".into(),
+            "--host xen: this command works on simulated host files; sched-credit, sched-vslicer, sched-edf, cpupool-* and debug-keys reach a running Xen".into(),
         ));
     }
     Ok(())

@@ -6,6 +6,7 @@
 //! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
 //! line and field; nothing on stdout), 1 internal error.
 
+mod cpupool;
 mod docs;
 mod domains;
 mod host;
@@ -74,6 +75,16 @@ enum Command {
     List(domains::ListArgs),
     /// Send debug keys to the running Xen (xl debug-keys): `r` dumps the runqueues.
     DebugKeys(DebugKeysArgs),
+    /// List cpupools: name, pCPUs, scheduler, domains (xl cpupool-list).
+    CpupoolList(cpupool::ListArgs),
+    /// Create a cpupool run by one of the schedulers on a running Xen.
+    CpupoolCreate(cpupool::CreateArgs),
+    /// Destroy an empty cpupool on a running Xen.
+    CpupoolDestroy(cpupool::DestroyArgs),
+    /// Move a free pCPU into a cpupool on a running Xen.
+    CpupoolCpuAdd(cpupool::CpuArgs),
+    /// Take a pCPU out of a cpupool on a running Xen.
+    CpupoolCpuRemove(cpupool::CpuArgs),
     /// Print shell completions.
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff).
@@ -148,6 +159,11 @@ fn main() -> ExitCode {
         Command::Destroy(args) => domains::destroy(&args),
         Command::List(args) => domains::list(&args),
         Command::DebugKeys(args) => debug_keys(&args),
+        Command::CpupoolList(args) => cpupool::list(&args),
+        Command::CpupoolCreate(args) => cpupool::create(&args),
+        Command::CpupoolDestroy(args) => cpupool::destroy(&args),
+        Command::CpupoolCpuAdd(args) => cpupool::cpu_add(&args),
+        Command::CpupoolCpuRemove(args) => cpupool::cpu_remove(&args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man => docs::man(),
     };

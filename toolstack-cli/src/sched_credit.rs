@@ -62,11 +62,11 @@ pub(crate) fn run(a: &SchedCreditArgs) -> Result<(), Failure> {
     if pool_set && !a.schedparam {
         return Err(bad("-t, -r and -m need -s"));
     }
-    host::check_pool(a.cpupool.as_deref())?;
     let path = host::path(a.host.as_deref());
     if xen::is_xen(&path) {
         return run_xen(a, pool_set);
     }
+    host::check_pool(a.cpupool.as_deref())?;
 
     if a.schedparam {
         if pool_set {
@@ -164,8 +164,12 @@ fn bad(msg: &str) -> Failure {
 
 /// `xl`'s pool line (`xl_sched.c:165-183`).
 pub(crate) fn pool_line(p: &CreditGlobalParams) -> String {
+    pool_line_of(POOL, p)
+}
+
+fn pool_line_of(pool: &str, p: &CreditGlobalParams) -> String {
     format!(
-        "Cpupool {POOL}: tslice={}ms ratelimit={}us migration-delay={}us",
+        "Cpupool {pool}: tslice={}ms ratelimit={}us migration-delay={}us",
         p.tslice.as_ms(),
         p.ratelimit.as_us(),
         p.migration_delay.as_us()
@@ -189,12 +193,20 @@ fn row_of(name: &str, id: usize, weight: u16, cap: u16) -> String {
 /// The same command on the running Xen (`--host xen`).
 fn run_xen(a: &SchedCreditArgs, pool_set: bool) -> Result<(), Failure> {
     let x = Xen::open()?;
+    let pool = a
+        .cpupool
+        .as_deref()
+        .map(xen::pool_id)
+        .transpose()?
+        .unwrap_or(0);
+    let line =
+        |p: &xen_glue::abi::RsGlobalParams| pool_line_of(&xen::pool_name(pool), &xen_pool(p));
     let field = |flag: &str, v: i64| {
         u32::try_from(v).map_err(|_| bad(&format!("{flag}: {v} is out of the field's range")))
     };
     if a.schedparam {
         if pool_set {
-            return x.change_pool(|p| {
+            return x.change_pool(pool, |p| {
                 if let Some(t) = a.tslice_ms {
                     p.tslice_ms = field("-t", t)?;
                 }
@@ -207,7 +219,7 @@ fn run_xen(a: &SchedCreditArgs, pool_set: bool) -> Result<(), Failure> {
                 Ok(())
             });
         }
-        println!("{}", pool_line(&xen_pool(&x.pool()?)));
+        println!("{}", line(&x.pool(pool)?));
         return Ok(());
     }
     if let Some(which) = &a.domain {
@@ -236,7 +248,7 @@ fn run_xen(a: &SchedCreditArgs, pool_set: bool) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    println!("{}", pool_line(&xen_pool(&x.pool()?)));
+    println!("{}", line(&x.pool(pool)?));
     print!("{}", header());
     for (id, p) in x.domains()? {
         print!("{}", row_of(&xen::dom_name(id), id.into(), p.weight, p.cap));

@@ -296,17 +296,17 @@ fn run_xen(a: &SchedEdfArgs, pool_set: bool, dom_set: bool) -> Result<(), Failur
                 .as_deref()
                 .map(|v| xen::us("-e", v))
                 .transpose()?;
-            return x.change_pool(|p| {
+            return x.change_pool(0, |p| {
                 p.poll_us = poll.unwrap_or(p.poll_us);
                 p.edf_slice_us = slice.unwrap_or(p.edf_slice_us);
                 Ok(())
             });
         }
-        println!("{}", pool(&x.pool()?));
+        println!("{}", pool(&x.pool(0)?));
         return Ok(());
     }
     let Some(which) = &a.domain else {
-        println!("{}", pool(&x.pool()?));
+        println!("{}", pool(&x.pool(0)?));
         print!("{}", header());
         for (id, p) in x.domains()? {
             print!("{}", row(id, &p));

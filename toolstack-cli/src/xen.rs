@@ -35,8 +35,18 @@ const SYSCTL_INTERFACE_VERSION: u32 = 0x15;
 const DOMCTL_SCHEDULER_OP: u32 = 16;
 const SYSCTL_SCHED_ID: u32 = 4;
 const SYSCTL_DEBUG_KEYS: u32 = 7;
+const SYSCTL_CPUPOOL_OP: u32 = 18;
 const SYSCTL_SCHEDULER_OP: u32 = 19;
+const CPUPOOL_CREATE: u32 = 1;
+const CPUPOOL_DESTROY: u32 = 2;
+const CPUPOOL_INFO: u32 = 3;
+const CPUPOOL_ADDCPU: u32 = 4;
+const CPUPOOL_RMCPU: u32 = 5;
+/// `XEN_SYSCTL_CPUPOOL_PAR_ANY`: any free pool id, or any pCPU.
+const CPUPOOL_PAR_ANY: u32 = u32::MAX;
+const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
+const EBUSY: i32 = 16;
 const EINVAL: i32 = 22;
 
 /// The schedulers xen-glue registers, by `sched_id`.
@@ -76,6 +86,24 @@ struct SysctlSchedOp {
     _rest: [u8; 92],
 }
 
+/// `struct xen_sysctl` carrying `XEN_SYSCTL_cpupool_op`.
+#[repr(C, align(8))]
+struct SysctlCpupoolOp {
+    cmd: u32,
+    interface_version: u32,
+    op: u32,
+    cpupool_id: u32,
+    sched_id: u32,
+    domid: u32,
+    cpu: u32,
+    n_dom: u32,
+    /// `cpumap.bitmap`, a guest handle.
+    bitmap: u64,
+    /// `cpumap.nr_bits`.
+    nr_bits: u32,
+    _rest: [u8; 92],
+}
+
 /// `struct xen_sysctl` carrying `XEN_SYSCTL_sched_id` or `debug_keys`.
 #[repr(C, align(8))]
 struct SysctlSmall {
@@ -95,6 +123,20 @@ const _: () = assert!(offset_of!(Domctl, sched_id) == 16 && offset_of!(Domctl, p
 const _: () = assert!(size_of::<SysctlSchedOp>() == 136);
 const _: () = assert!(offset_of!(SysctlSchedOp, params) == 24);
 const _: () = assert!(size_of::<SysctlSmall>() == 136 && offset_of!(SysctlSmall, nr) == 16);
+const _: () = assert!(size_of::<SysctlCpupoolOp>() == 136);
+const _: () = assert!(offset_of!(SysctlCpupoolOp, bitmap) == 32);
+
+/// A cpupool as Xen reports it.
+pub(crate) struct Pool {
+    /// Its id (Pool-0 is 0).
+    pub(crate) id: u32,
+    /// Its scheduler's `sched_id`.
+    pub(crate) sched_id: u32,
+    /// Domains in it.
+    pub(crate) n_dom: u32,
+    /// Its pCPUs.
+    pub(crate) cpus: Vec<u32>,
+}
 
 /// The Xen this runs on, with one of xen-glue's schedulers in Pool-0.
 pub(crate) struct Xen {
@@ -238,38 +280,150 @@ impl Xen {
         Ok(v)
     }
 
-    fn sysctl(&self, cmd: u32, p: &mut RsGlobalParams) -> Result<(), Failure> {
+    fn sysctl(&self, pool: u32, cmd: u32, p: &mut RsGlobalParams) -> Result<(), Failure> {
+        let sched_id = if pool == 0 {
+            self.sched_id
+        } else {
+            let info = self.cpupool(pool)?;
+            if !SCHEDULERS.iter().any(|s| s.0 == info.sched_id) {
+                return Err(Failure::BadInput(format!(
+                    "-p {pool}: the pool runs scheduler id {}, not one of vsched's",
+                    info.sched_id
+                )));
+            }
+            info.sched_id
+        };
         let mut op = SysctlSchedOp {
             cmd: SYSCTL_SCHEDULER_OP,
             interface_version: SYSCTL_INTERFACE_VERSION,
-            cpupool_id: 0,
-            sched_id: self.sched_id,
+            cpupool_id: pool,
+            sched_id,
             sched_cmd: cmd,
             _pad: 0,
             params: *p,
             _rest: [0; 92],
         };
         self.hypercall(HYPERVISOR_SYSCTL, &mut op)
-            .map_err(|e| refused(e, "Pool-0"))?;
+            .map_err(|e| refused(e, &pool_name(pool)))?;
         *p = op.params;
         Ok(())
     }
 
-    /// Pool-0's parameters.
-    pub(crate) fn pool(&self) -> Result<RsGlobalParams, Failure> {
+    /// Pool `pool`'s parameters.
+    pub(crate) fn pool(&self, pool: u32) -> Result<RsGlobalParams, Failure> {
         let mut p = RsGlobalParams::default();
-        self.sysctl(CMD_GETINFO, &mut p)?;
+        self.sysctl(pool, CMD_GETINFO, &mut p)?;
         Ok(p)
     }
 
-    /// Changes Pool-0's parameters from what `edit` makes of the current ones.
+    /// Changes pool `pool`'s parameters from what `edit` makes of the
+    /// current ones.
     pub(crate) fn change_pool(
         &self,
+        pool: u32,
         edit: impl FnOnce(&mut RsGlobalParams) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
-        let mut p = self.pool()?;
+        let mut p = self.pool(pool)?;
         edit(&mut p)?;
-        self.sysctl(CMD_PUTINFO, &mut p)
+        self.sysctl(pool, CMD_PUTINFO, &mut p)
+    }
+
+    /// A cpupool operation: Xen's answer and the pCPU map it wrote.
+    fn cpupool_op(
+        &self,
+        op: u32,
+        pool: u32,
+        sched_id: u32,
+        cpu: u32,
+    ) -> io::Result<(SysctlCpupoolOp, [u8; 32])> {
+        let mut map = [0u8; 32];
+        let mut o = SysctlCpupoolOp {
+            cmd: SYSCTL_CPUPOOL_OP,
+            interface_version: SYSCTL_INTERFACE_VERSION,
+            op,
+            cpupool_id: pool,
+            sched_id,
+            domid: 0,
+            cpu,
+            n_dom: 0,
+            bitmap: map.as_mut_ptr() as u64,
+            nr_bits: (map.len() * 8) as u32,
+            _rest: [0; 92],
+        };
+        // SAFETY: `map` is live for the call; locked so Xen's copy to it
+        // cannot fault.
+        unsafe { libc::mlock(map.as_ptr().cast(), map.len()) };
+        let r = self.hypercall(HYPERVISOR_SYSCTL, &mut o);
+        // SAFETY: as above.
+        unsafe { libc::munlock(map.as_ptr().cast(), map.len()) };
+        r?;
+        Ok((o, map))
+    }
+
+    /// The first pool with an id at or above `from` (Xen's INFO), if any.
+    fn pool_from(&self, from: u32) -> Result<Option<Pool>, Failure> {
+        match self.cpupool_op(CPUPOOL_INFO, from, 0, 0) {
+            Ok((o, map)) => Ok(Some(Pool {
+                id: o.cpupool_id,
+                sched_id: o.sched_id,
+                n_dom: o.n_dom,
+                cpus: (0..256u32)
+                    .filter(|&c| map[(c / 8) as usize] & (1 << (c % 8)) != 0)
+                    .collect(),
+            })),
+            Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(None),
+            Err(e) => Err(Failure::Internal(format!("--host xen: cpupool info: {e}"))),
+        }
+    }
+
+    /// Pool `pool`.
+    pub(crate) fn cpupool(&self, pool: u32) -> Result<Pool, Failure> {
+        match self.pool_from(pool)? {
+            Some(p) if p.id == pool => Ok(p),
+            _ => Err(Failure::BadInput(format!("-p {pool}: no such cpupool"))),
+        }
+    }
+
+    /// Every cpupool, by id.
+    pub(crate) fn cpupools(&self) -> Result<Vec<Pool>, Failure> {
+        let mut v = Vec::new();
+        let mut next = 0;
+        while let Some(p) = self.pool_from(next)? {
+            next = p.id.saturating_add(1);
+            v.push(p);
+            if next == u32::MAX {
+                break;
+            }
+        }
+        Ok(v)
+    }
+
+    /// A new, empty cpupool run by scheduler `sched_id`: its id.
+    pub(crate) fn cpupool_create(&self, sched_id: u32) -> Result<u32, Failure> {
+        self.cpupool_op(CPUPOOL_CREATE, CPUPOOL_PAR_ANY, sched_id, 0)
+            .map(|(o, _)| o.cpupool_id)
+            .map_err(|e| Failure::Internal(format!("--host xen: cpupool create: {e}")))
+    }
+
+    /// Destroys an empty cpupool.
+    pub(crate) fn cpupool_destroy(&self, pool: u32) -> Result<(), Failure> {
+        self.cpupool_op(CPUPOOL_DESTROY, pool, 0, 0)
+            .map(drop)
+            .map_err(|e| pool_failure(e, pool, "destroy"))
+    }
+
+    /// Moves free pCPU `cpu` into `pool`.
+    pub(crate) fn cpupool_add_cpu(&self, pool: u32, cpu: u32) -> Result<(), Failure> {
+        self.cpupool_op(CPUPOOL_ADDCPU, pool, 0, cpu)
+            .map(drop)
+            .map_err(|e| pool_failure(e, pool, &format!("add pCPU {cpu}")))
+    }
+
+    /// Takes pCPU `cpu` out of `pool` (it becomes free).
+    pub(crate) fn cpupool_remove_cpu(&self, pool: u32, cpu: u32) -> Result<(), Failure> {
+        self.cpupool_op(CPUPOOL_RMCPU, pool, 0, cpu)
+            .map(drop)
+            .map_err(|e| pool_failure(e, pool, &format!("remove pCPU {cpu}")))
     }
 
     /// Sends debug keys to Xen (`xl debug-keys`): `r` dumps the runqueues.
@@ -290,6 +444,41 @@ impl Xen {
         unsafe { libc::munlock(buf.as_ptr().cast(), buf.len()) };
         r.map_err(|e| Failure::Internal(format!("--host xen: debug keys: {e}")))
     }
+}
+
+/// A pool's name as `xl` prints Pool-0 (other names live in xenstore).
+pub(crate) fn pool_name(id: u32) -> String {
+    if id == 0 {
+        "Pool-0".into()
+    } else {
+        format!("pool{id}")
+    }
+}
+
+/// `-p` on a real Xen: `Pool-0`, `poolN` or an id.
+pub(crate) fn pool_id(which: &str) -> Result<u32, Failure> {
+    let n = which.strip_prefix("pool").unwrap_or(which);
+    if which == "Pool-0" {
+        return Ok(0);
+    }
+    n.parse().map_err(|_| {
+        Failure::BadInput(format!(
+            "-p {which}: give a cpupool id on --host xen (or Pool-0)"
+        ))
+    })
+}
+
+/// A failed cpupool operation as the command's error.
+fn pool_failure(e: io::Error, pool: u32, what: &str) -> Failure {
+    let why = match e.raw_os_error() {
+        Some(ENOENT) => "no such cpupool or pCPU",
+        Some(EBUSY) => {
+            "busy (a pool with domains or pCPUs, or the last pCPU of a pool with domains)"
+        }
+        Some(EINVAL) => "invalid (the pCPU is not in that pool, or not free)",
+        _ => return Failure::Internal(format!("--host xen: {} {what}: {e}", pool_name(pool))),
+    };
+    Failure::BadInput(format!("--host xen: {} {what}: {why}", pool_name(pool)))
 }
 
 /// A refused hypercall as the command's error.

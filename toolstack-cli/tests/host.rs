@@ -481,6 +481,8 @@ fn host_xen_fails_with_one_line_where_there_is_no_xen() {
         &["sched-vslicer", "--host", "xen", "-d", "0", "-m", "5ms"],
         &["sched-edf", "--host", "xen", "-s"],
         &["debug-keys", "r", "--host", "xen"],
+        &["cpupool-list", "--host", "xen"],
+        &["cpupool-create", "--host", "xen", "--sched", "vslicer"],
     ] {
         let (code, out, err) = vsched(args);
         assert_eq!(code, Some(2), "{args:?}");
@@ -503,7 +505,7 @@ fn commands_without_a_xen_side_refuse_host_xen_in_one_line() {
     }
     let (_, _, err) = vsched(&["list", "--host", "xen"]);
     assert!(
-        err.contains("sched-credit, sched-vslicer, sched-edf and debug-keys"),
+        err.contains("sched-credit, sched-vslicer, sched-edf, cpupool-* and debug-keys"),
         "{err}"
     );
 }
@@ -732,4 +734,46 @@ fn changes_keep_the_files_permissions_and_go_through_symlinks() {
     assert!(dir.join("real.toml.lock").exists());
     assert!(!dir.join("link.toml.lock").exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cpupools_a_simulated_host_has_one_and_the_rest_need_xen() {
+    let h = host("pools", "edf-driver-smp.toml");
+    let out = ok(&vsched_at(&h, &["cpupool-list"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Name             CPUs Sched      Domains  CPU list"
+    );
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    let n = sc.host.pcpus;
+    let cpus: Vec<String> = (0..n).map(|c| c.to_string()).collect();
+    assert_eq!(
+        lines[1],
+        format!(
+            "{:<16} {n:>4} {:<10} {:>7}  {}",
+            "Pool-0",
+            "-",
+            sc.domains.len(),
+            cpus.join(",")
+        )
+    );
+    for args in [
+        &["cpupool-create", "--sched", "vslicer"][..],
+        &["cpupool-destroy", "pool1"],
+        &["cpupool-cpu-add", "pool1", "1"],
+        &["cpupool-cpu-remove", "Pool-0", "1"],
+    ] {
+        let out = vsched_at(&h, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("give --host xen"), "{args:?}: {err}");
+    }
+    let (code, _, err) = vsched(&["cpupool-create", "--host", "xen", "--sched", "bfs"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("--sched bfs: one of rcredit, vslicer, edfcredit"),
+        "{err}"
+    );
 }

@@ -584,26 +584,36 @@ static bool rs_unit_blocked(const struct sched_unit *unit)
     return false;
 }
 
-/* Is `cpu` one Xen may be handed for `unit`: in the pool and its affinity? */
+/*
+ * Is `cpu` one Xen may be handed for `unit`: valid in its pool and in its
+ * hard affinity? The pool's valid mask, not the instance's pCPUs: a pCPU
+ * leaving the pool stops being valid before Xen moves its units away
+ * (cpu_disable_scheduler) and long before deinit_pdata tells Rust, and
+ * Xen retries until no unit is left there (credit1 picks from the same
+ * mask).
+ */
 static bool rs_cpu_ok(const struct rs_host *h, const struct sched_unit *unit,
                       unsigned int cpu)
 {
-    return cpu < nr_cpu_ids && cpumask_test_cpu(cpu, &h->cpus) &&
+    return cpu < nr_cpu_ids &&
+           cpumask_test_cpu(cpu, cpupool_domain_master_cpumask(unit->domain)) &&
+           cpumask_test_cpu(cpu, &h->cpus) &&
            cpumask_test_cpu(cpu, unit->cpu_hard_affinity);
 }
 
-/* A pCPU of the pool in the unit's hard affinity (else any of the pool). */
+/* A valid pCPU of the pool in the unit's hard affinity (else any valid). */
 static unsigned int rs_fallback_cpu(const struct rs_host *h,
                                     const struct sched_unit *unit)
 {
+    const cpumask_t *valid = cpupool_domain_master_cpumask(unit->domain);
     unsigned int c;
 
     if ( rs_cpu_ok(h, unit, sched_unit_master(unit)) )
         return sched_unit_master(unit);
-    for_each_cpu ( c, &h->cpus )
-        if ( cpumask_test_cpu(c, unit->cpu_hard_affinity) )
+    for_each_cpu ( c, valid )
+        if ( rs_cpu_ok(h, unit, c) )
             return c;
-    return cpumask_first(&h->cpus);
+    return cpumask_first(valid);
 }
 
 /* The resource Rust picks, checked against the pool and hard affinity. */
@@ -816,6 +826,13 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
     struct rs_decision d;
     struct sched_unit *next;
     bool prev_runnable = !is_idle_unit(prev) && unit_runnable(prev);
+    /*
+     * A pCPU leaving the pool runs idle (as for tasklet work: Rust keeps
+     * prev queued) and so steals nothing, while Xen moves its units to the
+     * pool's valid pCPUs (credit1: "if this CPU is going offline, we
+     * shouldn't steal work").
+     */
+    bool leaving = !cpumask_test_cpu(cpu, sr->cpupool->res_valid);
     unsigned int round;
     unsigned long flags;
 
@@ -827,7 +844,7 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
         memset(&d, 0, sizeof(d));
         RS_ENTER(flags);
         rs_sched_do_schedule(h->inst, cpu, now, prev_runnable,
-                             tasklet_work_scheduled, &d);
+                             tasklet_work_scheduled || leaving, &d);
         RS_LEAVE(flags);
 
         if ( !d.unit )

@@ -13,6 +13,7 @@ fail=0
 check() {
     name=$1 want=$2 pat=$3
     shift 3
+    echo "SMOKE: toolstack > $name"
     out=$(/bin/vsched "$@" 2>&1)
     rc=$?
     if [ "$rc" = "$want" ] && printf '%s\n' "$out" | grep -Eq -- "$pat"; then
@@ -26,6 +27,25 @@ check() {
 }
 
 X="--host xen"
+
+# A second cpupool run by scheduler $1, on pCPU 1: a second instance of the
+# Rust schedulers beside Pool-0's (switch_sched, init/deinit, per-instance
+# parameters), then pCPU 1 back and the pool destroyed.
+pools() {
+    other=$1
+    check pool-create 0 '^pool1$' cpupool-create $X --sched "$other"
+    check pool-cpu-out 0 '' cpupool-cpu-remove $X Pool-0 1
+    check pool-cpu-in 0 '' cpupool-cpu-add $X pool1 1
+    check pool-list 0 "pool1 +1 +$other +0 +1" cpupool-list $X
+    check pool-set 0 '' sched-credit $X -p pool1 -s -t 20 -r 2000
+    check pool-read 0 'Cpupool pool1: tslice=20ms ratelimit=2000us' sched-credit $X -p pool1 -s
+    check pool-hostile 2 'Xen refused' sched-credit $X -p pool1 -s -t 0
+    check pool-cpu-remove 0 '' cpupool-cpu-remove $X pool1 1
+    check pool-cpu-add 0 '' cpupool-cpu-add $X Pool-0 1
+    check pool-destroy 0 '' cpupool-destroy $X pool1
+    check pool-gone 0 'Pool-0 +2 ' cpupool-list $X
+}
+
 case "$policy" in
 rcredit)
     check set-weight 0 '' sched-credit $X -d 0 -w 512 -c 150
@@ -37,6 +57,7 @@ rcredit)
     check hostile-pool 2 'Xen refused' sched-credit $X -s -r 50
     check pool-unchanged 0 'tslice=10ms ratelimit=500us' sched-credit $X -s
     check list 0 'Domain-0 +0 +512 +150' sched-credit $X
+    pools vslicer
     ;;
 vslicer)
     check set-microslice 0 '' sched-vslicer $X -d 0 -m 5ms
@@ -46,6 +67,7 @@ vslicer)
     check set-weight 0 '' sched-credit $X -d 0 -w 300
     check read-weight 0 'Domain-0 +0 +300 +0' sched-credit $X -d 0
     check wrong-scheduler 2 'needs Xen booted with sched=edfcredit' sched-edf $X
+    pools edfcredit
     ;;
 edfcredit)
     check driver 0 'Domain-0 +0 +- +- +- +yes' sched-edf $X -d 0
@@ -57,6 +79,7 @@ edfcredit)
     check set-poll 0 '' sched-edf $X -s -P 250us
     check read-poll 0 'poll=250us edf-slice=500us' sched-edf $X -s
     check hostile-slice 2 'Xen refused' sched-edf $X -s -e 40ms
+    pools rcredit
     ;;
 *)
     fail=$((fail + 1))
