@@ -53,6 +53,28 @@ pub trait Platform {
     /// Asks the host to move a running vCPU elsewhere (Xen: `_VPF_migrating`):
     /// at its next deschedule the host calls `pick_cpu`, `migrate` and `wake`.
     fn migrate_vcpu(&self, vcpu: VcpuToken);
+
+    /// Work stealing is about to look at `peer`'s runqueue (from
+    /// `do_schedule`, with this pCPU's locks held): try-locks the host's own
+    /// lock of `peer`, if it has one (Xen: `pcpu_schedule_trylock`, because
+    /// a unit's `res` changes only under its old pCPU's schedule lock).
+    /// `false` skips the peer. Never spins: two pCPUs stealing from each
+    /// other must not deadlock.
+    fn try_lock_peer(&self, peer: CpuId) -> bool {
+        let _ = peer;
+        true
+    }
+
+    /// Releases what a successful [`Self::try_lock_peer`] took.
+    fn unlock_peer(&self, peer: CpuId) {
+        let _ = peer;
+    }
+
+    /// `vcpu` was stolen by `cpu`, with `peer`'s lock still held (Xen:
+    /// `sched_set_res`).
+    fn stolen(&self, vcpu: VcpuToken, cpu: CpuId) {
+        let _ = (vcpu, cpu);
+    }
 }
 
 impl<T: Platform + ?Sized> Platform for &T {
@@ -76,5 +98,14 @@ impl<T: Platform + ?Sized> Platform for &T {
     }
     fn migrate_vcpu(&self, vcpu: VcpuToken) {
         (**self).migrate_vcpu(vcpu)
+    }
+    fn try_lock_peer(&self, peer: CpuId) -> bool {
+        (**self).try_lock_peer(peer)
+    }
+    fn unlock_peer(&self, peer: CpuId) {
+        (**self).unlock_peer(peer)
+    }
+    fn stolen(&self, vcpu: VcpuToken, cpu: CpuId) {
+        (**self).stolen(vcpu, cpu)
     }
 }

@@ -52,6 +52,11 @@ struct Services {
     inside: &'static str,
     printed: String,
     acct_timer_cpus: Vec<u32>,
+    /// pCPUs whose schedule lock work stealing holds.
+    peer_locked: Vec<bool>,
+    /// Each unit's resource as Xen sees it (`unit->res`).
+    res: HashMap<usize, u32>,
+    steals: u64,
 }
 
 thread_local! {
@@ -114,6 +119,39 @@ extern "C" fn rs_xen_unpause_unit(unit: *mut c_void) {
 #[no_mangle]
 extern "C" fn rs_xen_migrate_unit(unit: *mut c_void) {
     xen(|x| x.migrate_requests.push(unit as usize));
+}
+#[no_mangle]
+extern "C" fn rs_xen_trylock_peer(cpu: u32) -> u8 {
+    xen(|x| {
+        assert_eq!(x.inside, "do_schedule", "peer locks are for work stealing");
+        let l = &mut x.peer_locked[cpu as usize];
+        if *l {
+            0
+        } else {
+            *l = true;
+            1
+        }
+    })
+}
+#[no_mangle]
+extern "C" fn rs_xen_unlock_peer(cpu: u32) {
+    xen(|x| {
+        let l = &mut x.peer_locked[cpu as usize];
+        assert!(*l, "unlock of pCPU {cpu}, not locked");
+        *l = false;
+    })
+}
+#[no_mangle]
+extern "C" fn rs_xen_set_res(unit: *mut c_void, cpu: u32) {
+    xen(|x| {
+        let old = x.res[&(unit as usize)];
+        assert!(
+            x.peer_locked[old as usize],
+            "sched_set_res without the old pCPU's ({old}) lock"
+        );
+        x.res.insert(unit as usize, cpu);
+        x.steals += 1;
+    })
 }
 #[no_mangle]
 extern "C" fn rs_xen_alloc(size: usize, align: usize) -> *mut c_void {
@@ -220,6 +258,7 @@ impl Core {
         xen(|x| {
             *x = Services::default();
             x.softirq = vec![false; ncpus as usize];
+            x.peer_locked = vec![false; ncpus as usize];
         });
         let inst = rs_sched_init(policy, 0x1000 as *mut c_void);
         assert!(!inst.is_null());
@@ -291,6 +330,8 @@ impl Core {
                 "insert placed the unit on pCPU {}",
                 u.res
             );
+            let res = u.res;
+            xen(|x| x.res.insert(addr as usize, res));
             self.units.push(u);
         }
         let first = self.units.len() - loads.len();
@@ -388,6 +429,10 @@ impl Core {
             rs_sched_do_schedule(self.inst, cpu, now, u8::from(prev_runnable), 0, &mut d)
         });
         self.decisions += 1;
+        assert!(
+            xen(|x| x.peer_locked.iter().all(|l| !l)),
+            "do_schedule returned holding a peer's lock"
+        );
         let next = (!d.unit.is_null()).then(|| self.idx_of(d.unit as usize));
         if let Some(n) = next {
             let u = &mut self.units[n];
@@ -404,6 +449,9 @@ impl Core {
                 "picked a unit outside its hard affinity"
             );
             if d.migrated != 0 {
+                // Stolen: its resource was changed under the old lock.
+                let addr = &**u as *const Unit as usize;
+                assert_eq!(xen(|x| x.res[&addr]), cpu, "stolen without sched_set_res");
                 u.res = cpu;
             }
             assert_eq!(
@@ -451,6 +499,8 @@ impl Core {
             // SAFETY: as above.
             self.enter("migrate", || unsafe { rs_sched_migrate(self.inst, p, cpu) });
             self.units[k].res = cpu;
+            let addr = &*self.units[k] as *const Unit as usize;
+            xen(|x| x.res.insert(addr, cpu));
         }
         self.units[k].migrating = false;
         self.vcpu_wake(k, false);
@@ -712,6 +762,8 @@ fn common(policy: u32) -> Core {
     core.destroy_domain(doms[3]);
     core.run(500);
     assert!(core.decisions > 1000);
+    // Idle pCPUs stole work (under the peers' locks, checked at each one).
+    assert!(xen(|x| x.steals) > 0, "no work stealing happened");
     core
 }
 

@@ -122,6 +122,12 @@ void rs_xen_pause_unit(void *unit);                /* sched_unit_pause_nosync   
 void rs_xen_unpause_unit(void *unit);              /* sched_unit_unpause        */
 /* May be called under schedule locks: sets _VPF_migrating only. */
 void rs_xen_migrate_unit(void *unit);
+/* Work stealing, from do_schedule (this pCPU's schedule lock held,
+ * interrupts off): try-lock pCPU `cpu`'s schedule lock (1 if taken; never
+ * spins), set a stolen unit's resource under it, release it. */
+uint8_t rs_xen_trylock_peer(uint32_t cpu);
+void rs_xen_set_res(void *unit, uint32_t cpu);
+void rs_xen_unlock_peer(uint32_t cpu);
 void *rs_xen_alloc(unsigned long size, unsigned long align);  /* _xzalloc  */
 void rs_xen_free(void *p);                                      /* xfree     */
 void rs_xen_print(const char *s, unsigned long len);           /* printk    */

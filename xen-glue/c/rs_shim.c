@@ -263,6 +263,22 @@ void rs_xen_unpause_unit(void *unit)
     sched_unit_unpause(unit);
 }
 
+uint8_t rs_xen_trylock_peer(uint32_t cpu)
+{
+    ASSERT(!local_irq_is_enabled());
+    return spin_trylock(get_sched_res(cpu)->schedule_lock);
+}
+
+void rs_xen_unlock_peer(uint32_t cpu)
+{
+    spin_unlock(get_sched_res(cpu)->schedule_lock);
+}
+
+void rs_xen_set_res(void *unit, uint32_t cpu)
+{
+    sched_set_res(unit, get_sched_res(cpu));
+}
+
 void rs_xen_migrate_unit(void *unit)
 {
     /* set_bit is atomic (locked) on x86. */
@@ -771,51 +787,6 @@ static void cf_check rs_adjust_affinity(const struct scheduler *ops,
     RS_LEAVE(flags);
 }
 
-/*
- * A unit Rust took from another pCPU's runqueue gets this resource. Xen
- * changes unit->res under the unit's current (old) lock, and this pCPU's
- * lock is held here. Xen takes two schedule locks lower address first
- * (sched_spin_lock_double), so the old lock is waited for only when it
- * comes after ours; against that order, only a bounded number of trylocks.
- */
-#define RS_TRIES_IN_ORDER   (1U << 24)
-#define RS_TRIES_OUT_ORDER  1000U
-
-static void rs_take_unit(struct rs_host *h, struct sched_unit *next,
-                         struct sched_resource *sr)
-{
-    spinlock_t *mine = sr->schedule_lock;
-    unsigned int tries;
-
-    for ( tries = 0; ; tries++ )
-    {
-        struct sched_resource *old = next->res;
-        spinlock_t *theirs = old->schedule_lock;
-
-        if ( old == sr || theirs == mine )
-        {
-            sched_set_res(next, sr);
-            return;
-        }
-        if ( tries >= (theirs > mine ? RS_TRIES_IN_ORDER : RS_TRIES_OUT_ORDER) )
-            break;
-        if ( spin_trylock(theirs) )
-        {
-            if ( theirs == old->schedule_lock && next->res == old )
-            {
-                sched_set_res(next, sr);
-                spin_unlock(theirs);
-                return;
-            }
-            spin_unlock(theirs);
-        }
-        cpu_relax();
-    }
-    /* Could not get the old lock without risking a deadlock. */
-    h->unlocked_steals++;
-    sched_set_res(next, sr);
-}
-
 static void cf_check rs_do_schedule(const struct scheduler *ops,
                                     struct sched_unit *prev, s_time_t now,
                                     bool tasklet_work_scheduled)
@@ -853,8 +824,18 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
             break;
         }
         next = d.unit;
-        if ( next->res != sr )
-            rs_take_unit(h, next, sr);
+        /*
+         * A unit Rust stole from a peer got this resource under the peer's
+         * schedule lock (rs_xen_trylock_peer + rs_xen_set_res, as credit1's
+         * csched_runq_steal). Anything else would be a unit Xen never
+         * moved: count it (the dump shows it; 0 is the invariant) and fix
+         * its resource so that Xen's bookkeeping stays consistent.
+         */
+        if ( unlikely(next->res != sr) )
+        {
+            h->unlocked_steals++;
+            sched_set_res(next, sr);
+        }
         /*
          * As credit1: a unit that stopped being runnable between its wake
          * and now (its sleep is waiting for this lock) is dropped; Rust sees

@@ -100,6 +100,13 @@ extern "C" {
     pub fn rs_xen_unpause_unit(unit: *mut c_void);
     /// Sets `_VPF_migrating` on a running unit.
     pub fn rs_xen_migrate_unit(unit: *mut c_void);
+    /// Try-locks pCPU `cpu`'s schedule lock (work stealing); 1 if taken.
+    pub fn rs_xen_trylock_peer(cpu: u32) -> u8;
+    /// Releases it.
+    pub fn rs_xen_unlock_peer(cpu: u32);
+    /// `sched_set_res(unit, get_sched_res(cpu))`, with the old pCPU's
+    /// schedule lock held.
+    pub fn rs_xen_set_res(unit: *mut c_void, cpu: u32);
     /// `_xzalloc(size, align)`: zeroed memory, or null.
     pub fn rs_xen_alloc(size: usize, align: usize) -> *mut c_void;
     /// `xfree(p)`.

@@ -205,4 +205,21 @@ impl Platform for XenPlatform {
         // operation allowed under the schedule locks.
         unsafe { abi::rs_xen_migrate_unit(UnitHead::from_token(vcpu).unit) }
     }
+
+    fn try_lock_peer(&self, peer: CpuId) -> bool {
+        // SAFETY: a try-lock; the core calls it from `do_schedule` on a
+        // pCPU of this instance, interrupts off.
+        unsafe { abi::rs_xen_trylock_peer(u32::from(peer.0)) != 0 }
+    }
+
+    fn unlock_peer(&self, peer: CpuId) {
+        // SAFETY: pairs with a successful `try_lock_peer` on the same pCPU.
+        unsafe { abi::rs_xen_unlock_peer(u32::from(peer.0)) }
+    }
+
+    fn stolen(&self, vcpu: VcpuToken, cpu: CpuId) {
+        // SAFETY: the unit is live (the core names only vCPUs the glue made
+        // tokens for) and its old pCPU's lock is held (`try_lock_peer`).
+        unsafe { abi::rs_xen_set_res(UnitHead::from_token(vcpu).unit, u32::from(cpu.0)) }
+    }
 }

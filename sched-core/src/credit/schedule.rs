@@ -248,7 +248,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     }
 
     /// `csched_runq_steal` on one peer, try-locking it (never spinning on a
-    /// peer's lock: two pCPUs balancing toward each other must not deadlock).
+    /// peer's lock: two pCPUs balancing toward each other must not deadlock):
+    /// the host's lock of the peer first, as credit1 holds the peer's
+    /// schedule lock, then its runqueue.
     fn try_steal_from(
         &self,
         peer: CpuId,
@@ -259,9 +261,27 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     ) -> Option<&'a VcpuData<'a, H>> {
         let pp = self.pcpu(peer)?;
         // Racy by design, like Xen: one runnable there is the one running.
-        if pp.nr_runnable() <= 1 {
+        if pp.nr_runnable() <= 1 || !self.platform.try_lock_peer(peer) {
             return None;
         }
+        let v = self.steal_locked(pp, peer, cpu, pri, step, now);
+        if let Some(v) = v {
+            self.platform.stolen(v.token(), cpu);
+        }
+        self.platform.unlock_peer(peer);
+        v
+    }
+
+    /// The steal itself, with the host's lock of `peer` held.
+    fn steal_locked(
+        &self,
+        pp: &'a PcpuData<'a, H>,
+        peer: CpuId,
+        cpu: CpuId,
+        pri: Pri,
+        step: Step,
+        now: Time,
+    ) -> Option<&'a VcpuData<'a, H>> {
         let mut pq = pp.locked.try_lock()?;
         if !self.online.contains(peer) || pq.curr.is_none() {
             return None;
