@@ -172,7 +172,7 @@ pub(crate) fn run_busy<H: Hooks>(
         }
         let now = w.at_ns(t);
         if t == acct {
-            w.s.account(CpuId(0));
+            w.s.account();
             acct += 30 * MS;
         }
         if t == tick {

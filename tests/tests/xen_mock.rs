@@ -1036,6 +1036,42 @@ fn event_latency(policy: u32, deadline_us: u32) -> i64 {
 }
 
 #[test]
+fn accounting_fired_on_another_pcpu_is_rearmed_on_the_master() {
+    // Xen moves a dead pCPU's timers to a live one until it comes back, so
+    // the accounting timer may fire away from the master; it used to be
+    // dropped there, and credits were never handed out again.
+    let mut core = Core::new(POLICY_CREDIT, 4);
+    // SAFETY: `inst` is live; pCPU 0 runs idle with an empty runqueue.
+    unsafe { rs_sched_remove_pcpu(core.inst, 0) };
+    assert_eq!(
+        xen(|x| *x.acct_timer_cpus.last().unwrap()),
+        1,
+        "pCPU 1 is master"
+    );
+    xen(|x| x.timers.retain(|&(_, k), _| k != TIMER_ACCT));
+    // SAFETY: as above.
+    core.enter("timer", || unsafe {
+        rs_sched_timer_fired(core.inst, 0, TIMER_ACCT)
+    });
+    let armed = xen(|x| x.timers.get(&(1, TIMER_ACCT)).copied());
+    assert!(
+        armed.is_some(),
+        "accounting timer not re-armed on the master"
+    );
+    // The pool carries on: a capped domain is still held to its cap.
+    let d = core.create_domain(1, &hogs(1));
+    let mut p = core.get(d);
+    p.cap = 30;
+    assert_eq!(core.put(d, p), 0);
+    core.run(500);
+    core.reset_stats();
+    core.run(2000);
+    let s = core.share(core.unit_of(d)[0], 2000 * MS);
+    assert!((0.2..=0.35).contains(&s), "capped at 30%: {s:.3}");
+    core.teardown();
+}
+
+#[test]
 fn edf_credit_bounds_event_latency_through_the_glue() {
     let credit = event_latency(POLICY_CREDIT, 0);
     let edf = event_latency(POLICY_EDF, 5000);

@@ -158,6 +158,10 @@ pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
             a.sched
         )));
     };
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(c) = a.cpus.iter().find(|&&c| !seen.insert(c)) {
+        return Err(Failure::BadInput(format!("--cpus: pCPU {c} given twice")));
+    }
     let x = a.host.xen()?;
     let pools = x.cpupools()?;
     // Every pCPU must be in a pool (or free) before anything changes.
@@ -167,11 +171,30 @@ pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
         .map(|&c| pools.iter().find(|p| p.cpus.contains(&c)).map(|p| p.id))
         .collect();
     let id = x.cpupool_create(sched_id)?;
+    // All or nothing: a move that fails puts back what was moved and
+    // destroys the new pool before reporting.
+    let mut moved: Vec<(u32, Option<u32>)> = Vec::new();
     for (&cpu, from) in a.cpus.iter().zip(from) {
-        if let Some(old) = from {
-            x.cpupool_remove_cpu(old, cpu)?;
+        let step = (|| {
+            if let Some(old) = from {
+                x.cpupool_remove_cpu(old, cpu)?;
+            }
+            x.cpupool_add_cpu(id, cpu)
+        })();
+        if let Err(e) = step {
+            for &(c, old) in moved.iter().rev() {
+                let _ = x.cpupool_remove_cpu(id, c);
+                if let Some(old) = old {
+                    let _ = x.cpupool_add_cpu(old, c);
+                }
+            }
+            if let Some(old) = from {
+                let _ = x.cpupool_add_cpu(old, cpu);
+            }
+            let _ = x.cpupool_destroy(id);
+            return Err(e);
         }
-        x.cpupool_add_cpu(id, cpu)?;
+        moved.push((cpu, from));
     }
     println!("{}", xen::pool_name(id));
     Ok(())

@@ -46,7 +46,10 @@ const CPUPOOL_RMCPU: u32 = 5;
 const CPUPOOL_PAR_ANY: u32 = u32::MAX;
 const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
+const EAGAIN: i32 = 11;
 const EBUSY: i32 = 16;
+const ENODEV: i32 = 19;
+const EADDRNOTAVAIL: i32 = 99;
 const EINVAL: i32 = 22;
 
 /// The schedulers xen-glue registers, by `sched_id`.
@@ -240,11 +243,16 @@ impl Xen {
     }
 
     /// A domain's parameters, or `None` when there is no such domain.
+    /// On a getinfo, Xen answers `EINVAL` only when the domain's cpupool
+    /// runs another scheduler than Pool-0's (the `sched_id` differs).
     pub(crate) fn try_dom(&self, domid: u16) -> Result<Option<RsDomParams>, Failure> {
         let mut p = RsDomParams::default();
         match self.domctl(domid, CMD_GETINFO, &mut p) {
             Ok(()) => Ok(Some(p)),
             Err(e) if e.raw_os_error() == Some(ESRCH) => Ok(None),
+            Err(e) if e.raw_os_error() == Some(EINVAL) => Err(Failure::BadInput(format!(
+                "--host xen: domain {domid} is in a cpupool run by another scheduler than Pool-0's"
+            ))),
             Err(e) => Err(refused(e, &format!("domain {domid}"))),
         }
     }
@@ -268,13 +276,17 @@ impl Xen {
             .map_err(|e| refused(e, &format!("domain {domid}")))
     }
 
-    /// The domains that exist, by probing IDs 0..=255 (names would need
-    /// xenstore).
+    /// The domains of Pool-0's scheduler, by probing IDs 0..=255 (names and
+    /// a full list would need xenstore or `getdomaininfolist`); domains in
+    /// pools run by another scheduler are left out.
     pub(crate) fn domains(&self) -> Result<Vec<(u16, RsDomParams)>, Failure> {
         let mut v = Vec::new();
         for id in 0..=255u16 {
-            if let Some(p) = self.try_dom(id)? {
-                v.push((id, p));
+            let mut p = RsDomParams::default();
+            match self.domctl(id, CMD_GETINFO, &mut p) {
+                Ok(()) => v.push((id, p)),
+                Err(e) if matches!(e.raw_os_error(), Some(ESRCH | EINVAL)) => {}
+                Err(e) => return Err(refused(e, &format!("domain {id}"))),
             }
         }
         Ok(v)
@@ -353,7 +365,22 @@ impl Xen {
         // SAFETY: `map` is live for the call; locked so Xen's copy to it
         // cannot fault.
         unsafe { libc::mlock(map.as_ptr().cast(), map.len()) };
-        let r = self.hypercall(HYPERVISOR_SYSCTL, &mut o);
+        // Xen answers EAGAIN while a unit still runs on a pCPU it is moving,
+        // and then accepts only the same request until it completes: retry
+        // it, as libxc's `do_sysctl_save` does (for up to 10 s here).
+        let start = std::time::Instant::now();
+        let r = loop {
+            let r = self.hypercall(HYPERVISOR_SYSCTL, &mut o);
+            match &r {
+                Err(e)
+                    if e.raw_os_error() == Some(EAGAIN)
+                        && start.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                _ => break r,
+            }
+        };
         // SAFETY: as above.
         unsafe { libc::munlock(map.as_ptr().cast(), map.len()) };
         r?;
@@ -475,7 +502,10 @@ fn pool_failure(e: io::Error, pool: u32, what: &str) -> Failure {
         Some(EBUSY) => {
             "busy (a pool with domains or pCPUs, or the last pCPU of a pool with domains)"
         }
-        Some(EINVAL) => "invalid (the pCPU is not in that pool, or not free)",
+        Some(ENODEV) => "the pCPU is not in that pool (or not free, to be added)",
+        Some(EADDRNOTAVAIL) => "another pCPU move is still in progress",
+        Some(EAGAIN) => "a unit kept running on the pCPU for 10 s; try again",
+        Some(EINVAL) => "invalid request",
         _ => return Failure::Internal(format!("--host xen: {} {what}: {e}", pool_name(pool))),
     };
     Failure::BadInput(format!("--host xen: {} {what}: {why}", pool_name(pool)))

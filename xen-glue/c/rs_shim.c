@@ -263,15 +263,33 @@ void rs_xen_unpause_unit(void *unit)
     sched_unit_unpause(unit);
 }
 
+/*
+ * The peer lock work stealing holds, per stealing pCPU (one at a time):
+ * unlocked by pointer, because the resource's lock pointer may change once
+ * it is released (schedule_cpu_add/rm), and taken with Xen's re-check of
+ * that pointer (pcpu_schedule_trylock).
+ */
+static DEFINE_PER_CPU(spinlock_t *, rs_peer_lock);
+
 uint8_t rs_xen_trylock_peer(uint32_t cpu)
 {
+    spinlock_t *lock;
+
     ASSERT(!local_irq_is_enabled());
-    return spin_trylock(get_sched_res(cpu)->schedule_lock);
+    ASSERT(!this_cpu(rs_peer_lock));
+    lock = pcpu_schedule_trylock(cpu);
+    this_cpu(rs_peer_lock) = lock;
+    return lock != NULL;
 }
 
 void rs_xen_unlock_peer(uint32_t cpu)
 {
-    spin_unlock(get_sched_res(cpu)->schedule_lock);
+    spinlock_t *lock = this_cpu(rs_peer_lock);
+
+    (void)cpu;
+    this_cpu(rs_peer_lock) = NULL;
+    if ( lock )
+        spin_unlock(lock);
 }
 
 void rs_xen_set_res(void *unit, uint32_t cpu)
@@ -806,6 +824,7 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
     bool leaving = !cpumask_test_cpu(cpu, sr->cpupool->res_valid);
     unsigned int round;
     unsigned long flags;
+    struct sched_unit *dropped = NULL;
 
     if ( !is_idle_unit(prev) && !prev_runnable )
         RS_UNIT(prev)->blocked = rs_unit_blocked(prev);
@@ -816,6 +835,14 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
         RS_ENTER(flags);
         rs_sched_do_schedule(h->inst, cpu, now, prev_runnable,
                              tasklet_work_scheduled || leaving, &d);
+        /*
+         * The unit dropped last round never ran: now that Rust has switched
+         * away from it, its context is as good as saved (Rust may steal
+         * it again).
+         */
+        if ( dropped )
+            rs_sched_context_saved(h->inst, RS_UNIT(dropped)->rv);
+        dropped = NULL;
         RS_LEAVE(flags);
 
         if ( !d.unit )
@@ -845,10 +872,14 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
             break;
         h->dropped_picks++;
         RS_UNIT(next)->blocked = rs_unit_blocked(next);
+        dropped = next;
         prev_runnable = false;
         if ( round >= 16 )
         {
             /* Cannot happen unless Rust keeps picking it: run idle. */
+            RS_ENTER(flags);
+            rs_sched_context_saved(h->inst, RS_UNIT(dropped)->rv);
+            RS_LEAVE(flags);
             next = sched_idle_unit(cpu);
             d.migrated = 0;
             d.next_time = MILLISECS(1);

@@ -72,16 +72,19 @@ impl UnitHead {
 }
 
 /// A lock-free stack of unit heads with pending parking requests. Pushes
-/// come from any pCPU; a drain takes the whole stack at once, so two drains
-/// never see the same entry.
+/// come from any pCPU; one drain runs at a time (a drain that finds another
+/// running leaves the work to it), so one unit's pause and unpause are never
+/// carried out out of order on two pCPUs.
 pub struct ParkQueue {
     top: AtomicPtr<UnitHead>,
+    draining: AtomicBool,
 }
 
 impl ParkQueue {
     const fn new() -> ParkQueue {
         ParkQueue {
             top: AtomicPtr::new(ptr::null_mut()),
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -101,8 +104,25 @@ impl ParkQueue {
         }
     }
 
-    /// Carries out every pending request. Call with no scheduler lock held.
+    /// Carries out every pending request, or leaves them to the drain
+    /// running on another pCPU, which looks again before it stops. Call
+    /// with no scheduler lock held.
     pub fn drain(&self) {
+        loop {
+            if self.draining.swap(true, Acquire) {
+                return;
+            }
+            self.drain_once();
+            self.draining.store(false, Release);
+            // A push that came after the swap in `drain_once` and saw the
+            // flag still set is ours to carry out.
+            if self.top.load(Acquire).is_null() {
+                return;
+            }
+        }
+    }
+
+    fn drain_once(&self) {
         let mut p = self.top.swap(ptr::null_mut(), AcqRel);
         while !p.is_null() {
             // SAFETY: a queued head is live: `free_udata` drains and then

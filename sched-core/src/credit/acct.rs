@@ -131,18 +131,25 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// `300 × pCPUs` credits by weight among active domains, honouring caps,
     /// recomputes priorities, parks and unparks capped vCPUs, and retires
     /// vCPUs that stopped consuming.
-    pub(crate) fn account(&self, cpu: CpuId) {
+    ///
+    /// Runs wherever the timer fired and re-arms it on the master, as
+    /// credit1 re-arms `prv->master_ticker`: a host may deliver the timer
+    /// on another pCPU (Xen moves a dead pCPU's timers to a live one until
+    /// it comes back), and returning without re-arming would stop
+    /// accounting for good.
+    pub(crate) fn account(&self) {
         let now = self.platform.now();
-        {
+        let master = {
             let mut a = self.acct.lock();
-            if a.master != Some(cpu) {
-                return;
-            }
+            let Some(master) = a.master else {
+                return; // no pCPU left: `add_pcpu` arms it again
+            };
             self.account_locked(&mut a);
-        }
+            master
+        };
         self.sort_epoch.fetch_add(1, Relaxed);
         self.platform
-            .set_timer(cpu, TimerKind::Acct, now + self.tslice());
+            .set_timer(master, TimerKind::Acct, now + self.tslice());
     }
 
     fn account_locked(&self, a: &mut Acct<'a, H>) {

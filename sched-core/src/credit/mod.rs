@@ -516,7 +516,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     fn timer_fired(&self, cpu: CpuId, timer: TimerKind) {
         match timer {
             TimerKind::Tick => self.tick(cpu),
-            TimerKind::Acct => self.account(cpu),
+            TimerKind::Acct => self.account(),
             TimerKind::Policy(_) => self.policy_timer(cpu),
         }
     }

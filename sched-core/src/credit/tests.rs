@@ -127,7 +127,7 @@ fn accounting_splits_credit_by_weight_among_active_domains() {
     w.s.tick(CpuId(0));
     assert_eq!((a[0].credit(), b[0].credit()), (-100, -100));
     w.at(30);
-    w.s.account(CpuId(0));
+    w.s.account();
     // 300 credits: 100 to weight 256, 200 to weight 512.
     assert_eq!((a[0].credit(), b[0].credit()), (0, 100));
     assert_eq!((a[0].pri(), b[0].pri()), (Pri::Under, Pri::Under));
@@ -144,7 +144,7 @@ fn a_capped_vcpu_is_parked_when_its_debt_exceeds_the_cap_and_unparked_later() {
         w.s.tick(CpuId(0));
     }
     // 30 ms run = 300 credits burnt; the cap gives ceil(10*300/100) = 30.
-    w.s.account(CpuId(0));
+    w.s.account();
     assert_eq!(v[0].credit(), -270);
     assert!(v[0].flags().contains(VcpuFlags::PARKED));
     assert_eq!(w.p.paused.borrow().as_slice(), [v[0].token()]);
@@ -152,7 +152,7 @@ fn a_capped_vcpu_is_parked_when_its_debt_exceeds_the_cap_and_unparked_later() {
     assert_eq!(w.sched(0, w.at(30), false).map(|v| v.token()), None);
     for k in 1..=9 {
         w.at(30 + 30 * k);
-        w.s.account(CpuId(0));
+        w.s.account();
     }
     assert_eq!(v[0].credit(), 0);
     assert!(!v[0].flags().contains(VcpuFlags::PARKED));
@@ -178,7 +178,7 @@ fn an_idle_vcpu_retires_from_accounting_above_one_period_of_credit() {
     assert_eq!(w.sched(0, w.at(1), false).map(|v| v.token()), None);
     for k in 1..=2 {
         w.at(30 * k);
-        w.s.account(CpuId(0));
+        w.s.account();
     }
     // -10 + 300 + 300 = 590 > 300: retired with credit halved.
     assert_eq!(a[0].credit(), 295);
