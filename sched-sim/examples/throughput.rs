@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use sched_core::Span;
-use sched_sim::{simulate_with_stats, Arrival, Domain, Host, Pool, Scenario, SimOptions, Workload};
+use sched_sim::{simulate_with_stats, Arrival, Domain, Host, Scenario, SimOptions, Workload};
 
 fn wake_block() -> Scenario {
     let domains = (0..4)
@@ -23,21 +23,13 @@ fn wake_block() -> Scenario {
             d
         })
         .collect();
-    Scenario {
-        name: "wake-block".into(),
-        duration: Span::secs(60),
-        seed: 1,
-        policy: "credit".into(),
-        host: Host {
-            pcpus: 1,
-            context_switch: Span::ZERO,
-            cache_refill: Span::ZERO,
-            timer_granularity: Span::ZERO,
-        },
-        pool: Pool::default(),
+    Scenario::new(
+        "wake-block",
+        Span::secs(60),
+        1,
+        Host::new(1, Span::ZERO),
         domains,
-        changes: Vec::new(),
-    }
+    )
 }
 
 fn mixed() -> Scenario {
@@ -67,21 +59,13 @@ fn mixed() -> Scenario {
             d
         }))
         .collect();
-    Scenario {
-        name: "mixed".into(),
-        duration: Span::secs(60),
-        seed: 1,
-        policy: "credit".into(),
-        host: Host {
-            pcpus: 4,
-            context_switch: Span::us(2),
-            cache_refill: Span::ZERO,
-            timer_granularity: Span::ZERO,
-        },
-        pool: Pool::default(),
+    Scenario::new(
+        "mixed",
+        Span::secs(60),
+        1,
+        Host::new(4, Span::us(2)),
         domains,
-        changes: Vec::new(),
-    }
+    )
 }
 
 fn main() {

@@ -147,6 +147,19 @@ pub struct Host {
     pub timer_granularity: Span,
 }
 
+impl Host {
+    /// `pcpus` pCPUs paying `context_switch` per switch, with no cache model
+    /// and exact timers (what code-built scenarios use).
+    pub fn new(pcpus: u16, context_switch: Span) -> Host {
+        Host {
+            pcpus,
+            context_switch,
+            cache_refill: Span::ZERO,
+            timer_granularity: Span::ZERO,
+        }
+    }
+}
+
 /// One domain (VM).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Domain {
@@ -613,6 +626,27 @@ fn field_path_at(text: &str, line: usize) -> String {
 }
 
 impl Scenario {
+    /// A code-built scenario: `domains` on `host` for `duration`, the default
+    /// pool, no run-time changes, credit as its `policy`. Validated when run.
+    pub fn new(
+        name: &str,
+        duration: Span,
+        seed: u64,
+        host: Host,
+        domains: Vec<Domain>,
+    ) -> Scenario {
+        Scenario {
+            name: name.to_string(),
+            duration,
+            seed,
+            policy: "credit".into(),
+            host,
+            pool: Pool::default(),
+            domains,
+            changes: Vec::new(),
+        }
+    }
+
     /// Reads and checks a scenario file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();

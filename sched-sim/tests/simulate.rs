@@ -4,8 +4,7 @@
 
 use sched_core::Span;
 use sched_sim::{
-    simulate, simulate_with_stats, Arrival, Domain, Host, Pool, Scenario, SimError, SimOptions,
-    Workload,
+    simulate, simulate_with_stats, Arrival, Domain, Host, Scenario, SimError, SimOptions, Workload,
 };
 
 fn scenario_file(name: &str) -> Scenario {
@@ -14,25 +13,11 @@ fn scenario_file(name: &str) -> Scenario {
 }
 
 fn host(pcpus: u16, cs: Span) -> Host {
-    Host {
-        pcpus,
-        context_switch: cs,
-        cache_refill: Span::ZERO,
-        timer_granularity: Span::ZERO,
-    }
+    Host::new(pcpus, cs)
 }
 
 fn scenario(pcpus: u16, cs: Span, duration: Span, domains: Vec<Domain>) -> Scenario {
-    Scenario {
-        name: "t".into(),
-        duration,
-        seed: 0,
-        policy: "credit".into(),
-        host: host(pcpus, cs),
-        pool: Pool::default(),
-        domains,
-        changes: Vec::new(),
-    }
+    Scenario::new("t", duration, 0, host(pcpus, cs), domains)
 }
 
 fn busy(name: &str) -> Domain {

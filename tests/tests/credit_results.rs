@@ -3,7 +3,7 @@
 //! it checks and why that number is what credit1 must give.
 
 use sched_core::Span;
-use sched_sim::{simulate, Arrival, Domain, Host, Pool, Report, Scenario, SimOptions, Workload};
+use sched_sim::{simulate, Arrival, Domain, Host, Report, Scenario, SimOptions, Workload};
 
 fn busy() -> Workload {
     Workload::Cpu {
@@ -21,21 +21,13 @@ fn ping(interval_ms: i64, service_us: i64) -> Workload {
 }
 
 fn scenario(name: &str, pcpus: u16, secs: i64, domains: Vec<Domain>) -> Scenario {
-    Scenario {
-        name: name.to_string(),
-        duration: Span::secs(secs),
-        seed: 0,
-        policy: "credit".to_string(),
-        host: Host {
-            pcpus,
-            context_switch: Span::ZERO,
-            cache_refill: Span::ZERO,
-            timer_granularity: Span::ZERO,
-        },
-        pool: Pool::default(),
+    Scenario::new(
+        name,
+        Span::secs(secs),
+        0,
+        Host::new(pcpus, Span::ZERO),
         domains,
-        changes: Vec::new(),
-    }
+    )
 }
 
 fn dom(name: &str, weight: u16, cap: u16, workloads: Vec<Workload>) -> Domain {

@@ -74,20 +74,16 @@ fn real_time_vms_stay_off_the_driver_pcpu_and_the_driver_is_served_first() {
 }
 
 fn quick(domains: Vec<sched_sim::Domain>, secs: i64) -> sched_sim::Scenario {
-    sched_sim::Scenario {
-        name: "edge".into(),
-        duration: sched_sim::Span::secs(secs),
-        seed: 1,
+    use sched_sim::{Host, Scenario, Span};
+    Scenario {
         policy: "edf-credit".into(),
-        host: sched_sim::Host {
-            pcpus: 1,
-            context_switch: sched_sim::Span::us(5),
-            cache_refill: sched_sim::Span::ZERO,
-            timer_granularity: sched_sim::Span::ZERO,
-        },
-        pool: sched_sim::Pool::default(),
-        domains,
-        changes: Vec::new(),
+        ..Scenario::new(
+            "edge",
+            Span::secs(secs),
+            1,
+            Host::new(1, Span::us(5)),
+            domains,
+        )
     }
 }
 

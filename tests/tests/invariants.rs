@@ -8,8 +8,7 @@
 use proptest::prelude::*;
 use sched_core::Span;
 use sched_sim::{
-    simulate_with_stats, Arrival, Change, Domain, Host, Pool, Rt, RtMode, Scenario, SimOptions,
-    Workload,
+    simulate_with_stats, Arrival, Change, Domain, Host, Rt, RtMode, Scenario, SimOptions, Workload,
 };
 
 fn workload() -> impl Strategy<Value = Workload> {
@@ -107,19 +106,14 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 }),
             }];
             Scenario {
-                name: "random".to_string(),
-                duration: Span::secs(3),
-                seed,
-                policy: "credit".to_string(),
-                host: Host {
-                    pcpus,
-                    context_switch: Span::us(cs),
-                    cache_refill: Span::ZERO,
-                    timer_granularity: Span::ZERO,
-                },
-                pool: Pool::default(),
-                domains,
                 changes,
+                ..Scenario::new(
+                    "random",
+                    Span::secs(3),
+                    seed,
+                    Host::new(pcpus, Span::us(cs)),
+                    domains,
+                )
             }
         })
 }

@@ -44,7 +44,7 @@ fn reproductions_are_deterministic_and_seeded() {
 /// follows its weight, and a cap still limits it.
 #[test]
 fn weights_and_caps_keep_working_for_lsvms_and_nlsvms() {
-    use sched_sim::{simulate, Domain, Host, Pool, Scenario, SimOptions, Span, Workload};
+    use sched_sim::{simulate, Domain, Host, Scenario, SimOptions, Span, Workload};
     let vm = |name: &str, weight: u16, cap: u16, micro: i64| {
         let mut d = Domain::new(name);
         d.weight = weight;
@@ -57,19 +57,14 @@ fn weights_and_caps_keep_working_for_lsvms_and_nlsvms() {
         d
     };
     let sc = |domains| Scenario {
-        name: "weights".into(),
-        duration: Span::secs(30),
-        seed: 3,
         policy: "vslicer".into(),
-        host: Host {
-            pcpus: 1,
-            context_switch: Span::us(5),
-            cache_refill: Span::ZERO,
-            timer_granularity: Span::ZERO,
-        },
-        pool: Pool::default(),
-        domains,
-        changes: Vec::new(),
+        ..Scenario::new(
+            "weights",
+            Span::secs(30),
+            3,
+            Host::new(1, Span::us(5)),
+            domains,
+        )
     };
     let shares = |doms| {
         let r = simulate(&sc(doms), "vslicer", &SimOptions::default()).unwrap();

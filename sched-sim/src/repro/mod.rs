@@ -12,7 +12,7 @@ pub mod vslicer;
 
 use sched_core::Span;
 
-use crate::scenario::{Domain, Host, Pool, Scenario, Workload};
+use crate::scenario::{Domain, Host, Scenario, Workload};
 use crate::{simulate_with_stats, Report, SimError, SimOptions, SimStats, TraceRun};
 
 /// One claim of a paper, reproduced.
@@ -135,21 +135,7 @@ impl Default for ReproOptions {
 
 /// One pCPU, 5 µs per switch, no cache model: the papers' single shared core.
 pub(crate) fn one_core(name: &str, duration: Span, seed: u64, domains: Vec<Domain>) -> Scenario {
-    Scenario {
-        name: name.to_string(),
-        duration,
-        seed,
-        policy: "credit".into(),
-        host: Host {
-            pcpus: 1,
-            context_switch: Span::us(5),
-            cache_refill: Span::ZERO,
-            timer_granularity: Span::ZERO,
-        },
-        pool: Pool::default(),
-        domains,
-        changes: Vec::new(),
-    }
+    Scenario::new(name, duration, seed, Host::new(1, Span::us(5)), domains)
 }
 
 /// A CPU-bound domain (always runnable).
