@@ -25,6 +25,30 @@ pub enum TimerKind {
     Policy(u8),
 }
 
+impl TimerKind {
+    /// A dense number for hosts that keep timers in tables or pass them
+    /// across an ABI: `Tick` 0, `Acct` 1, `Policy(n)` 2 + n.
+    pub const fn index(self) -> u16 {
+        match self {
+            TimerKind::Tick => 0,
+            TimerKind::Acct => 1,
+            TimerKind::Policy(n) => 2 + n as u16,
+        }
+    }
+
+    /// The timer numbered `i` by [`Self::index`].
+    pub const fn from_index(i: u16) -> Option<TimerKind> {
+        match i {
+            0 => Some(TimerKind::Tick),
+            1 => Some(TimerKind::Acct),
+            n => match n.checked_sub(2) {
+                Some(p) if p <= u8::MAX as u16 => Some(TimerKind::Policy(p as u8)),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Services a policy needs from its host. Every call must be cheap and must not
 /// call back into the scheduler synchronously: the scheduler may hold its locks.
 /// A platform that is `Sync` makes the engine `Sync` (Xen); the simulator's is not.
@@ -107,5 +131,24 @@ impl<T: Platform + ?Sized> Platform for &T {
     }
     fn stolen(&self, vcpu: VcpuToken, cpu: CpuId) {
         (**self).stolen(vcpu, cpu)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimerKind;
+
+    #[test]
+    fn timer_numbers_round_trip_and_stop_at_the_last_policy_timer() {
+        for t in [
+            TimerKind::Tick,
+            TimerKind::Acct,
+            TimerKind::Policy(0),
+            TimerKind::Policy(255),
+        ] {
+            assert_eq!(TimerKind::from_index(t.index()), Some(t));
+        }
+        assert_eq!(TimerKind::Policy(255).index(), 257);
+        assert_eq!(TimerKind::from_index(258), None);
     }
 }

@@ -91,9 +91,8 @@ pub(crate) fn shape(d: &Domain, sent: &[Sent], start: i64, end: i64) -> Option<N
         .enumerate()
         .filter_map(|(f, fl)| match *fl {
             Flow::Udp { rate_bps, size } => {
-                let gap =
-                    (u128::from(size) * 8 * 1_000_000_000 / u128::from(rate_bps.max(1))) as i64;
-                Some((f, size, start, gap.max(1)))
+                let gap = crate::scenario::packet_gap(size, rate_bps).as_ns();
+                Some((f, size, start, gap))
             }
             _ => None,
         })

@@ -220,19 +220,7 @@ impl SimPlatform {
         if !self.due(s, kind) {
             return None;
         }
-        Some(match slot {
-            0 => TimerKind::Tick,
-            1 => TimerKind::Acct,
-            n => TimerKind::Policy((n - 2) as u8),
-        })
-    }
-
-    fn slot(kind: TimerKind) -> u16 {
-        match kind {
-            TimerKind::Tick => 0,
-            TimerKind::Acct => 1,
-            TimerKind::Policy(n) => 2 + u16::from(n),
-        }
+        TimerKind::from_index(slot)
     }
 }
 
@@ -248,7 +236,7 @@ impl Platform for SimPlatform {
     }
 
     fn set_timer(&self, cpu: CpuId, timer: TimerKind, at: Time) {
-        let slot = Self::slot(timer);
+        let slot = timer.index();
         let mut t = self.timers.borrow_mut();
         let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(slot)) else {
             return;
@@ -260,7 +248,7 @@ impl Platform for SimPlatform {
 
     fn stop_timer(&self, cpu: CpuId, timer: TimerKind) {
         let mut t = self.timers.borrow_mut();
-        if let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(Self::slot(timer))) {
+        if let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(timer.index())) {
             s.cancel();
         }
     }

@@ -1148,6 +1148,13 @@ fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow,
     })
 }
 
+/// The time between `size`-byte packets sent at `rate_bps` (at least 1 ns):
+/// a CBR stream's period, a UDP-like sender's pacing.
+pub(crate) fn packet_gap(size: u32, rate_bps: u64) -> Span {
+    let ns = u128::from(size) * 8 * 1_000_000_000 / u128::from(rate_bps.max(1));
+    Span(i64::try_from(ns).unwrap_or(i64::MAX).max(1))
+}
+
 /// The largest packet a flow sends (an IP packet).
 const MAX_PACKET: i64 = 65_535;
 /// Flows a domain may have.

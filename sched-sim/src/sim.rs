@@ -106,11 +106,9 @@ fn guest_work(
                 size,
                 service,
             } => {
-                let period =
-                    (u128::from(size) * 8 * 1_000_000_000 / u128::from(rate_bps.max(1))) as i64;
                 v.push((
                     Workload::Periodic {
-                        period: sched_core::Span(period.max(1)),
+                        period: crate::scenario::packet_gap(size, rate_bps),
                         work: service,
                     },
                     Some((size, f as u16)),

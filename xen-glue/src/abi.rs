@@ -17,6 +17,13 @@ pub const TIMER_ACCT: u32 = 1;
 /// `RS_TIMER_POLICY`: a policy layer's per-pCPU timer (EDF's poll).
 pub const TIMER_POLICY: u32 = 2;
 
+// The header's timer codes are the core's dense timer numbers.
+const _: () = assert!(
+    sched_core::TimerKind::Tick.index() as u32 == TIMER_TICK
+        && sched_core::TimerKind::Acct.index() as u32 == TIMER_ACCT
+        && sched_core::TimerKind::Policy(0).index() as u32 == TIMER_POLICY
+);
+
 /// `RS_CMD_PUTINFO` (`XEN_DOMCTL_SCHEDOP_putinfo`, `XEN_SYSCTL_SCHEDOP_putinfo`).
 pub const CMD_PUTINFO: u32 = 0;
 /// `RS_CMD_GETINFO`.

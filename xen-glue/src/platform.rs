@@ -167,25 +167,14 @@ impl XenPlatform {
     }
 }
 
-/// The shim's code for a timer.
+/// The shim's code for a timer (`RS_TIMER_*`: the core's dense index).
 pub fn timer_code(t: TimerKind) -> u32 {
-    match t {
-        TimerKind::Tick => abi::TIMER_TICK,
-        TimerKind::Acct => abi::TIMER_ACCT,
-        TimerKind::Policy(n) => abi::TIMER_POLICY.saturating_add(u32::from(n)),
-    }
+    u32::from(t.index())
 }
 
 /// The timer a shim code names, if any.
 pub fn timer_kind(code: u32) -> Option<TimerKind> {
-    match code {
-        abi::TIMER_TICK => Some(TimerKind::Tick),
-        abi::TIMER_ACCT => Some(TimerKind::Acct),
-        c => c
-            .checked_sub(abi::TIMER_POLICY)
-            .and_then(|n| u8::try_from(n).ok())
-            .map(TimerKind::Policy),
-    }
+    u16::try_from(code).ok().and_then(TimerKind::from_index)
 }
 
 impl Platform for XenPlatform {
