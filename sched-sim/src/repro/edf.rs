@@ -86,21 +86,17 @@ fn fig6(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
         b3.weight = 256;
         one_core("fig6", opts.duration, opts.seed, vec![sender(mode), b2, b3])
     };
-    let mut t = Table {
-        title: "Fig. 6: periodic sender (60% by weight) beside two busy VMs: send lateness (ms)"
-            .into(),
-        columns: [
+    let mut t = Table::new(
+        "Fig. 6: periodic sender (60% by weight) beside two busy VMs: send lateness (ms)",
+        &[
             "policy",
             "mean",
             "p99",
             "max",
             "missed periods",
             "vm1 share %",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     let row = |t: &mut Table, label: String, rep: &crate::Report| {
         let d = &rep.domains[0];
         t.rows.push(vec![
@@ -165,20 +161,17 @@ fn with_busy(name: &str, first: Domain, n: usize, opts: &ReproOptions) -> Scenar
 
 /// Fig. 7: an event-triggered VM answering pings among 1, 3, 5 busy VMs.
 fn fig7(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
-    let mut t = Table {
-        title: "Fig. 7: ping latency of a CPU-bound VM (ms)".into(),
-        columns: [
+    let mut t = Table::new(
+        "Fig. 7: ping latency of a CPU-bound VM (ms)",
+        &[
             "busy VMs beside it",
             "policy",
             "mean",
             "p99",
             "max",
             "pings",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     let row = |t: &mut Table, n: usize, label: String, d: &crate::DomainReport| {
         t.rows.push(vec![
             n.to_string(),
@@ -270,13 +263,10 @@ fn fig12(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
     let life = [(0, 40), (0, 50), (0, 60), (10, 60), (20, 60)];
     let cuts = [0, 10, 20, 40, 50, 60];
     let mut worst = 0f64;
-    let mut t = Table {
-        title: "Fig. 12: CPU share (%) of each running VM per interval, equal weights".into(),
-        columns: ["policy", "interval", "vm1", "vm2", "vm3", "vm4", "vm5"]
-            .map(String::from)
-            .to_vec(),
-        rows: Vec::new(),
-    };
+    let mut t = Table::new(
+        "Fig. 12: CPU share (%) of each running VM per interval, equal weights",
+        &["policy", "interval", "vm1", "vm2", "vm3", "vm4", "vm5"],
+    );
     for (label, with_rt) in [
         ("edf-credit", false),
         ("edf-credit, vm3 aperiodic + vm4 periodic D=10ms", true),
@@ -356,21 +346,17 @@ fn stream(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
         }];
         d
     };
-    let mut t = Table {
-        title: "Seed 000: stream monitor (300 ms CPU per 1 s batch, 1 s deadline, 2-batch buffer)"
-            .into(),
-        columns: [
+    let mut t = Table::new(
+        "Seed 000: stream monitor (300 ms CPU per 1 s batch, 1 s deadline, 2-batch buffer)",
+        &[
             "busy VMs",
             "policy",
             "late",
             "lost",
             "max response (ms)",
             "monitor share %",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     let mut credit_bad_from = None;
     let mut edf_bad = 0u64;
     for n in 1..=6 {
@@ -435,9 +421,9 @@ fn reservation(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
         ];
         d
     };
-    let mut t = Table {
-        title: "Credit reservation: a bursty VM's wake-to-run latency after blocking (ms)".into(),
-        columns: [
+    let mut t = Table::new(
+        "Credit reservation: a bursty VM's wake-to-run latency after blocking (ms)",
+        &[
             "policy",
             "wakes",
             "mean",
@@ -445,11 +431,8 @@ fn reservation(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
             "max",
             "io share %",
             "others %",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     let mut res = Vec::new();
     for (label, reserve, policy) in [
         ("credit", None, "credit"),

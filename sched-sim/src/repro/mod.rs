@@ -43,6 +43,17 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+impl Table {
+    /// An empty table with its title and column headings.
+    pub fn new(title: impl Into<String>, columns: &[&str]) -> Table {
+        Table {
+            title: title.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+}
+
 /// One configuration's latency samples, for a CDF.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Curve {

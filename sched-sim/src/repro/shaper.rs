@@ -129,13 +129,7 @@ fn rtp_sends(opts: &ReproOptions, rt: Option<Rt>, policy: &str) -> Result<RtpRun
 /// wait behind the busy VMs); the same sequence goes through each shaper.
 fn fig8(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
     let (_, sends) = rtp_sends(opts, None, "credit")?;
-    let mut t = Table {
-        title: "Fig. 8: an RTP sender's packets (2 Mbit/s, bursty from scheduling) through a 2.2 Mbit/s limit: delay added by the shaper".into(),
-        columns: ["shaper", "delay mean (ms)", "p99", "max", "RFC 3550 jitter (ms)", "rate (Mbit/s)"]
-            .map(String::from)
-            .to_vec(),
-        rows: Vec::new(),
-    };
+    let mut t = Table::new("Fig. 8: an RTP sender's packets (2 Mbit/s, bursty from scheduling) through a 2.2 Mbit/s limit: delay added by the shaper", &["shaper", "delay mean (ms)", "p99", "max", "RFC 3550 jitter (ms)", "rate (Mbit/s)"]);
     let mut cdf = Cdf {
         id: "fig8-rtp".into(),
         title: "RTP packet delay in the shaper (Fig. 8)".into(),
@@ -186,13 +180,10 @@ fn fig9(r: &mut Repro, opts: &ReproOptions) {
         requests.push(t);
     }
     let reply: Vec<u32> = vec![1460, 1460, 1460, 1460, 1460, 892];
-    let mut table = Table {
-        title: "Fig. 9: HTTP 8 KB replies through a 2 Mbit/s limit: waiting time (ms)".into(),
-        columns: ["shaper", "min", "p10", "p50", "p90", "max", "p90 − p10"]
-            .map(String::from)
-            .to_vec(),
-        rows: Vec::new(),
-    };
+    let mut table = Table::new(
+        "Fig. 9: HTTP 8 KB replies through a 2 Mbit/s limit: waiting time (ms)",
+        &["shaper", "min", "p10", "p50", "p90", "max", "p90 − p10"],
+    );
     let mut cdf = Cdf {
         id: "fig9-http".into(),
         title: "HTTP waiting time in the shaper (Fig. 9)".into(),
@@ -337,19 +328,16 @@ fn sent_in_60s(s: &mut Shaper, tcp: bool, limit_bps: u64) -> u64 {
 
 /// Fig. 11: TCP- and UDP-like bulk senders at 4, 8, 16, 32 Mbit/s.
 fn fig11(r: &mut Repro) {
-    let mut t = Table {
-        title: "Fig. 11: bulk senders (1460 B, 60 s): achieved Mbit/s vs allocated".into(),
-        columns: [
+    let mut t = Table::new(
+        "Fig. 11: bulk senders (1460 B, 60 s): achieved Mbit/s vs allocated",
+        &[
             "allocated",
             "TCP-like, bucket",
             "TCP-like, window",
             "UDP-like, bucket",
             "UDP-like, window",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     let mut worst = 0f64;
     for mbit in [4u64, 8, 16, 32] {
         let mut row = vec![mbit.to_string()];
@@ -376,19 +364,16 @@ fn fig11(r: &mut Repro) {
 /// The seed's whole path: the RTP sender VM (its sends delayed by
 /// scheduling), then the shaper at 2.2 Mbit/s.
 fn end_to_end(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
-    let mut t = Table {
-        title: "End to end: RTP sender VM (scheduling) then the shaper, 2.2 Mbit/s".into(),
-        columns: [
+    let mut t = Table::new(
+        "End to end: RTP sender VM (scheduling) then the shaper, 2.2 Mbit/s",
+        &[
             "path",
             "delay mean (ms)",
             "p99",
             "max",
             "RFC 3550 jitter (ms)",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     let mut cdf = Cdf {
         id: "end-to-end".into(),
         title: "RTP packet delay, VM scheduling + shaper".into(),

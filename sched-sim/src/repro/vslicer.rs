@@ -122,19 +122,16 @@ pub fn run_all(opts: &ReproOptions) -> Result<Repro, SimError> {
 /// Fig. 6: the slice sequence for 1 LSVM + 3 NLSVMs (T_m = 10 ms) and for
 /// 2 + 2 (T_m = 5 ms), from the trace of a 10 s run after 1 s of warm-up.
 fn fig6(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), SimError> {
-    let mut table = Table {
-        title: "Fig. 6: slice sequences on one core (after 1 s), LSVM waits".into(),
-        columns: [
+    let mut table = Table::new(
+        "Fig. 6: slice sequences on one core (after 1 s), LSVM waits",
+        &[
             "setup",
             "sequence (ms)",
             "LSVM best",
             "LSVM worst",
             "credit worst",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     for (fig, m, t_m, paper_best, paper_worst) in [("6a", 1, 10, 30, 30), ("6b", 2, 5, 5, 35)] {
         let t_m = Span::ms(t_m);
         let sc = vms(&format!("fig{fig}"), 4, m, t_m, Span::secs(10), opts.seed);
@@ -251,30 +248,24 @@ fn fig7(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Sim
         ("vSlicer 1 LSVM", 1),
         ("vSlicer 2 LSVMs", 2),
     ];
-    let mut lat = Table {
-        title: format!(
+    let mut lat = Table::new(
+        format!(
             "Fig. 2/7: ping response time of vm1 (ms), T_m = {t_m}, {} s per run",
             opts.duration.as_ns() / 1_000_000_000
         ),
-        columns: ["VMs", "policy", "mean", "p50", "p99", "max", "samples"]
-            .map(String::from)
-            .to_vec(),
-        rows: Vec::new(),
-    };
-    let mut shares = Table {
-        title: "Fig. 10: CPU share per VM (%)".into(),
-        columns: [
+        &["VMs", "policy", "mean", "p50", "p99", "max", "samples"],
+    );
+    let mut shares = Table::new(
+        "Fig. 10: CPU share per VM (%)",
+        &[
             "VMs",
             "policy",
             "LSVM(s)",
             "NLSVMs",
             "fair",
             "largest deviation",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
+        ],
+    );
     // mean[config][n - 3]
     let mut mean = [[0f64; 3]; 3];
     let mut share_dev = 0f64;
@@ -416,15 +407,10 @@ fn fig11(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Si
         sc
     };
     // Fig. 4: credit with the timeslice cut for everyone.
-    let mut t4 = Table {
-        title: format!(
-            "Fig. 4: STREAM-like VM under credit, 4 VMs, cache refill {REFILL} per switch"
-        ),
-        columns: ["timeslice", "throughput vs 30 ms"]
-            .map(String::from)
-            .to_vec(),
-        rows: Vec::new(),
-    };
+    let mut t4 = Table::new(
+        format!("Fig. 4: STREAM-like VM under credit, 4 VMs, cache refill {REFILL} per switch"),
+        &["timeslice", "throughput vs 30 ms"],
+    );
     let mut base = 0i64;
     let mut rel = Vec::new();
     for ts in [30, 10, 5, 1] {
@@ -456,13 +442,10 @@ fn fig11(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Si
         &with_refill(vms("fig11", 4, 0, Span::ZERO, dur, opts.seed)),
         "credit",
     )?;
-    let mut t11 = Table {
-        title: "Fig. 11: STREAM-like VM throughput vs credit, 2 LSVMs + 2 NLSVMs".into(),
-        columns: ["LSVM T_m", "in an NLSVM", "in an LSVM"]
-            .map(String::from)
-            .to_vec(),
-        rows: Vec::new(),
-    };
+    let mut t11 = Table::new(
+        "Fig. 11: STREAM-like VM throughput vs credit, 2 LSVMs + 2 NLSVMs",
+        &["LSVM T_m", "in an NLSVM", "in an LSVM"],
+    );
     let mut nlsvm_min = f64::MAX;
     let mut lsvm = Vec::new();
     for t_m in [15, 10, 5, 3, 1] {
