@@ -203,17 +203,26 @@ fn real_time_domains_avoid_the_driver_domains_pinned_pcpu() {
     assert!(!same(on0, r), "stolen onto the driver's pCPU");
 }
 
+/// An I/O domain reserving `reserve` and a CPU hog on pCPU 0, both woken.
+fn io_beside_hog(
+    w: &World<EdfCredit>,
+    reserve: Span,
+) -> (&'static V<'static>, &'static V<'static>) {
+    let p = EdfDomParams {
+        reserve,
+        ..EdfDomParams::default()
+    };
+    let io = vm(w, 1, cpu0(), p);
+    let hog = vm(w, 2, cpu0(), EdfDomParams::default());
+    w.s.wake(io);
+    w.s.wake(hog);
+    (io, hog)
+}
+
 #[test]
 fn the_reserve_is_spent_only_on_an_event_wake_short_of_credit_and_never_lost() {
     let w = world(1);
-    let p = EdfDomParams {
-        reserve: Span::ms(2),
-        ..EdfDomParams::default()
-    };
-    let io = vm(&w, 1, cpu0(), p);
-    let hog = vm(&w, 2, cpu0(), EdfDomParams::default());
-    w.s.wake(io);
-    w.s.wake(hog);
+    let (io, hog) = io_beside_hog(&w, Span::ms(2));
     // io burns 40 ms (400 credits), blocks, and is accounted: debt, OVER.
     assert!(same(w.sched(0, w.at(0), true), io));
     w.at(10);
@@ -271,14 +280,7 @@ fn an_unspent_reserve_goes_back_into_the_credit() {
 #[test]
 fn an_event_wake_with_enough_reserve_is_boosted() {
     let w = world(1);
-    let p = EdfDomParams {
-        reserve: Span::ms(30),
-        ..EdfDomParams::default()
-    };
-    let io = vm(&w, 1, cpu0(), p);
-    let hog = vm(&w, 2, cpu0(), EdfDomParams::default());
-    w.s.wake(io);
-    w.s.wake(hog);
+    let (io, hog) = io_beside_hog(&w, Span::ms(30));
     assert!(same(w.sched(0, w.at(0), true), io));
     w.at(10);
     w.s.timer_fired(CpuId(0), TimerKind::Tick);
