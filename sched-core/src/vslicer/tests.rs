@@ -48,6 +48,17 @@ fn steady(runs: &[Run]) -> &[Run] {
     &runs[i..runs.len() - 1]
 }
 
+/// The runs of LSVMs (vCPUs 0 and 1) between NLSVM slices in steady state,
+/// from the first NLSVM slice on; a gap cut off by the end is left out.
+fn lsvm_gaps(runs: &[Run]) -> Vec<&[Run]> {
+    let s = steady(runs);
+    let first_n = s.iter().position(|r| r.vcpu >= 2).unwrap();
+    s[first_n..]
+        .split(|r| r.vcpu >= 2)
+        .filter(|g| !g.is_empty() && !core::ptr::eq(g.last().unwrap(), s.last().unwrap()))
+        .collect()
+}
+
 #[test]
 fn fig6a_one_lsvm_runs_10ms_before_every_nlsvm_slice() {
     // Paper, Fig. 6a: VM1 (LSVM) runs 3 × 10 ms per 120 ms round, once
@@ -72,14 +83,7 @@ fn fig6b_two_lsvms_share_each_gap_in_5ms_microslices() {
     for phase in PHASES {
         let runs = busy(&[5, 5, 0, 0], 1500, phase);
         let s = steady(&runs);
-        let first_n = s.iter().position(|r| r.vcpu >= 2).unwrap();
-        for gap in s[first_n..]
-            .split(|r| r.vcpu >= 2)
-            .filter(|g| !g.is_empty())
-        {
-            if core::ptr::eq(gap.last().unwrap(), s.last().unwrap()) {
-                continue; // cut off by the end of the run
-            }
+        for gap in lsvm_gaps(&runs) {
             assert_eq!(gap.len(), 6, "phase {phase}: {gap:?}");
             for (i, r) in gap.iter().enumerate() {
                 assert_eq!((r.len(), r.picks), (5_000, 1), "phase {phase}: {r:?}");
@@ -195,16 +199,8 @@ fn different_microslices_follow_the_frequency_rule() {
     // 1), the 5 ms one 3 times: frequency inversely proportional to T_m.
     for phase in PHASES {
         let runs = busy(&[2, 5, 0, 0], 6000, phase);
-        let s = steady(&runs);
-        let first_n = s.iter().position(|r| r.vcpu >= 2).unwrap();
         let mut gaps = 0;
-        for gap in s[first_n..]
-            .split(|r| r.vcpu >= 2)
-            .filter(|g| !g.is_empty())
-        {
-            if core::ptr::eq(gap.last().unwrap(), s.last().unwrap()) {
-                continue;
-            }
+        for gap in lsvm_gaps(&runs) {
             for (k, picks) in [(0, 8), (1, 3)] {
                 let mine = gap.iter().filter(|r| r.vcpu == k);
                 let time: i64 = mine.clone().map(Run::len).sum();
@@ -418,16 +414,8 @@ fn a_remainder_shorter_than_the_ratelimit_runs_with_the_microslice_before_it() {
         })
         .collect();
     let runs = testworld::run_busy(&w, &vs, 6000, 5);
-    let s = steady(&runs);
-    let first_n = s.iter().position(|r| r.vcpu >= 2).unwrap();
     let mut gaps = 0;
-    for gap in s[first_n..]
-        .split(|r| r.vcpu >= 2)
-        .filter(|g| !g.is_empty())
-    {
-        if core::ptr::eq(gap.last().unwrap(), s.last().unwrap()) {
-            continue;
-        }
+    for gap in lsvm_gaps(&runs) {
         for k in 0..2 {
             let time: i64 = gap.iter().filter(|r| r.vcpu == k).map(Run::len).sum();
             assert_eq!(time, 7_500, "vm{k}: {gap:?}");
