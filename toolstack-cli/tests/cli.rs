@@ -1,17 +1,14 @@
 //! `vsched simulate` as a user and a script see it: output shapes and the
 //! exit-code contract (0 ok, 2 bad input with one stderr line, 1 internal).
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
+
+use common::{refused, scenario};
 
 fn vsched(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vsched"))
-        .args(args)
-        .output()
-        .expect("run vsched")
-}
-
-fn scenario(name: &str) -> String {
-    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+    common::run(args, &[])
 }
 
 fn temp_file(name: &str, text: &str) -> String {
@@ -20,14 +17,6 @@ fn temp_file(name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
-}
-
-fn assert_bad_input(out: &Output, starts_with: &str) {
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty(), "nothing on stdout");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with(starts_with), "{err:?}");
 }
 
 #[test]
@@ -99,27 +88,27 @@ fn bad_input_is_one_line_and_exit_2() {
         "duration = \"1s\"\n[[domain]]\nname = \"a\"\n[[domain]]\nname = \"b\"\nweight = 0\n",
     );
     let out = vsched(&["simulate", &f]);
-    assert_bad_input(&out, &format!("{f}:6: domain[1].weight: must be 1..65535"));
+    refused(&out, &format!("{f}:6: domain[1].weight: must be 1..65535"));
 
     let f = temp_file(
         "k.toml",
         "duration = \"1s\"\nsede = 3\n[[domain]]\nname = \"a\"\n",
     );
-    assert_bad_input(
+    refused(
         &vsched(&["simulate", &f]),
         &format!("{f}:2: sede: unknown field"),
     );
 
     let f = scenario("four-vms-one-pinged.toml");
-    assert_bad_input(
+    refused(
         &vsched(&["simulate", &f, "--policy", "credit,nope"]),
         "--policy: unknown policy \"nope\"; known: credit",
     );
-    assert_bad_input(
+    refused(
         &vsched(&["simulate", &f, "--duration", "soon"]),
         "--duration:",
     );
-    assert_bad_input(
+    refused(
         &vsched(&["simulate", "/nonexistent.toml"]),
         "/nonexistent.toml:",
     );
@@ -128,7 +117,7 @@ fn bad_input_is_one_line_and_exit_2() {
         "p.toml",
         "duration = \"1s\"\npolicy = \"edf\"\n[[domain]]\nname = \"a\"\n",
     );
-    assert_bad_input(
+    refused(
         &vsched(&["simulate", &f]),
         &format!("{f}:2: policy: unknown policy"),
     );
@@ -179,10 +168,10 @@ fn repro_vslicer_prints_every_claim_and_writes_parseable_cdfs() {
 #[test]
 fn repro_rejects_bad_input_with_one_line() {
     let out = vsched(&["repro", "vslicer", "--duration", "0s"]);
-    assert_bad_input(&out, "--duration");
+    refused(&out, "--duration");
     let file = temp_file("not-a-dir", "x");
     let out = vsched(&["repro", "vslicer", "--plot", &format!("{file}/sub")]);
-    assert_bad_input(&out, "--plot");
+    refused(&out, "--plot");
     let out = vsched(&["repro", "nosuchpaper"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
@@ -306,7 +295,7 @@ fn simulate_writes_csv_a_perfetto_trace_and_plots() {
         "--trace",
         "/nonexistent-dir/x.json",
     ]);
-    assert_bad_input(&out, "--trace");
+    refused(&out, "--trace");
     let out = vsched(&["simulate", &f, "--json", "--csv"]);
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);

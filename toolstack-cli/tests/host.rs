@@ -3,15 +3,15 @@
 //! invocations that never lose or corrupt a change.
 
 use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
 
+use common::{ok, refused};
+
 fn vsched_at(host: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vsched"))
-        .args(args)
-        .arg("--host")
-        .arg(host)
-        .output()
-        .expect("run vsched")
+    let host = host.to_str().unwrap();
+    common::run(&[args, &["--host", host]].concat(), &[])
 }
 
 /// A fresh copy of a bundled scenario as a host file, in its own directory.
@@ -19,28 +19,10 @@ fn host(tag: &str, scenario: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vsched-host-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let src = format!("{}/../scenarios/{scenario}", env!("CARGO_MANIFEST_DIR"));
+    let src = common::scenario(scenario);
     let p = dir.join("host.toml");
     std::fs::copy(src, &p).unwrap();
     p
-}
-
-fn ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn refused(out: &Output, starts_with: &str) {
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err:?}");
-    assert!(err.starts_with(starts_with), "{err:?}");
 }
 
 #[test]
@@ -456,11 +438,7 @@ fn a_host_goes_from_nothing_to_a_mixed_setup_with_commands_alone() {
 
 /// Runs `vsched ARGS` and returns (exit code, stdout, stderr).
 fn vsched(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vsched"))
-        .args(args)
-        .env_remove("VSCHED_HOST")
-        .output()
-        .unwrap();
+    let out = common::run(args, &[]);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into(),

@@ -1,18 +1,14 @@
 //! `vsched sweep`: the product of values, deterministic whatever the thread
 //! count, shards that add up to the whole, and bad values refused up front.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
+
+use common::scenario;
 
 fn vsched(args: &[&str], threads: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vsched"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", threads)
-        .output()
-        .expect("run vsched")
-}
-
-fn scenario(name: &str) -> String {
-    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+    common::run(args, &[("RAYON_NUM_THREADS", threads)])
 }
 
 fn sweep(extra: &[&str], threads: &str) -> Output {

@@ -1,0 +1,43 @@
+//! What the CLI tests share: running `vsched`, the bundled scenarios, and
+//! the exit-code contract (0 with the output on stdout; 2 with one line on
+//! stderr and nothing on stdout).
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::process::{Command, Output};
+
+/// `vsched ARGS` with `env` set, and `VSCHED_HOST` unset so that the
+/// machine's environment cannot pick the host.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vsched"))
+        .args(args)
+        .env_remove("VSCHED_HOST")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run vsched")
+}
+
+/// The path of a bundled scenario.
+pub fn scenario(name: &str) -> String {
+    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Asserts success; the standard output.
+pub fn ok(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Asserts bad input: exit 2, nothing on stdout, one stderr line starting
+/// with `starts_with`.
+pub fn refused(out: &Output, starts_with: &str) {
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with(starts_with), "{err:?}");
+}
