@@ -17,13 +17,18 @@
 //! A symlinked host file is resolved first: the lock is taken on, and the
 //! file written in place of, its target, so every name for a host shares one
 //! lock and the link stays a link. The new file gets the old one's
-//! permissions. The scenario format lets domains be `[[domain]]` tables or one
+//! permissions, owner and group. A file whose mode gives no one write access
+//! is not changed (root too is refused: it would pass access(2), and a
+//! rename replaces a file whatever its mode). A writer killed mid-write
+//! leaves its temporary file behind; since every writer writes only under
+//! the lock, the next one to take the lock removes them. The scenario format lets domains be `[[domain]]` tables or one
 //! inline array (`domain = [{ ... }, { ... }]`), and `host`/`pool` be inline
 //! tables; a change first turns those into `[[domain]]`/`[[change]]` and
 //! `[host]`/`[pool]` tables (`normalise`), so every edit sees one shape.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{fchown, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sched_sim::Scenario;
@@ -73,6 +78,8 @@ pub(crate) fn load(path: &Path) -> Result<Scenario, Failure> {
 struct Lock(File);
 
 impl Lock {
+    /// Takes the lock of `path` and removes the temporary files that
+    /// writers killed mid-write left beside it: no writer is writing now.
     fn take(path: &Path) -> Result<Lock, Failure> {
         let lp = sibling(path, ".lock");
         let f = OpenOptions::new()
@@ -83,7 +90,44 @@ impl Lock {
             .map_err(|e| Failure::BadInput(format!("{}: cannot open lock: {e}", lp.display())))?;
         f.lock()
             .map_err(|e| Failure::Internal(format!("{}: cannot lock: {e}", lp.display())))?;
+        remove_stale_temporaries(path);
         Ok(Lock(f))
+    }
+}
+
+/// What a host file's temporary files add to its name, before the writer's
+/// process ID.
+const TMP: &str = ".tmp.";
+
+/// The temporary file this process writes `path`'s new text to.
+fn temporary(path: &Path) -> PathBuf {
+    sibling(path, &format!("{TMP}{}", std::process::id()))
+}
+
+/// Removes `path`'s temporary files (`temporary`'s names, for any process
+/// ID); only to be called under `path`'s lock. Best effort: one that cannot
+/// be removed is left for the next writer, and the change goes on.
+fn remove_stale_temporaries(path: &Path) {
+    let prefix = sibling(path, TMP);
+    let Some(prefix) = prefix.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -141,6 +185,7 @@ pub(crate) fn change(
     let after = Scenario::parse(&new_text, &path.display().to_string())
         .map_err(|e| Failure::BadInput(format!("change refused, host file unchanged: {e}")))?;
     if new_text != unedited {
+        check_writable(path, &file)?;
         write_atomically(&file, &new_text)?;
     }
     Ok(after)
@@ -186,14 +231,35 @@ pub(crate) fn normalise(doc: &mut DocumentMut) {
     }
 }
 
+/// Refuses a change to a host file whose mode bits give no one write access,
+/// as an editor's "readonly" does: judged from the mode, not access(2), which
+/// root always passes. `shown` is the path as the user gave it.
+fn check_writable(shown: &Path, file: &Path) -> Result<(), Failure> {
+    match fs::metadata(file).map(|m| m.permissions().mode()) {
+        Ok(mode) if mode & 0o222 == 0 => Err(Failure::BadInput(format!(
+            "{}: read-only (mode {:04o}); make it writable (chmod u+w) to change it",
+            shown.display(),
+            mode & 0o7777
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `text` to `path` whole: a temporary file beside it (with the old
-/// file's permissions, when there is one), synced, then renamed over it.
+/// file's owner, group and permissions, when there is one), synced, then
+/// renamed over it. Only a privileged caller may give a file away, so the
+/// owner is kept as far as the caller may (EPERM is not an error).
 fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
-    let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
+    let tmp = temporary(path);
     let io = |e: std::io::Error| Failure::Internal(format!("{}: {e}", tmp.display()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         if let Ok(old) = fs::metadata(path) {
+            match fchown(&f, Some(old.uid()), Some(old.gid())) {
+                Err(e) if e.raw_os_error() != Some(libc::EPERM) => return Err(e),
+                _ => {}
+            }
+            // After the chown, which may clear set-ID bits.
             f.set_permissions(old.permissions())?;
         }
         f.write_all(text.as_bytes())?;

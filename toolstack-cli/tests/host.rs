@@ -755,3 +755,69 @@ fn cpupools_a_simulated_host_has_one_and_the_rest_need_xen() {
         "{err}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_host_file_is_refused_and_a_written_one_keeps_its_owner() {
+    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    let dir = fresh_dir("readonly");
+    let h = dir.join("host.toml");
+    ok(&vsched_at(&h, &["host-create", "--pcpus", "2"]));
+    let cpu = "{ kind = \"cpu\", load = 1.0 }";
+    ok(&vsched_at(&h, &["create", "vm1", "--workload", cpu]));
+    // Another owner: only root may give a file away (we run as root in CI).
+    let other_owner = chown(&h, Some(1000), Some(1000)).is_ok();
+    let set_mode = |m| std::fs::set_permissions(&h, std::fs::Permissions::from_mode(m)).unwrap();
+    set_mode(0o444);
+    let before = std::fs::read(&h).unwrap();
+    refused(
+        &vsched_at(&h, &["sched-credit", "-d", "vm1", "-w", "512"]),
+        &format!("{}: read-only (mode 0444)", h.display()),
+    );
+    refused(
+        &vsched_at(&h, &["destroy", "vm1"]),
+        &h.display().to_string(),
+    );
+    assert_eq!(std::fs::read(&h).unwrap(), before, "untouched");
+    let meta = std::fs::metadata(&h).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o444);
+    // Writable again: the change lands, and the file keeps owner and mode.
+    set_mode(0o640);
+    ok(&vsched_at(&h, &["sched-credit", "-d", "vm1", "-w", "512"]));
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    assert_eq!(sc.domains[1].weight, 512);
+    let meta = std::fs::metadata(&h).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    if other_owner {
+        assert_eq!((meta.uid(), meta.gid()), (1000, 1000), "owner kept");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stale_temporary_files_of_killed_writers_are_removed_by_the_next_change() {
+    let dir = fresh_dir("stale-tmp");
+    let h = dir.join("host.toml");
+    ok(&vsched_at(&h, &["host-create", "--pcpus", "2"]));
+    // What `kill -9` during a write leaves: a temporary file named after
+    // the dead writer's process ID. Names not of that pattern stay.
+    let stale = dir.join("host.toml.tmp.4194304");
+    let kept = [
+        "host.toml.tmp.notapid",
+        "other.toml.tmp.123",
+        "host.toml.tmp.",
+    ];
+    std::fs::write(&stale, "half a host").unwrap();
+    for k in kept {
+        std::fs::write(dir.join(k), "not ours").unwrap();
+    }
+    let cpu = "{ kind = \"cpu\", load = 1.0 }";
+    ok(&vsched_at(&h, &["create", "vm1", "--workload", cpu]));
+    assert!(!stale.exists(), "the stale temporary file is gone");
+    for k in kept {
+        assert!(dir.join(k).exists(), "{k} kept");
+    }
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    assert_eq!(sc.domains.last().unwrap().name, "vm1", "the change applied");
+    let _ = std::fs::remove_dir_all(&dir);
+}
