@@ -10,6 +10,26 @@ pub(super) const SHIM_DIR: &str = "xen-glue/c";
 pub(super) const SCHED_DIR: &str = "xen/common/sched";
 /// The object name the patched Makefile lists.
 pub(super) const GLUE_OBJ: &str = "rs_glue.o";
+/// In `out/`: the Xen version built and why that one (`XenSource::describe`).
+pub(super) const VERSION_FILE: &str = "xen-version.txt";
+
+/// `patch` applying [`PATCH`] in `tree`, strictly (`--forward --batch
+/// --fuzz=0`): the build and the fallback's `--dry-run` check both use it,
+/// so a source accepted by the check is one the build patches cleanly.
+pub(super) fn patch_command(tree: &Path) -> Command {
+    let mut c = cmd("patch");
+    c.args([
+        "-p1",
+        "--forward",
+        "--batch",
+        "--fuzz=0",
+        "--no-backup-if-mismatch",
+        "-i",
+    ])
+    .arg(root().join(PATCH))
+    .current_dir(tree);
+    c
+}
 
 pub(super) struct BuildOpts {
     pub(super) rust_obj: Option<PathBuf>,
@@ -108,8 +128,12 @@ pub fn xen_build(args: &[String]) -> Result {
     let log = logs.join("xen-build.log");
     let mut st = Stages::new();
 
-    let r = (|| -> Result {
-        let src = st.run("source (apt-get source xen)", || fetch_source(&log))?;
+    let r = (|| -> Result<XenSource> {
+        let src = st.run("source (apt-get source xen)", || {
+            let s = fetch_source(&log)?;
+            println!("    building Xen {}", s.describe());
+            Ok(s)
+        })?;
         let obj = rust_stages(&mut st, &o, &logs)?;
         let build = dir.join("build");
         st.run("tree (copy, patch, shim)", || {
@@ -117,19 +141,9 @@ pub fn xen_build(args: &[String]) -> Result {
                 fs::remove_dir_all(&build).map_err(|e| format!("{}: {e}", build.display()))?;
             }
             let mut c = cmd("cp");
-            c.arg("-a").arg(&src).arg(&build);
+            c.arg("-a").arg(&src.dir).arg(&build);
             run_logged(c, &log)?;
-            let mut c = cmd("patch");
-            c.args([
-                "-p1",
-                "--forward",
-                "--batch",
-                "--no-backup-if-mismatch",
-                "-i",
-            ])
-            .arg(root().join(PATCH))
-            .current_dir(&build);
-            run_logged(c, &log)?;
+            run_logged(patch_command(&build), &log)?;
             let sched = build.join(SCHED_DIR);
             for e in fs::read_dir(root().join(SHIM_DIR)).map_err(|e| e.to_string())? {
                 let p = e.map_err(|e| e.to_string())?.path();
@@ -185,20 +199,20 @@ pub fn xen_build(args: &[String]) -> Result {
             copy(&x.join("xen"), &out.join("xen"))?;
             copy(&x.join("xen-syms"), &out.join("xen-syms"))?;
             copy(&x.join(".config"), &out.join("xen.config"))?;
+            let v = out.join(VERSION_FILE);
+            fs::write(&v, format!("{}\n", src.describe()))
+                .map_err(|e| format!("{}: {e}", v.display()))?;
             check_xen_syms(&out.join("xen-syms"))
         })?;
-        Ok(())
+        Ok(src)
     })();
     st.summary("xen-build");
-    match r {
-        Ok(()) => {
-            println!(
-                "\nhypervisor: {}\nbuild log: {}",
-                dir.join("out").join("xen").display(),
-                log.display()
-            );
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+    let src = r?;
+    println!(
+        "\nhypervisor: {} (Xen {})\nbuild log: {}",
+        dir.join("out").join("xen").display(),
+        src.describe(),
+        log.display()
+    );
+    Ok(())
 }

@@ -4,11 +4,14 @@
 //! (`xen-smoke`).
 //!
 //! Everything lives under `target/xen/`:
-//! - `src/`: Debian's Xen source (`apt-get source xen`), fetched once;
+//! - `src/<version>/`: Debian's Xen source, fetched once per version
+//!   (`apt-get source xen=<version>`: the pinned `XEN_PINNED`, or a 4.17.x
+//!   fallback the patch applies to when apt cannot fetch that);
 //! - `build/`: a fresh copy per build, patched, with the shim and the object;
 //! - `rust/`: the nightly, build-std cargo target directory of xen-glue;
 //! - `out/`: `xen` (what QEMU boots), `xen-syms`, `xen.config`, `rs_glue.o`,
-//!   `audit.txt`, `rs_glue.symmap` (short name -> Rust name);
+//!   `audit.txt`, `rs_glue.symmap` (short name -> Rust name),
+//!   `xen-version.txt` (the Xen version built: pinned or fallback, and why);
 //! - `linux/`: Debian's Linux image (`apt-get download` + `dpkg -x`);
 //! - `initramfs/`: the dom0 initramfs; `logs/`: build and serial logs.
 //!
