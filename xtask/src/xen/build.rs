@@ -209,7 +209,7 @@ pub fn xen_build(args: &[String]) -> Result {
     st.summary("xen-build");
     let src = r?;
     println!(
-        "\nhypervisor: {} (Xen {})\nbuild log: {}",
+        "\nhypervisor: {}\nXen: {}\nbuild log: {}",
         dir.join("out").join("xen").display(),
         src.describe(),
         log.display()
