@@ -79,7 +79,7 @@ Examples:
   vsched create web --vcpus 2 --weight 512 --workload '{ kind = \"cpu\", load = 1.0 }'
   vsched create rtp --limit 2.2Mbit --flow '{ kind = \"cbr\", rate = \"2Mbit\", size = 1400 }'")]
 pub(crate) struct CreateArgs {
-    /// The new domain's name.
+    /// The new domain's name (not all digits: a number is a domain ID).
     name: String,
     /// vCPUs, 1..256.
     #[arg(long, default_value_t = 1)]
@@ -137,6 +137,7 @@ pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
     let path = host::path(a.host.as_deref());
     let workloads = inline_tables("--workload", &a.workloads)?;
     let flows = inline_tables("--flow", &a.flows)?;
+    host::check_name(&a.name)?;
     host::change(&path, |sc, doc| {
         if sc.domains.iter().any(|d| d.name == a.name) {
             return Err(Failure::BadInput(format!(
@@ -193,7 +194,7 @@ pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
 
 #[derive(Args)]
 pub(crate) struct DestroyArgs {
-    /// The domain, by name or ID.
+    /// The domain, by name or ID (not the driver domain).
     domain: String,
     /// The host file (default: $VSCHED_HOST, then ./host.toml).
     #[arg(long, value_name = "FILE")]
@@ -205,6 +206,12 @@ pub(crate) fn destroy(a: &DestroyArgs) -> Result<(), Failure> {
     host::change(&path, |sc, doc| {
         let i = host::domain(sc, &a.domain)?;
         let name = sc.domains[i].name.clone();
+        if sc.domains[i].driver {
+            // As xl refuses to destroy domain 0.
+            return Err(Failure::BadInput(format!(
+                "{name}: the driver domain cannot be destroyed"
+            )));
+        }
         doc.get_mut("domain")
             .and_then(|d| d.as_array_of_tables_mut())
             .filter(|arr| i < arr.len())

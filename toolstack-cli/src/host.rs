@@ -272,17 +272,54 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
     result.map_err(io)
 }
 
-/// The index of the domain `-d` names: by name first, then by ID (the
-/// domain's position in the file, as the simulator numbers them).
+/// The index of the domain `which` names, resolved as xl resolves one: all
+/// digits is a domain ID (the domain's position in the file, as the
+/// simulator numbers them), anything else a name. A name is never all digits
+/// (`check_name`), so a number cannot mean two domains. The error names the
+/// domain as given, not a flag: `destroy` takes it without one.
 pub(crate) fn domain(sc: &Scenario, which: &str) -> Result<usize, Failure> {
-    if let Some(i) = sc.domains.iter().position(|d| d.name == which) {
-        return Ok(i);
+    if is_number(which) {
+        let n = sc.domains.len();
+        return which
+            .parse::<usize>()
+            .ok()
+            .filter(|&i| i < n)
+            .ok_or_else(|| {
+                Failure::BadInput(format!(
+                    "domain {which}: no domain has that ID (IDs are 0..{})",
+                    n.saturating_sub(1)
+                ))
+            });
     }
-    which
-        .parse::<usize>()
-        .ok()
-        .filter(|&i| i < sc.domains.len())
-        .ok_or_else(|| Failure::BadInput(format!("-d: no domain named or numbered {which:?}")))
+    sc.domains
+        .iter()
+        .position(|d| d.name == which)
+        .ok_or_else(|| Failure::BadInput(format!("domain {which:?}: no domain has that name")))
+}
+
+/// All ASCII digits: a domain ID, never a name.
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The longest domain name, in characters.
+const NAME_MAX: usize = 64;
+
+/// Checks the name a domain is given: 1..NAME_MAX characters, not all
+/// digits (that is a domain ID to `domain`, as to xl), and without
+/// whitespace or control characters (a name is one cell of `list`'s table
+/// and one word on a command line).
+pub(crate) fn check_name(name: &str) -> Result<(), Failure> {
+    let len = name.chars().count();
+    if (1..=NAME_MAX).contains(&len)
+        && !is_number(name)
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Ok(());
+    }
+    Err(Failure::BadInput(format!(
+        "{name:?}: domain names are 1..{NAME_MAX} characters, not all digits, without spaces or control characters"
+    )))
 }
 
 /// The table of `[[domain]]` number `i` in the document (inside `change`,

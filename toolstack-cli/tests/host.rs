@@ -97,7 +97,7 @@ fn xl_option_rules_and_bad_values_are_refused_and_change_nothing() {
     );
     refused(
         &vsched_at(&h, &["sched-credit", "-d", "nope", "-w", "5"]),
-        "-d: no domain",
+        "domain \"nope\": no domain has that name",
     );
     refused(
         &vsched_at(&h, &["sched-credit", "-d", "vm1", "-w", "0"]),
@@ -819,5 +819,78 @@ fn stale_temporary_files_of_killed_writers_are_removed_by_the_next_change() {
     }
     let sc = sched_sim::Scenario::from_file(&h).unwrap();
     assert_eq!(sc.domains.last().unwrap().name, "vm1", "the change applied");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_driver_domain_cannot_be_destroyed_and_errors_name_the_domain_as_given() {
+    let dir = fresh_dir("destroy");
+    let h = dir.join("host.toml");
+    ok(&vsched_at(&h, &["host-create", "--pcpus", "2"]));
+    // Not the last domain, which the scenario format would keep anyway.
+    ok(&vsched_at(&h, &["create", "vm1"]));
+    let before = std::fs::read(&h).unwrap();
+    for which in ["Domain-0", "0"] {
+        refused(
+            &vsched_at(&h, &["destroy", which]),
+            "Domain-0: the driver domain cannot be destroyed",
+        );
+    }
+    // `destroy` takes the domain without a flag, and its error says so.
+    refused(
+        &vsched_at(&h, &["destroy", "nope"]),
+        "domain \"nope\": no domain has that name",
+    );
+    refused(
+        &vsched_at(&h, &["destroy", "7"]),
+        "domain 7: no domain has that ID (IDs are 0..1)",
+    );
+    assert_eq!(std::fs::read(&h).unwrap(), before, "unchanged");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn names_are_never_ids_and_a_number_is_a_domain_id_first() {
+    let dir = fresh_dir("names");
+    let h = dir.join("host.toml");
+    ok(&vsched_at(&h, &["host-create", "--pcpus", "2"]));
+    let before = std::fs::read(&h).unwrap();
+    let long = "a".repeat(65);
+    for bad in [
+        "0",
+        "42",
+        "a\nb",
+        "tab\there",
+        "a b",
+        "  ",
+        "",
+        long.as_str(),
+    ] {
+        refused(
+            &vsched_at(&h, &["create", bad]),
+            &format!("{bad:?}: domain names are 1..64 characters, not all digits"),
+        );
+    }
+    assert_eq!(std::fs::read(&h).unwrap(), before, "unchanged");
+    ok(&vsched_at(&h, &["create", &"a".repeat(64)]));
+    ok(&vsched_at(&h, &["create", "web-1.a_b"]));
+    // A file written by hand may still name a domain `0`: `-d 0` is
+    // domain ID 0 (Domain-0), as in xl, and `+1` is a name, not ID 1.
+    let mut text = std::fs::read_to_string(&h).unwrap();
+    text += "\n[[domain]]\nname = \"0\"\n";
+    std::fs::write(&h, text).unwrap();
+    ok(&vsched_at(&h, &["sched-credit", "-d", "0", "-w", "300"]));
+    refused(
+        &vsched_at(&h, &["sched-credit", "-d", "+1", "-w", "5"]),
+        "domain \"+1\": no domain has that name",
+    );
+    let sc = sched_sim::Scenario::from_file(&h).unwrap();
+    let weights: Vec<(&str, u16)> = sc
+        .domains
+        .iter()
+        .map(|d| (d.name.as_str(), d.weight))
+        .collect();
+    assert_eq!(weights[0], ("Domain-0", 300));
+    assert_eq!(weights[3], ("0", 256));
     let _ = std::fs::remove_dir_all(&dir);
 }
