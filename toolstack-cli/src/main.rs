@@ -113,6 +113,17 @@ fn debug_keys(a: &DebugKeysArgs) -> Result<(), Failure> {
     xen::Xen::open()?.debug_keys(&a.keys)
 }
 
+/// Parses `--seed` (simulate, sweep, repro): a scenario's `seed` is a TOML
+/// integer, so a seed is 0..=i64::MAX, and one given on the command line is
+/// one a scenario file can hold.
+pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|&n| n >= 0)
+        .map(i64::unsigned_abs)
+        .ok_or_else(|| format!("a seed is an integer 0..={}", i64::MAX))
+}
+
 /// How a command failed, which decides the exit code.
 #[derive(Debug)]
 pub(crate) enum Failure {

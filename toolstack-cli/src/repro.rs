@@ -34,7 +34,7 @@ pub(crate) struct ReproArgs {
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
     /// Seed of every run (default 1).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse_seed)]
     seed: Option<u64>,
     /// Simulated time of each latency experiment (default 60s).
     #[arg(long)]

@@ -42,7 +42,7 @@ pub(crate) struct SimulateArgs {
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
     /// Override the scenario's seed.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse_seed)]
     seed: Option<u64>,
     /// Override the scenario's duration (e.g. "10s").
     #[arg(long)]

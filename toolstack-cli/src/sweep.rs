@@ -63,7 +63,7 @@ pub(crate) struct SweepArgs {
     #[arg(long, value_delimiter = ',')]
     policy: Vec<String>,
     /// Override the seed of every point.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse_seed)]
     seed: Option<u64>,
     /// Override the duration of every point (e.g. "10s").
     #[arg(long)]

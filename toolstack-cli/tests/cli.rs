@@ -337,3 +337,25 @@ fn repro_shaper_prints_every_claim_and_draws_the_window() {
     assert!(svg.contains("d_min") && svg.contains("d_max"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn seeds_are_what_a_scenario_file_can_hold() {
+    let f = scenario("lsvm-ping-4vm.toml");
+    let max = i64::MAX.to_string();
+    for seed in ["9223372036854775808", "18446744073709551615"] {
+        for args in [
+            &["simulate", f.as_str(), "--seed", seed][..],
+            &["sweep", f.as_str(), "--vary", "duration=1s", "--seed", seed][..],
+            &["repro", "vslicer", "--seed", seed][..],
+        ] {
+            refused(
+                &vsched(args),
+                &format!(
+                    "invalid value '{seed}' for '--seed <SEED>': a seed is an integer 0..={max}"
+                ),
+            );
+        }
+    }
+    let out = vsched(&["simulate", f.as_str(), "--seed", &max, "--duration", "10ms"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
