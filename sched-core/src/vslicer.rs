@@ -20,7 +20,10 @@
 //!   *right behind the next NLSVM* when they are spent (Algorithm 1 l. 7-10),
 //!   and where credit1 puts it (the tail) when its credits are spent (l. 13).
 //!   An NLSVM is queued as credit1 queues it and runs the full timeslice.
-//! - A micro-round ends when an NLSVM is picked; an LSVM's micro credits are
+//! - A micro-round ends when an NLSVM is picked in queue order (not when a
+//!   boosted one jumps the queue: the LSVMs were queued before the NLSVM that
+//!   waits, and refilling them at every boosted run of a pinged NLSVM kept
+//!   that one waiting for ever); an LSVM's micro credits are
 //!   refilled to `T_n` at its first pick in a later micro-round (or on
 //!   another pCPU, or when they ran out with no NLSVM to yield to), and cut
 //!   to the current `T_n` at every pick, as NLSVMs may have woken meanwhile.
@@ -251,8 +254,13 @@ impl Hooks for VSlicer {
         let e = &v.ext;
         e.picked_at.store(now.ns(), Relaxed);
         if !e.lsvm.load(Relaxed) {
-            // An NLSVM slice: the LSVMs' next micro-round starts after it.
-            x.round = x.round.wrapping_add(1);
+            // An NLSVM slice: the LSVMs' next micro-round starts after it,
+            // unless it jumped the queue by a boost: the LSVMs were queued
+            // before the NLSVM that waits, and refilling them on every boosted
+            // run of another one would keep that one waiting for ever.
+            if v.pri() != Pri::Boost {
+                x.round = x.round.wrapping_add(1);
+            }
             return tslice;
         }
         let t_n = Self::t_n(pc, x, tslice);

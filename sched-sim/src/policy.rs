@@ -2,7 +2,8 @@
 //! each policy's parameters.
 
 use sched_core::{
-    Credit1, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Span, VSlicer, VSlicerDomParams,
+    CpuId, CpuMask, Credit1, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Span, VSlicer,
+    VSlicerDomParams,
 };
 
 use crate::report::Report;
@@ -17,6 +18,21 @@ pub(crate) trait SimPolicy: Hooks {
     fn change(p: &mut Self::DomParams, c: &Change);
     /// The layer's pool-wide parameters from `[pool]`.
     fn global(pool: &Pool) -> Self::GlobalParams;
+    /// The pCPUs a rule the policy declares keeps domain `d` off, worked
+    /// out from the scenario alone (`alive` says which domains exist now).
+    /// The invariant checker judges work conservation from this and the
+    /// hard affinity, never from what the engine says a vCPU may use.
+    fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask {
+        let _ = (sc, d, alive);
+        CpuMask::EMPTY
+    }
+    /// Whether the policy declares that a runnable vCPU of domain `d` (a
+    /// domain with runnable vCPUs) may hold a pCPU for as long as it likes,
+    /// so that waiting behind it is not starvation.
+    fn runs_unbounded(sc: &Scenario, d: usize) -> bool {
+        let _ = (sc, d);
+        false
+    }
 }
 
 impl SimPolicy for Credit1 {
@@ -46,6 +62,28 @@ impl SimPolicy for EdfCredit {
     fn change(_: &mut EdfDomParams, _: &Change) {}
     fn global(pool: &Pool) -> EdfGlobalParams {
         pool.edf_params()
+    }
+    /// §III-B: real-time domains stay off the pCPUs a driver-domain vCPU is
+    /// pinned to (a pin of exactly one pCPU).
+    fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask {
+        let mut off = CpuMask::EMPTY;
+        let dom = &sc.domains[d];
+        if dom.rt.is_none() || dom.driver {
+            return off;
+        }
+        for (e, drv) in sc.domains.iter().enumerate() {
+            if let (true, Some(&[cpu])) = (drv.driver && alive(e), drv.pin.as_deref()) {
+                if cpu < sc.host.pcpus {
+                    off.set(CpuId(cpu));
+                }
+            }
+        }
+        off
+    }
+    /// §III-B: the driver domain runs first and is never preempted, so a
+    /// busy one keeps its pCPU.
+    fn runs_unbounded(sc: &Scenario, d: usize) -> bool {
+        sc.domains[d].driver
     }
 }
 

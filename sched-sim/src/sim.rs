@@ -35,6 +35,31 @@ const MAX_VIOLATIONS: usize = 16;
 /// Scheduling rounds at one instant before the loop is declared stuck.
 const MAX_ROUNDS_PER_INSTANT: u32 = 100_000;
 
+/// The longest a runnable vCPU may wait on a runqueue before the checker
+/// calls it starved, from what the host knows (ns): `tslice` (also the
+/// accounting period), the runnable vCPUs, the weights of live domains, and
+/// the waiting vCPU's domain (its vCPUs, its weight) and pCPUs it may use.
+///
+/// Credit1's argument: a vCPU in debt (at most one timeslice of credit, the
+/// clip) gets at least `tslice · pCPUs · weight / weights / vcpus` of credit
+/// per accounting period, so it is UNDER again within
+/// `weights · vcpus / (pCPUs · weight) + 1` periods; once UNDER it waits at
+/// most one slice for each runnable vCPU (vSlicer's micro-round `T_S` and
+/// EDF's short picks fit in that too). Twice that, plus 100 ms, leaves room
+/// for ratelimits, ticks and boosts: it catches waits without end, not
+/// credit1's ordinary unfairness.
+fn starvation_bound(
+    tslice: i64,
+    runnable: i64,
+    weights: i64,
+    vcpus: i64,
+    weight: i64,
+    pcpus: i64,
+) -> i64 {
+    let periods = (weights * vcpus + pcpus * weight - 1) / (pcpus * weight).max(1) + 1;
+    2 * tslice * (periods + runnable + 1) + 100_000_000
+}
+
 /// Where a vCPU is, as the host sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sched {
@@ -60,6 +85,8 @@ struct VState {
     wake_at: i64,
     /// When it joined a runqueue (woken or preempted) and has not run since (-1 = none).
     queued_at: i64,
+    /// Its hard affinity, as the host set it.
+    hard: CpuMask,
     /// Progress is accounted up to here while it runs.
     progress_from: i64,
     /// The completion of its current guest item.
@@ -85,6 +112,8 @@ struct DState {
     count: u32,
     /// vCPUs inserted and not yet removed.
     alive: u32,
+    /// Its weight as the administrator last set it.
+    weight: u16,
 }
 
 /// The guest work of vCPU `vcpu` of `d`: the domain's workloads (each vCPU
@@ -175,6 +204,7 @@ pub(crate) fn run<H: SimPolicy>(
             first: meta.len() as u32,
             count: u32::from(dom.vcpus),
             alive: 0,
+            weight: dom.weight,
         });
         for id in 0..dom.vcpus {
             meta.push((d, id, mask));
@@ -188,7 +218,7 @@ pub(crate) fn run<H: SimPolicy>(
     let seed = opts.seed.unwrap_or(sc.seed);
     let vstate = meta
         .iter()
-        .map(|&(d, id, _)| VState {
+        .map(|&(d, id, hard)| VState {
             dom: d as u16,
             sched: Sched::Offline,
             paused: false,
@@ -196,6 +226,7 @@ pub(crate) fn run<H: SimPolicy>(
             migrate: false,
             wake_at: -1,
             queued_at: -1,
+            hard,
             progress_from: 0,
             comp: Lazy::IDLE,
             guest: Guest::with_sends(
@@ -233,6 +264,7 @@ pub(crate) fn run<H: SimPolicy>(
         samples: opts.samples,
         req_buf: Vec::with_capacity(64),
         seen: vec![false; vrec.len()],
+        peak: (0, 0),
     };
     sim.run()?;
     Ok(sim.report(H::NAME, duration))
@@ -255,6 +287,10 @@ struct Sim<'a, H: SimPolicy> {
     req_buf: Vec<Request>,
     /// Scratch for the invariant check.
     seen: Vec<bool>,
+    /// The most runnable vCPUs and the largest sum of live domains'
+    /// weights seen so far: a wait is judged against the worst the run has
+    /// had, not the load of the instant it is looked at.
+    peak: (i64, i64),
 }
 
 impl<'a, H: SimPolicy> Sim<'a, H> {
@@ -521,13 +557,16 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         if let Some(w) = c.weight {
             p.credit.weight = w;
         }
+        let weight = p.credit.weight;
         if let Some(cap) = c.cap {
             p.credit.cap = cap;
         }
         H::change(&mut p.policy, c);
         self.eng
             .set_dom_params(rec, p)
-            .map_err(|e| bad(e.to_string()))
+            .map_err(|e| bad(e.to_string()))?;
+        self.d[d].weight = weight;
+        Ok(())
     }
 
     fn stop_domain(&mut self, d: usize) {
@@ -812,22 +851,67 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 "t={now}ns: {queued_core} vCPUs on runqueues, host counts {queued_host} queued"
             ));
         }
-        if idle.is_empty() {
-            return;
-        }
+        self.check_waits(now, &idle);
+    }
+
+    /// Work conservation and starvation, judged from the host's view alone:
+    /// which vCPUs are queued (runnable, not parked), their hard affinity
+    /// less what a declared policy rule keeps them off ([`SimPolicy::kept_off`]),
+    /// which pCPUs idle, and how long each has waited.
+    fn check_waits(&mut self, now: i64, idle: &CpuMask) {
+        let alive: Vec<bool> = self.d.iter().map(|d| d.alive > 0).collect();
+        let runnable_now = self
+            .v
+            .iter()
+            .filter(|v| matches!(v.sched, Sched::Queued | Sched::Running(_)))
+            .count() as i64;
+        let weights_now: i64 = self
+            .d
+            .iter()
+            .filter(|d| d.alive > 0)
+            .map(|d| i64::from(d.weight))
+            .sum();
+        self.peak = (self.peak.0.max(runnable_now), self.peak.1.max(weights_now));
+        let (runnable, weights) = self.peak;
+        let tslice = self.sc.pool.credit_params().tslice.as_ns();
+        let unbounded_runner = self.v.iter().any(|v| {
+            matches!(v.sched, Sched::Queued | Sched::Running(_))
+                && H::runs_unbounded(self.sc, usize::from(v.dom))
+        });
         for k in 0..self.v.len() {
-            let v = &self.v[k];
-            if v.sched != Sched::Queued || v.paused {
+            let (sched, paused, hard, queued_at) = {
+                let v = &self.v[k];
+                (v.sched, v.paused, v.hard, v.queued_at)
+            };
+            if sched != Sched::Queued || paused {
                 continue;
             }
-            // Allowed: hard affinity as the policy narrows it (EDF+credit
-            // keeps real-time domains off the driver domain's pCPUs).
-            let allowed = self.eng.allowed_cpus(&self.vrec[k]).and(&idle);
-            if let Some(c) = allowed.first() {
+            let d = usize::from(self.v[k].dom);
+            let off = H::kept_off(self.sc, d, &|e| alive[e]);
+            let allowed = match hard.and_not(&off) {
+                m if m.is_empty() => hard,
+                m => m,
+            };
+            if let Some(c) = allowed.and(idle).first() {
                 let on = self.vrec[k].processor().0;
                 self.violation(format!(
                     "t={now}ns: cpu{} idles while {} waits on cpu{on} (work conservation)",
                     c.0,
+                    self.vname(k)
+                ));
+            }
+            let waited = now - queued_at;
+            let bound = starvation_bound(
+                tslice,
+                runnable,
+                weights,
+                i64::from(self.sc.domains[d].vcpus),
+                i64::from(self.d[d].weight),
+                self.c.len() as i64,
+            );
+            if queued_at >= 0 && waited > bound && !unbounded_runner {
+                self.violation(format!(
+                    "t={now}ns: {} has waited {waited}ns on a runqueue, over the bound of {bound}ns (starvation)",
                     self.vname(k)
                 ));
             }

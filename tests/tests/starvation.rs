@@ -1,0 +1,61 @@
+//! Starvation the checks used to miss (issue 14), as regression tests.
+
+use sched_sim::{simulate_with_stats, Scenario, SimOptions};
+
+/// The tester's hand-reduced case: two LSVM vCPUs keep the pCPU busy; `d1`
+/// is pinged every 2 ms (so it wakes boosted), `d2` every 9 ms. Each boosted
+/// run of `d1` used to start a new vSlicer micro-round, refilling the LSVMs'
+/// micro credits before they ever queued behind `d2`: `d2` got 0 ns of CPU
+/// for 2.6 s and the report showed it with no latency samples at all.
+const LSVMS_BESIDE_TWO_PINGED: &str = r#"
+duration = "3s"
+seed = 1
+[host]
+pcpus = 1
+context_switch = "0us"
+[[domain]]
+name = "d0"
+vcpus = 2
+microslice = "1ms"
+start = "429ms"
+workloads = [{ kind = "cpu", load = 0.5, period = "23ms" }]
+[[domain]]
+name = "d1"
+workloads = [{ kind = "ping", interval = "2ms", service = "10us", arrival = "fixed" }]
+[[domain]]
+name = "d2"
+start = "421ms"
+workloads = [{ kind = "ping", interval = "9ms", service = "10us", arrival = "fixed" }]
+"#;
+
+#[test]
+fn a_boosted_nlsvm_does_not_let_lsvms_starve_another() {
+    let sc = Scenario::parse(LSVMS_BESIDE_TWO_PINGED, "starve.toml").unwrap();
+    let opts = SimOptions {
+        check_invariants: true,
+        ..SimOptions::default()
+    };
+    for policy in sched_sim::policies() {
+        let (r, stats) = simulate_with_stats(&sc, policy, &opts).unwrap();
+        assert!(
+            stats.violations.is_empty(),
+            "{policy}: {} violations: {:?}",
+            stats.violation_count,
+            stats.violations
+        );
+        let d2 = &r.domains[2];
+        // 2.579 s alive, a ping every 9 ms: 286 pings, as credit answers.
+        assert!(
+            d2.latency.count >= 280,
+            "{policy}: d2 answered {} pings",
+            d2.latency.count
+        );
+        // Under vSlicer an NLSVM may wait a whole micro-round
+        // (T_S = m · T_NLSVM / n = 2 · 30 ms / 1 here), never more.
+        assert!(
+            d2.latency.max_ns <= 70_000_000,
+            "{policy}: d2 waited up to {} ns",
+            d2.latency.max_ns
+        );
+    }
+}
