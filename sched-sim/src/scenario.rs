@@ -11,6 +11,12 @@
 //! Durations are strings with units, parsed by `humantime` (`"30ms"`,
 //! `"500us"`, `"60s"`).
 //!
+//! What a run costs is bounded by its input, so input that looks valid can
+//! never take hours or gigabytes: files are read through [`MAX_FILE_BYTES`],
+//! a run lasts at most [`MAX_DURATION`], arrivals and releases of a workload
+//! or flow are [`MIN_ARRIVAL_GAP`] apart at least, and nothing starts or
+//! changes at or after the end of the run.
+//!
 //! Keys beyond the contract, all optional under `[host]` (both default 0):
 //! - `cache_refill`: extra no-progress time charged after a switch to a vCPU
 //!   that was not the last one to run on that pCPU (its cache is cold);
@@ -38,7 +44,8 @@
 //! scheduler uses, so a file the simulator accepts is one the policy accepts.
 
 use std::fmt;
-use std::ops::Range;
+use std::io::Read;
+use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
 use sched_core::{Span, MAX_CPUS};
@@ -364,8 +371,34 @@ pub enum Workload {
     },
 }
 
+impl Workload {
+    /// The time between its arrivals or releases, and the key that sets it
+    /// (what [`MIN_ARRIVAL_GAP`] bounds).
+    fn spacing(&self) -> (Span, &'static str) {
+        match *self {
+            Workload::Ping { interval, .. } => (interval, "interval"),
+            Workload::Cpu { period, .. }
+            | Workload::Periodic { period, .. }
+            | Workload::Stream { period, .. } => (period, "period"),
+        }
+    }
+}
+
 /// Default period of a `cpu` workload.
 pub const DEFAULT_CPU_PERIOD: Span = Span::ms(100);
+
+/// The shortest time between two arrivals or releases of one workload or
+/// flow: a ping's or an HTTP flow's `interval`, a `periodic`, `stream` or
+/// `cpu` workload's `period` (a duty cycle releases its share every period).
+/// Each is an event, so this, with [`MAX_DURATION`], bounds what a run costs.
+pub const MIN_ARRIVAL_GAP: Span = Span::us(10);
+
+/// The longest run: a month-long soak is fine, `"9000000h"` is a typo.
+pub const MAX_DURATION: Span = Span::secs(30 * 86_400);
+
+/// The largest scenario file read. Real ones are a few KiB; the cap bounds
+/// what a mistaken path (`/dev/zero`, a pipe, a log) costs before the error.
+pub const MAX_FILE_BYTES: usize = 8 << 20;
 
 /// Why a scenario was refused: bad input (the CLI exits 2 with [`fmt::Display`]'s one line).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,6 +423,24 @@ impl fmt::Display for ScenarioError {
 }
 
 impl std::error::Error for ScenarioError {}
+
+impl ScenarioError {
+    /// An error about `field` of scenario `text` read from `file`, at the
+    /// line of that key (or of its table or array element when the key is
+    /// absent): for what is found wrong after parsing, by
+    /// [`Scenario::parse`]'s checks or by the scheduler at run time
+    /// (`domain[2]`: an EDF+credit admission refusal).
+    pub fn locate(
+        text: &str,
+        file: &str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        let field = field.into();
+        let cx = Ctx { file, text };
+        cx.err(place_of(text, &field), field, message)
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Raw file layer.
@@ -551,7 +602,7 @@ impl Ctx<'_> {
         &self,
         v: &Spanned<i64>,
         field: &str,
-        range: Range<i64>,
+        range: RangeInclusive<i64>,
         what: &str,
     ) -> Result<T, ScenarioError> {
         let x = *v.get_ref();
@@ -573,6 +624,30 @@ impl Ctx<'_> {
             message: e.message().trim().replace('\n', " "),
         }
     }
+}
+
+/// The text of scenario file `path`, read through the [`MAX_FILE_BYTES`] cap
+/// (a larger file, `/dev/zero` or an endless pipe is refused once the cap is
+/// passed, never read whole). Everything that reads a scenario file reads it
+/// here.
+pub fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    let refuse = |message: String| ScenarioError {
+        file: path.display().to_string(),
+        line: None,
+        field: "file".into(),
+        message,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| refuse(format!("cannot read: {e}")))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(refuse(format!(
+            "file is larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| refuse("cannot read: not UTF-8 text".into()))
 }
 
 /// Parses `"30ms"`, `"500us"`, `"60s"` (any unit `humantime` knows) into nanoseconds.
@@ -647,17 +722,10 @@ impl Scenario {
         }
     }
 
-    /// Reads and checks a scenario file.
+    /// Reads (see [`read_text`]) and checks a scenario file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: name.clone(),
-            line: None,
-            field: "file".into(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Scenario::parse(&text, &name)
+        Scenario::parse(&read_text(path)?, &path.display().to_string())
     }
 
     /// Parses and checks scenario `text`; `file_name` is used in errors.
@@ -685,11 +753,8 @@ impl Scenario {
 fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let name = raw.name.map_or_else(String::new, |n| n.into_inner());
     let duration = cx.duration(&raw.duration, "duration")?;
-    if duration <= Span::ZERO {
-        return Err(cx.err(raw.duration.span(), "duration", "must be positive"));
-    }
     let seed = match &raw.seed {
-        Some(s) => cx.int::<u64>(s, "seed", 0..i64::MAX, "a non-negative integer")?,
+        Some(s) => cx.int::<u64>(s, "seed", 0..=i64::MAX, "a non-negative integer")?,
         None => 0,
     };
     let policy = raw
@@ -700,7 +765,7 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             let h = h.get_ref();
             Host {
                 pcpus: match &h.pcpus {
-                    Some(p) => cx.int(p, "host.pcpus", 1..MAX_CPUS as i64 + 1, "1..256")?,
+                    Some(p) => cx.int(p, "host.pcpus", 1..=MAX_CPUS as i64, "1..256")?,
                     None => 1,
                 },
                 context_switch: cx
@@ -723,45 +788,24 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     };
 
     let mut domains = Vec::with_capacity(raw.domain.len());
-    // Where each domain starts in the file, for errors found by `check`.
-    let mut spans = Vec::with_capacity(raw.domain.len());
     for (i, rd) in raw.domain.iter().enumerate() {
-        spans.push(rd.span());
         domains.push(convert_domain(cx, i, rd.get_ref(), host.pcpus)?);
     }
     let pool = match &raw.pool {
         Some(rp) => {
             let r = rp.get_ref();
-            let pool = Pool {
+            Pool {
                 tslice: cx.opt_duration(&r.tslice, "pool.tslice")?,
                 ratelimit: cx.opt_duration(&r.ratelimit, "pool.ratelimit")?,
                 migration_delay: cx.opt_duration(&r.migration_delay, "pool.migration_delay")?,
                 poll: cx.opt_duration(&r.poll, "pool.poll")?,
                 edf_slice: cx.opt_duration(&r.edf_slice, "pool.edf_slice")?,
-            };
-            if let Err(e) = pool.credit_params().validate() {
-                let field = match e {
-                    sched_core::ParamError::Tslice => "pool.tslice",
-                    sched_core::ParamError::MigrationDelay => "pool.migration_delay",
-                    _ => "pool.ratelimit",
-                };
-                return Err(cx.err(rp.span(), field, e.to_string()));
             }
-            if let Err(e) = pool.edf_params().validate(pool.credit_params().tslice) {
-                let field = match e {
-                    sched_core::ParamError::PollPeriod => "pool.poll",
-                    _ => "pool.edf_slice",
-                };
-                return Err(cx.err(rp.span(), field, e.to_string()));
-            }
-            pool
         }
         None => Pool::default(),
     };
     let mut changes = Vec::with_capacity(raw.change.len());
-    let mut change_spans = Vec::with_capacity(raw.change.len());
     for (i, rc) in raw.change.iter().enumerate() {
-        change_spans.push(rc.span());
         let c = rc.get_ref();
         let p = |k: &str| format!("change[{i}].{k}");
         changes.push(Change {
@@ -770,12 +814,12 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             weight: c
                 .weight
                 .as_ref()
-                .map(|w| cx.int(w, &p("weight"), 1..65536, "1..65535"))
+                .map(|w| cx.int(w, &p("weight"), 1..=65535, "1..65535"))
                 .transpose()?,
             cap: c
                 .cap
                 .as_ref()
-                .map(|w| cx.int(w, &p("cap"), 0..25601, "0..25600"))
+                .map(|w| cx.int(w, &p("cap"), 0..=25600, "0..25600"))
                 .transpose()?,
             microslice: cx.opt_duration(&c.microslice, &p("microslice"))?,
         });
@@ -790,23 +834,39 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         domains,
         changes,
     };
-    check(&s).map_err(|(field, message)| {
-        let span = match field.strip_prefix("change") {
-            Some(rest) => domain_index(&format!("domain{rest}")).and_then(|i| change_spans.get(i)),
-            None => domain_index(&field).and_then(|i| spans.get(i)),
-        };
-        cx.err(span.cloned().unwrap_or(0..0), field, message)
-    })?;
+    check(&s)
+        .map_err(|(field, message)| ScenarioError::locate(cx.text, cx.file, field, message))?;
     Ok(s)
 }
 
-fn domain_index(field: &str) -> Option<usize> {
-    field
-        .strip_prefix("domain[")?
-        .split(']')
-        .next()?
-        .parse()
-        .ok()
+/// The byte span of `field` (`domain[1].workloads[0].interval`) in scenario
+/// `text`: that key's, or else the nearest enclosing key's or array
+/// element's the text has (a `[[domain]]` header when the domain's key is
+/// absent and its default is at fault); the start of the text when none.
+fn place_of(text: &str, field: &str) -> Range<usize> {
+    use toml::de::{DeTable, DeValue};
+    let Ok(root) = DeTable::parse(text) else {
+        return 0..0;
+    };
+    let mut at = 0..0;
+    let mut node = &DeValue::Table(root.into_inner());
+    for step in field.split('.') {
+        let mut parts = step.split('[');
+        let key = parts.next().unwrap_or_default();
+        let DeValue::Table(t) = node else { break };
+        let Some((k, v)) = t.iter().find(|(k, _)| k.get_ref() == key) else {
+            break;
+        };
+        (at, node) = (k.span(), v.get_ref());
+        for index in parts.map(|p| p.trim_end_matches(']').parse::<usize>()) {
+            let (DeValue::Array(a), Ok(i)) = (node, index) else {
+                break;
+            };
+            let Some(v) = a.get(i) else { break };
+            (at, node) = (v.span(), v.get_ref());
+        }
+    }
+    at
 }
 
 fn convert_domain(
@@ -817,7 +877,7 @@ fn convert_domain(
 ) -> Result<Domain, ScenarioError> {
     let p = |k: &str| format!("domain[{i}].{k}");
     let vcpus = match &d.vcpus {
-        Some(v) => cx.int(v, &p("vcpus"), 1..MAX_CPUS as i64 + 1, "1..256")?,
+        Some(v) => cx.int(v, &p("vcpus"), 1..=MAX_CPUS as i64, "1..256")?,
         None => 1u16,
     };
     let pin = match &d.pin {
@@ -828,14 +888,14 @@ fn convert_domain(
             let mut out = Vec::with_capacity(list.get_ref().len());
             for c in list.get_ref() {
                 let what = format!("a pCPU id in 0..{}", pcpus - 1);
-                out.push(cx.int(c, &p("pin"), 0..i64::from(pcpus), &what)?);
+                out.push(cx.int(c, &p("pin"), 0..=i64::from(pcpus) - 1, &what)?);
             }
             Some(out)
         }
         None => None,
     };
     let weight = match &d.weight {
-        Some(w) => cx.int(w, &p("weight"), 1..65536, "1..65535")?,
+        Some(w) => cx.int(w, &p("weight"), 1..=65535, "1..65535")?,
         None => 256,
     };
     let cap = match &d.cap {
@@ -844,7 +904,7 @@ fn convert_domain(
             cx.int(
                 c,
                 &p("cap"),
-                0..max + 1,
+                0..=max,
                 &format!("0..{max} (percent of one pCPU, 100 per vCPU; 0 = none)"),
             )?
         }
@@ -997,7 +1057,7 @@ fn convert_workload(
                     .opt_duration(&w.deadline, &f("deadline"))?
                     .unwrap_or(period),
                 buffer: match &w.buffer {
-                    Some(b) => cx.int(b, &f("buffer"), 1..1_000_001, "1..1000000")?,
+                    Some(b) => cx.int(b, &f("buffer"), 1..=1_000_000, "1..1000000")?,
                     None => 1,
                 },
             }
@@ -1083,8 +1143,8 @@ fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow,
                  default: Option<u32>|
      -> Result<u32, ScenarioError> {
         match (v, default) {
-            (Some(v), _) if k == "reply" => cx.int(v, &f(k), 1..1_048_577, "1..1048576 bytes"),
-            (Some(v), _) => cx.int(v, &f(k), 1..MAX_PACKET + 1, "1..65535 bytes"),
+            (Some(v), _) if k == "reply" => cx.int(v, &f(k), 1..=1_048_576, "1..1048576 bytes"),
+            (Some(v), _) => cx.int(v, &f(k), 1..=MAX_PACKET, "1..65535 bytes"),
             (None, Some(d)) => Ok(d),
             (None, None) => Err(cx.err(span.clone(), f(k), format!("required for kind {kind}"))),
         }
@@ -1134,7 +1194,7 @@ fn convert_flow(cx: &Ctx<'_>, path: &str, fl: &Spanned<RawFlow>) -> Result<Flow,
         "bulk" => Flow::Bulk {
             size: bytes(&r.size, "size", Some(1460))?,
             window: match &r.window {
-                Some(v) => cx.int(v, &f("window"), 1..1025, "1..1024 packets")?,
+                Some(v) => cx.int(v, &f("window"), 1..=1024, "1..1024 packets")?,
                 None => 8,
             },
         },
@@ -1162,15 +1222,15 @@ const MAX_FLOWS: usize = 64;
 
 /// A flow's bounds: `(field, message)` when one is out. They keep a run
 /// finite and its memory bounded: at most a million packets a second per
-/// flow, rates of 1 kbit/s..10 Gbit/s, requests at least 10 µs apart.
-fn flow_ok(fl: &Flow) -> Result<(), (&'static str, &'static str)> {
+/// flow, rates of 1 kbit/s..10 Gbit/s, requests [`MIN_ARRIVAL_GAP`] apart.
+fn flow_ok(fl: &Flow) -> Result<(), (&'static str, String)> {
     let rate_ok = |bps: u64, size: u32| {
         if !(1_000..=10_000_000_000).contains(&bps) {
-            Err(("rate", "must be 1kbit..10Gbit"))
+            Err(("rate", "must be 1kbit..10Gbit".into()))
         } else if u128::from(bps) > u128::from(size) * 8 * 1_000_000 {
             Err((
                 "rate",
-                "at most a million packets a second (raise size or lower rate)",
+                "at most a million packets a second (raise size or lower rate)".into(),
             ))
         } else {
             Ok(())
@@ -1178,14 +1238,14 @@ fn flow_ok(fl: &Flow) -> Result<(), (&'static str, &'static str)> {
     };
     let size_ok = |size: u32| {
         if size == 0 || i64::from(size) > MAX_PACKET {
-            Err(("size", "must be 1..65535 bytes"))
+            Err(("size", "must be 1..65535 bytes".into()))
         } else {
             Ok(())
         }
     };
     let service_ok = |t: Span| {
         if t <= Span::ZERO || t > Span::secs(1) {
-            Err(("service", "must be positive and at most 1s"))
+            Err(("service", "must be positive and at most 1s".into()))
         } else {
             Ok(())
         }
@@ -1206,11 +1266,9 @@ fn flow_ok(fl: &Flow) -> Result<(), (&'static str, &'static str)> {
             service,
             ..
         } => {
-            if interval < Span::us(10) {
-                return Err(("interval", "must be at least 10us"));
-            }
+            spacing_ok(interval).map_err(|m| ("interval", m))?;
             if reply == 0 || reply > 1 << 20 {
-                return Err(("reply", "must be 1..1048576 bytes"));
+                return Err(("reply", "must be 1..1048576 bytes".into()));
             }
             service_ok(service)
         }
@@ -1221,7 +1279,7 @@ fn flow_ok(fl: &Flow) -> Result<(), (&'static str, &'static str)> {
         Flow::Bulk { size, window } => {
             size_ok(size)?;
             if !(1..=1024).contains(&window) {
-                return Err(("window", "must be 1..1024 packets"));
+                return Err(("window", "must be 1..1024 packets".into()));
             }
             Ok(())
         }
@@ -1231,9 +1289,14 @@ fn flow_ok(fl: &Flow) -> Result<(), (&'static str, &'static str)> {
 /// Semantic checks shared by files and code-built scenarios: `(field, message)`.
 fn check(s: &Scenario) -> Result<(), (String, String)> {
     let e = |f: String, m: &str| Err((f, m.to_string()));
-    if s.duration <= Span::ZERO {
-        return e("duration".into(), "must be positive");
+    if let Err(m) = duration_ok(s.duration) {
+        return e("duration".into(), &m);
     }
+    // Nothing may begin at or after the end of the run: it would never be seen.
+    let before_end = format!(
+        "must be before the end of the run (duration {})",
+        human(s.duration)
+    );
     if s.host.pcpus == 0 || usize::from(s.host.pcpus) > MAX_CPUS {
         return e("host.pcpus".into(), "must be 1..256");
     }
@@ -1246,12 +1309,22 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
             return e(format!("host.{k}"), "must be 0..1s");
         }
     }
+    // The scheduler's own bounds, in the file's terms.
     if let Err(err) = s.pool.credit_params().validate() {
-        return e("pool".into(), &err.to_string());
+        let k = match err {
+            sched_core::ParamError::Tslice => "tslice",
+            sched_core::ParamError::MigrationDelay => "migration_delay",
+            _ => "ratelimit",
+        };
+        return e(format!("pool.{k}"), &err.to_string());
     }
     let tslice = s.pool.credit_params().tslice;
     if let Err(err) = s.pool.edf_params().validate(tslice) {
-        return e("pool".into(), &err.to_string());
+        let k = match err {
+            sched_core::ParamError::PollPeriod => "poll",
+            _ => "edf_slice",
+        };
+        return e(format!("pool.{k}"), &err.to_string());
     }
     if s.domains.is_empty() {
         return e("domain".into(), "at least one [[domain]] is needed");
@@ -1295,8 +1368,19 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         if d.start < Span::ZERO {
             return e(p("start"), "must not be negative");
         }
+        if d.start >= s.duration {
+            return e(p("start"), &before_end);
+        }
         if d.stop.is_some_and(|st| st <= d.start) {
             return e(p("stop"), "must be after start");
+        }
+        // Stopping at the end is running to the end.
+        if d.stop.is_some_and(|st| st > s.duration) {
+            let m = format!(
+                "must be at most the end of the run (duration {})",
+                human(s.duration)
+            );
+            return e(p("stop"), &m);
         }
         if !d.flows.is_empty() && d.net.is_none() {
             return e(p("flows"), "flows need a net limit on the domain");
@@ -1311,47 +1395,37 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         }
         for (j, fl) in d.flows.iter().enumerate() {
             if let Err((k, m)) = flow_ok(fl) {
-                return e(format!("domain[{i}].flows[{j}].{k}"), m);
+                return e(format!("domain[{i}].flows[{j}].{k}"), &m);
             }
         }
         for (j, w) in d.workloads.iter().enumerate() {
             let q = |k: &str| format!("domain[{i}].workloads[{j}].{k}");
+            let (gap, gap_key) = w.spacing();
+            if let Err(m) = spacing_ok(gap) {
+                return e(q(gap_key), &m);
+            }
             match *w {
-                Workload::Cpu { load, period } => {
+                Workload::Cpu { load, .. } => {
                     if !(load > 0.0 && load <= 1.0) {
                         return e(q("load"), "must be in (0, 1]");
                     }
-                    if period <= Span::ZERO {
-                        return e(q("period"), "must be positive");
-                    }
                 }
-                Workload::Ping {
-                    interval, service, ..
-                } => {
-                    if interval <= Span::ZERO {
-                        return e(q("interval"), "must be positive");
-                    }
+                Workload::Ping { service, .. } => {
                     if service <= Span::ZERO {
                         return e(q("service"), "must be positive");
                     }
                 }
-                Workload::Periodic { period, work } => {
-                    if period <= Span::ZERO {
-                        return e(q("period"), "must be positive");
-                    }
+                Workload::Periodic { work, .. } => {
                     if work <= Span::ZERO {
                         return e(q("work"), "must be positive");
                     }
                 }
                 Workload::Stream {
-                    period,
                     work,
                     deadline,
                     buffer,
+                    ..
                 } => {
-                    if period <= Span::ZERO {
-                        return e(q("period"), "must be positive");
-                    }
                     if work <= Span::ZERO {
                         return e(q("work"), "must be positive");
                     }
@@ -1370,7 +1444,10 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
         let Some(d) = s.domains.iter().find(|d| d.name == c.domain) else {
             return e(p("domain"), "names no domain of the scenario");
         };
-        if c.at < d.start || d.stop.is_some_and(|st| c.at >= st) || c.at >= s.duration {
+        if c.at >= s.duration {
+            return e(p("at"), &before_end);
+        }
+        if c.at < d.start || d.stop.is_some_and(|st| c.at >= st) {
             return e(p("at"), "must fall while the domain runs");
         }
         if c.weight == Some(0) {
@@ -1387,10 +1464,39 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
             }
         }
         if c.weight.is_none() && c.cap.is_none() && c.microslice.is_none() {
-            return e(p("domain"), "a change needs weight, cap or microslice");
+            return e(
+                format!("change[{i}]"),
+                "a change needs weight, cap or microslice",
+            );
         }
     }
     Ok(())
+}
+
+/// Arrivals or releases `t` apart, as [`MIN_ARRIVAL_GAP`] allows.
+fn spacing_ok(t: Span) -> Result<(), String> {
+    if t < MIN_ARRIVAL_GAP {
+        return Err(format!("must be at least {MIN_ARRIVAL_GAP}"));
+    }
+    Ok(())
+}
+
+/// A run's duration as the file's `duration` and the CLI's `--duration`
+/// may give it: positive and at most [`MAX_DURATION`].
+pub fn duration_ok(d: Span) -> Result<(), String> {
+    if d <= Span::ZERO || d > MAX_DURATION {
+        return Err(format!(
+            "must be positive and at most {}",
+            human(MAX_DURATION)
+        ));
+    }
+    Ok(())
+}
+
+/// `t` as a person writes it, and as [`parse_duration`] reads it back (`1m 30s`).
+fn human(t: Span) -> String {
+    let ns = u64::try_from(t.as_ns()).unwrap_or(0);
+    humantime::format_duration(std::time::Duration::from_nanos(ns)).to_string()
 }
 
 /// A microslice as vSlicer accepts it (one set of bounds, the scheduler's).
@@ -1549,7 +1655,7 @@ workloads = [
         let t = format!("{MIN}workloads = [{{ kind = \"cpu\", load = 1.5 }}]\n");
         let e = Scenario::parse(&t, "x").unwrap_err();
         assert_eq!(e.field, "domain[0].workloads[0].load");
-        assert_eq!(e.line, Some(2));
+        assert_eq!(e.line, Some(4), "the line of the workload");
         let t = format!("{MIN}pin = [1]\n");
         assert_eq!(Scenario::parse(&t, "x").unwrap_err().field, "domain[0].pin");
         let t = format!("{MIN}stop = \"0s\"\n");
@@ -1587,14 +1693,14 @@ workloads = [
         );
         let t = format!("{MIN}[pool]\ntslice = \"500us\"\n");
         let e = Scenario::parse(&t, "x").unwrap_err();
-        assert_eq!((e.field.as_str(), e.line), ("pool.tslice", Some(4)));
+        assert_eq!((e.field.as_str(), e.line), ("pool.tslice", Some(5)));
         let t = format!("{MIN}[pool]\ntslice = \"1ms\"\nratelimit = \"2ms\"\n");
         assert_eq!(
             Scenario::parse(&t, "x").unwrap_err().field,
             "pool.ratelimit"
         );
         let e = bad("[[change]]\nat = \"0.5s\"\ndomain = \"zz\"\nweight = 2\n");
-        assert_eq!((e.field.as_str(), e.line), ("change[0].domain", Some(4)));
+        assert_eq!((e.field.as_str(), e.line), ("change[0].domain", Some(6)));
         let e = bad("stop = \"0.4s\"\n[[change]]\nat = \"0.5s\"\ndomain = \"a\"\ncap = 2\n");
         assert_eq!(e.field, "change[0].at");
         let e = bad("[[change]]\nat = \"0.5s\"\ndomain = \"a\"\n");
