@@ -11,7 +11,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use sched_sim::{policies, simulate_with_stats, Report, Scenario, SimError, SimOptions};
+use sched_sim::scenario::{duration_ok, parse_duration, read_text};
+use sched_sim::{
+    policies, simulate_with_stats, Report, Scenario, ScenarioError, SimError, SimOptions,
+};
 
 use crate::Failure;
 
@@ -49,21 +52,28 @@ pub(crate) struct SimulateArgs {
     duration: Option<String>,
 }
 
-/// A `--duration` value: a positive number with a unit.
+/// A `--duration` value: a number with a unit, within the bounds of a
+/// scenario's `duration`.
 pub(crate) fn parse_positive_duration(d: &str) -> Result<sched_sim::Span, Failure> {
-    sched_sim::scenario::parse_duration(d)
-        .ok()
-        .filter(|d| d.as_ns() > 0)
-        .ok_or_else(|| {
-            Failure::BadInput(format!(
-                "--duration: bad duration {d:?}; use a positive number with a unit, like \"10s\""
-            ))
-        })
+    let bad = |m: String| Failure::BadInput(format!("--duration: {m}"));
+    let t = parse_duration(d).map_err(|_| {
+        bad(format!(
+            "bad duration {d:?}; use a positive number with a unit, like \"10s\""
+        ))
+    })?;
+    duration_ok(t).map_err(bad)?;
+    Ok(t)
 }
 
 pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let file = args.file.display().to_string();
-    let sc = Scenario::from_file(&args.file).map_err(|e| Failure::BadInput(e.to_string()))?;
+    // Read once, through the size cap; the text stays to locate what is
+    // found wrong later (a policy name, a refusal by the scheduler).
+    let text = read_text(&args.file).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let sc = Scenario::parse(&text, &file).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let located = |field: &str, message: String| {
+        Failure::BadInput(ScenarioError::locate(&text, &file, field, message).to_string())
+    };
     let duration = args
         .duration
         .as_deref()
@@ -81,18 +91,12 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     };
     for n in &names {
         if !policies().contains(&n.as_str()) {
-            let origin = if args.policy.is_empty() {
-                match policy_line(&args.file) {
-                    Some(l) => format!("{file}:{l}: policy"),
-                    None => format!("{file}: policy"),
-                }
+            let what = format!("unknown policy {n:?}; known: {}", policies().join(", "));
+            return Err(if args.policy.is_empty() {
+                located("policy", what)
             } else {
-                "--policy".to_string()
-            };
-            return Err(Failure::BadInput(format!(
-                "{origin}: unknown policy {n:?}; known: {}",
-                policies().join(", ")
-            )));
+                Failure::BadInput(format!("--policy: {what}"))
+            });
         }
     }
     if let Some(dir) = &args.plot {
@@ -120,6 +124,7 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     for n in &names {
         let run = simulate_with_stats(&sc, n, &opts).map_err(|e| match e {
             SimError::Internal(m) => Failure::Internal(m),
+            SimError::BadInput { field, message } => located(&field, message),
             other => Failure::BadInput(format!("{file}: {other}")),
         })?;
         runs.push(run);
@@ -159,20 +164,67 @@ fn prefix(flag: &str, f: Failure) -> Failure {
     }
 }
 
-/// The line of the top-level `policy = ...` key in a scenario file (the
-/// scenario keeps values, not positions).
-fn policy_line(path: &std::path::Path) -> Option<usize> {
-    let text = std::fs::read_to_string(path).ok()?;
-    for (i, l) in text.lines().enumerate() {
-        let t = l.trim_start();
-        if t.starts_with('[') {
-            return None;
-        }
-        if let Some(rest) = t.strip_prefix("policy") {
-            if rest.trim_start().starts_with('=') {
-                return Some(i + 1);
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(file: &str) -> SimulateArgs {
+        SimulateArgs {
+            file: file.into(),
+            policy: Vec::new(),
+            json: true,
+            csv: false,
+            trace: None,
+            plot: None,
+            seed: None,
+            duration: None,
         }
     }
-    None
+
+    fn refused(a: &SimulateArgs) -> String {
+        match run(a) {
+            Err(Failure::BadInput(m)) => m,
+            other => panic!("not bad input: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_endless_file_is_bad_input_at_the_size_cap() {
+        assert_eq!(
+            refused(&args("/dev/zero")),
+            "/dev/zero: file: file is larger than 8 MiB"
+        );
+    }
+
+    #[test]
+    fn a_refusal_by_the_scheduler_names_the_line_of_its_domain() {
+        let rt = "rt = { mode = \"periodic\", deadline = \"1ms\" }\n";
+        let text = format!(
+            "duration = \"1s\"\npolicy = \"edf-credit\"\n[[domain]]\nname = \"a\"\n{rt}\
+             [[domain]]\nname = \"b\"\n{rt}[[domain]]\nname = \"c\"\n{rt}"
+        );
+        let p = std::env::temp_dir().join(format!("vsched-admission-{}.toml", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        let f = p.display().to_string();
+        let err = refused(&args(&f));
+        std::fs::remove_file(&p).unwrap();
+        assert!(
+            err.starts_with(&format!("{f}:9: domain[2]: infeasible: ")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duration_overrides_have_the_files_bounds() {
+        let f = format!(
+            "{}/../scenarios/start-stop.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut a = args(&f);
+        a.duration = Some("31days".into());
+        assert_eq!(
+            refused(&a),
+            "--duration: must be positive and at most 30days"
+        );
+    }
 }
