@@ -23,8 +23,9 @@
 //! `--json`; it does not depend on the number of threads: results are put
 //! back in point order. `--shard I/N` runs the points whose index is I-1
 //! modulo N, so a sweep splits across machines. Each shard's output stands
-//! alone (a CSV with its header, a JSON array), so the shards' data rows,
-//! without the repeated headers, concatenate to the whole.
+//! alone (a CSV with its header, a JSON array), even a shard with no points
+//! (said on stderr), so the shards' data rows, without the repeated
+//! headers, concatenate to the whole.
 
 use std::path::PathBuf;
 
@@ -140,6 +141,11 @@ fn parse_values(key: &str, spec: &str) -> Result<Vec<Value>, Failure> {
             .into_iter()
             .map(|t| Value::from(Span(t).to_string()))
             .collect());
+    }
+    if spec.split(',').any(|v| v.trim().is_empty()) {
+        return Err(err(
+            "an empty value; give a list (a,b,c) or a range (A..B/STEP)".into(),
+        ));
     }
     let n = spec.split(',').count();
     if n > MAX_POINTS {
@@ -287,6 +293,14 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
             .split_once('=')
             .ok_or_else(|| bad(format!("--vary {v:?}: use KEY=VALUES")))?;
         let key = k.trim().to_string();
+        if key.split('.').any(str::is_empty) {
+            let why = if key.is_empty() {
+                "the key is empty; use KEY=VALUES".to_string()
+            } else {
+                format!("key {key:?} has an empty part")
+            };
+            return Err(bad(format!("--vary {v:?}: {why}")));
+        }
         if axes.iter().any(|x| x.key == key) {
             return Err(bad(format!(
                 "--vary {key}: given twice; vary each key once (list all its values)"
@@ -383,6 +397,15 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
         points.push((idx, chosen, sc));
     }
 
+    if points.is_empty() {
+        // Still a standalone output (a header, an empty array), so that
+        // joining shards never has to special-case this one.
+        eprintln!(
+            "--shard {}/{shards}: no points in this shard (the sweep has {total})",
+            shard + 1
+        );
+    }
+
     let jobs: Vec<(usize, usize)> = (0..points.len())
         .flat_map(|p| (0..names.len()).map(move |n| (p, n)))
         .collect();
@@ -417,16 +440,14 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
         out = serde_json::Value::from(rows).to_string() + "\n";
     } else {
         let keys: Vec<&str> = axes.iter().map(|x| x.key.as_str()).collect();
-        for (i, ((p, _), r)) in results.iter().enumerate() {
+        // The report columns' header, from the CSV of no reports.
+        let header = crate::outputs::csv(&[]);
+        out += &format!("index,{},{header}", keys.join(","));
+        for ((p, _), r) in &results {
             let r = r.as_ref().map_err(|e| Failure::Internal(e.clone()))?;
             let body = crate::outputs::csv(std::slice::from_ref(r));
-            let mut lines = body.lines();
-            let header = lines.next().unwrap_or_default();
-            if i == 0 {
-                out += &format!("index,{},{header}\n", keys.join(","));
-            }
             let vals: Vec<&str> = points[*p].1.iter().map(|(_, v)| v.as_str()).collect();
-            for l in lines {
+            for l in body.lines().skip(1) {
                 out += &format!("{},{},{l}\n", points[*p].0, vals.join(","));
             }
         }

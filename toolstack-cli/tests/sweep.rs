@@ -286,3 +286,45 @@ fn sweeps_vary_domains_given_as_an_inline_array() {
     assert_eq!(csv.lines().count() - 1, 4 * 2 + 4 * 3, "{csv}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_shard_with_no_points_prints_the_empty_output_and_says_so() {
+    let whole = String::from_utf8(sweep(&[], "1").stdout).unwrap();
+    // Nine points: shard 10 of 10 has none.
+    let out = sweep(&["--shard", "10/10"], "1");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [whole.lines().next().unwrap()]
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        "--shard 10/10: no points in this shard (the sweep has 9)\n"
+    );
+    let out = sweep(&["--shard", "10/10", "--json"], "1");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "[]\n");
+}
+
+#[test]
+fn an_empty_vary_key_or_value_is_named_as_such() {
+    for (vary, starts) in [
+        ("=1", "--vary \"=1\": the key is empty"),
+        (" =1", "--vary \" =1\": the key is empty"),
+        (
+            "host.=1",
+            "--vary \"host.=1\": key \"host.\" has an empty part",
+        ),
+        (
+            "domain..weight=1",
+            "--vary \"domain..weight=1\": key \"domain..weight\" has an empty part",
+        ),
+        ("seed=", "--vary seed: an empty value"),
+        ("seed=1,,2", "--vary seed: an empty value"),
+    ] {
+        let err = refused(&["--vary", vary]);
+        assert!(err.starts_with(starts), "{vary}: {err}");
+    }
+}
