@@ -1,1 +1,4 @@
-//! Cross-crate tests live in tests/tests/.
+//! Cross-crate tests live in tests/tests/; this library holds what they
+//! share with the fuzz targets in `fuzz/`.
+
+pub mod opseq;

@@ -1,0 +1,156 @@
+//! The op-sequence harness (`tests/src/opseq.rs`) on stable Rust: every
+//! policy over pseudo-random inputs from a fixed seed, and the shrunk
+//! inputs of the defects it found, with the host's invariants as oracle.
+//! `OPSEQ_CASES` sets the number of random inputs per policy, `OPSEQ_SEED`
+//! the seed. The fuzz targets in `fuzz/` run the same harness guided by
+//! coverage (`cargo xtask fuzz`).
+
+use sched_core::{Credit1, EdfCredit, VSlicer};
+use tests::opseq::{self, Failure, OpPolicy, Stats, Tolerate};
+
+/// Random inputs per policy when `OPSEQ_CASES` is not set: about 10 s in
+/// release for the three policies on a 2-core machine.
+const DEFAULT_CASES: u64 = 3000;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|s| {
+            s.parse()
+                .unwrap_or_else(|_| panic!("{name}={s:?} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
+/// SplitMix64, for inputs that do not depend on any crate's RNG.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Input `i` of the run: 16..2048 bytes.
+fn input(seed: u64, i: u64) -> Vec<u8> {
+    let mut s = seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f);
+    let len = 16 + (splitmix(&mut s) % 2032) as usize;
+    (0..len).map(|_| splitmix(&mut s) as u8).collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn random<H: OpPolicy>() -> Stats {
+    let cases = env_u64("OPSEQ_CASES", DEFAULT_CASES);
+    let seed = env_u64("OPSEQ_SEED", 14);
+    let mut total = Stats::default();
+    for i in 0..cases {
+        let data = input(seed, i);
+        match opseq::run::<H>(&data) {
+            Ok(s) => total.add(&s),
+            Err(_) => {
+                let small = opseq::shrink(&data, opseq::run::<H>);
+                let g = opseq::run::<H>(&small).expect_err("shrunk input fails");
+                panic!(
+                    "input {i} of seed {seed} fails; shrunk to {}:\n{g}",
+                    hex(&small)
+                )
+            }
+        }
+    }
+    assert!(
+        total.ops > cases,
+        "inputs too short to apply operations: {total:?}"
+    );
+    assert!(
+        total.decisions > total.ops / 4,
+        "little scheduling: {total:?}"
+    );
+    total
+}
+
+// The random runs fail today on work-conservation findings not yet
+// triaged (a queued vCPU beside an idle pCPU it may use, after the
+// tolerated defects are excused): run them with `--ignored` while fixing.
+#[test]
+#[ignore = "untriaged work-conservation findings (issue 14 item 4 report)"]
+fn credit_keeps_the_invariants_over_random_op_sequences() {
+    eprintln!("{:?}", random::<Credit1>());
+}
+
+#[test]
+#[ignore = "untriaged work-conservation findings (issue 14 item 4 report)"]
+fn vslicer_keeps_the_invariants_over_random_op_sequences() {
+    eprintln!("{:?}", random::<VSlicer>());
+}
+
+#[test]
+#[ignore = "untriaged work-conservation findings (issue 14 item 4 report)"]
+fn edf_credit_keeps_the_invariants_over_random_op_sequences() {
+    eprintln!("{:?}", random::<EdfCredit>());
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Defect (reported, not fixed): credit on 7 pCPUs, late `context_saved`.
+/// A yield requeues d3v0 on cpu2 and tickles idle cpu5, which cannot steal
+/// it (its context is not saved yet) and idles; `context_saved` then
+/// tickles nobody, so d3v0 waits beside idle pCPUs until cpu2's next
+/// switch (up to a timeslice). `Tolerate::late_save` excuses it.
+const LATE_SAVE: &str =
+    "9eb14dd3b535c28643e955301a2c74ad0b3f8769bab364e3c8594e3517cf3cc61a1dfc439ff30181";
+
+#[test]
+#[ignore = "defect: context_saved does not re-offer a queued vCPU to idlers"]
+fn a_context_saved_late_leaves_no_idle_pcpu_beside_queued_work() {
+    if let Err(f) = opseq::run_with::<Credit1>(&unhex(LATE_SAVE), Tolerate::NONE) {
+        panic!("{f}");
+    }
+}
+
+/// Defect (reported, not fixed): EDF+credit on 2 pCPUs. A real-time vCPU
+/// allowed on [0, 1] while a driver vCPU is pinned to cpu1 and cpu0 has
+/// left the pool: the placement rule narrows it to [0] without looking at
+/// the pool, so `pick_cpu` places it on cpu0, outside the pool, where it
+/// never runs. `Tolerate::offline_pick` keeps driver pins and pCPUs out
+/// of the pool apart.
+const OFFLINE_PICK: &str = "b9d10e37ff040c2f83e5a85b0871541d67feaf81e8947c35f5d32816270e1d85b6d9cd7612709437aab7ee2e99fd53ed833ac046eaa84c342430a1931711edb6eb8a29ea26614db955d102e94bced441ed05d35f1dae4f5050218d774e51b40027a529e20acbb97ed3a234d7706cf2ee88b9c99ca49cf54abaf69c6bec0b15da520126184ccc8d604f6ad31234e8591b7e04c03e3adf345936789e08b2852e1ad609173820c59dd66258ba32a36b8283d05c3dce92a682d799816a30ab85196b2f0002369cf7421f6bf2e505191cb3";
+
+#[test]
+#[ignore = "defect: EDF+credit pick_cpu places a real-time vCPU outside the pool"]
+fn a_real_time_vcpu_is_never_placed_outside_the_pool() {
+    if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(OFFLINE_PICK), Tolerate::NONE) {
+        panic!("{f}");
+    }
+}
+
+/// The default oracle excuses exactly those defects, so that fuzzing goes
+/// on to find others.
+#[test]
+fn the_reported_defects_are_tolerated_by_the_default_oracle() {
+    assert!(opseq::run::<Credit1>(&unhex(LATE_SAVE)).is_ok());
+    assert!(opseq::run::<EdfCredit>(&unhex(OFFLINE_PICK)).is_ok());
+}
+
+/// A failure names the policy, the machine and the operations applied.
+#[test]
+fn a_failure_lists_the_operations_applied() {
+    let f = Failure {
+        policy: "credit",
+        pcpus: 2,
+        lazy_save: false,
+        message: "broken".into(),
+        ops: vec![opseq::Op::Schedule { cpu: 1 }],
+    };
+    assert_eq!(
+        f.to_string(),
+        "credit on 2 pCPUs: broken\n     0: Schedule { cpu: 1 }\n"
+    );
+}
