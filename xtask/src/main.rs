@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+mod fuzz;
 mod xen;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -62,6 +63,14 @@ const COMMANDS: &[Cmd] = &[
                 and a static vsched (built for musl unless --vsched) setting, reading back and \
                 being refused dom0's parameters through /dev/xen/privcmd",
         run: xen::xen_smoke,
+    },
+    Cmd {
+        name: "fuzz",
+        usage: "fuzz [--seconds N] [--target T]",
+        about: "each cargo-fuzz target in fuzz/ for N s (default 60; nightly, one process): \
+                op sequences through every policy with the host's invariants as oracle, and the \
+                scenario parser; prints operations per second, fails on a crash",
+        run: fuzz::fuzz,
     },
 ];
 

@@ -1,0 +1,8 @@
+//! Op sequences under Credit1 (see `tests/src/opseq.rs`).
+#![no_main]
+
+mod ops;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ops::fuzz(data, tests::opseq::run::<sched_core::Credit1>);
+});
