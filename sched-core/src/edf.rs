@@ -413,6 +413,11 @@ impl Hooks for EdfCredit {
     const NAME: &'static str = "edf-credit";
     const USES_TIMER: bool = true;
 
+    /// A vCPU in this pCPU's deadline tree keeps its deadline only here.
+    fn balanceable(v: &V<'_>) -> bool {
+        !v.order_link.is_linked()
+    }
+
     fn runnable_changed<'a>(_: &PcpuData<'a, Self>, x: &mut EdfPcpu<'a>, v: &'a V<'a>, up: bool) {
         if !up {
             x.dequeue(v);
@@ -583,12 +588,19 @@ impl Hooks for EdfCredit {
         Some(CpuMask::first_n(MAX_CPUS).and_not(&drivers))
     }
 
-    fn affinity_changed(g: &EdfGlobal, v: &V<'_>, _: Option<&CpuMask>, new: Option<&CpuMask>) {
+    fn affinity_changed(
+        g: &EdfGlobal,
+        v: &V<'_>,
+        _: Option<&CpuMask>,
+        new: Option<&CpuMask>,
+    ) -> bool {
         let old_pin = v.ext.driver_pin.swap(-1, Relaxed);
+        let mut freed = false;
         if old_pin >= 0 {
             let c = g.driver_pins.get(old_pin as usize);
             if c.is_some_and(|c| c.fetch_sub(1, Relaxed) == 1) {
                 g.driver_cpus.clear(CpuId(old_pin as u16));
+                freed = true;
             }
         }
         let pin = new
@@ -599,6 +611,9 @@ impl Hooks for EdfCredit {
             g.driver_cpus.set(cpu);
             v.ext.driver_pin.store(i32::from(cpu.0), Relaxed);
         }
+        // A pCPU no driver vCPU is pinned to any more is open to real-time
+        // vCPUs again.
+        freed && !g.driver_cpus.snapshot().contains(CpuId(old_pin as u16))
     }
 
     fn grant(v: &V<'_>, fair: i32, _: i64) -> i32 {

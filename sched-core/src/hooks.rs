@@ -195,15 +195,27 @@ pub trait Hooks: Sized + Sync + Send + 'static {
         None
     }
 
+    /// Whether the queued `v` may be moved to another pCPU's runqueue by
+    /// queue balancing (its per-pCPU layer state would not survive the
+    /// move otherwise). Stealing, which runs `v` at once, does not ask.
+    fn balanceable(v: &VcpuData<'_, Self>) -> bool {
+        let _ = v;
+        true
+    }
+
     /// `v`'s hard affinity changes from `old` to `new` (`None`: `v` enters
-    /// or leaves the scheduler).
+    /// or leaves the scheduler). Returns whether [`Self::allowed`] now allows
+    /// some vCPUs pCPUs it kept them off before, so that queued work is
+    /// offered to idlers again.
+    #[must_use]
     fn affinity_changed(
         g: &Self::GlobalExt,
         v: &VcpuData<'_, Self>,
         old: Option<&CpuMask>,
         new: Option<&CpuMask>,
-    ) {
+    ) -> bool {
         let _ = (g, v, old, new);
+        false
     }
 
     /// Whether `v`, found by accounting with `credit < 0`, stays UNDER

@@ -164,6 +164,16 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
         v
     }
 
+    /// The record placed on `cpu` before it is inserted, as Xen's core
+    /// places a new vCPU (`sched_select_initial_cpu`: vCPU 0 on the pool's
+    /// first pCPU, each next one on the pCPU after its predecessor's) before
+    /// `insert_unit` lets the scheduler pick again.
+    #[must_use]
+    pub fn placed_on(self, cpu: CpuId) -> Self {
+        self.set_processor(cpu);
+        self
+    }
+
     /// The host's handle.
     pub fn token(&self) -> VcpuToken {
         self.token
@@ -363,6 +373,11 @@ pub struct PcpuData<'a, H: Hooks> {
     pub(crate) last_tickle: AtomicU16,
     pub(crate) sort_epoch: AtomicU32,
     pub(crate) tick_armed: AtomicBool,
+    /// The peer queue balancing looks at next.
+    pub(crate) balance_next: AtomicU16,
+    /// The pCPU whose queued work it was last tickled for, while idle:
+    /// its number plus one, 0 for none (see [`Self::take_tickled_by`]).
+    tickled_by: AtomicU32,
 }
 
 impl<H: Hooks> Default for PcpuData<'_, H> {
@@ -381,6 +396,8 @@ impl<H: Hooks> Default for PcpuData<'_, H> {
             last_tickle: AtomicU16::new(0),
             sort_epoch: AtomicU32::new(0),
             tick_armed: AtomicBool::new(false),
+            balance_next: AtomicU16::new(0),
+            tickled_by: AtomicU32::new(0),
         }
     }
 }
@@ -389,6 +406,17 @@ impl<'a, H: Hooks> PcpuData<'a, H> {
     /// A record for a pCPU not yet in the pool.
     pub fn new() -> Self {
         Self::default()
+    }
+    /// Notes that this idle pCPU was tickled for work queued on `by`.
+    pub(crate) fn set_tickled_by(&self, by: CpuId) {
+        self.tickled_by.store(u32::from(by.0) + 1, Relaxed);
+    }
+    /// The pCPU it was last tickled for, forgetting it.
+    pub(crate) fn take_tickled_by(&self) -> Option<CpuId> {
+        match self.tickled_by.swap(0, Relaxed) {
+            0 => None,
+            n => u16::try_from(n - 1).ok().map(CpuId),
+        }
     }
     /// Whether the pCPU belongs to the pool.
     pub fn is_online(&self) -> bool {

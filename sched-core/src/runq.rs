@@ -190,6 +190,18 @@ impl<'a, H: Hooks> Runq<'a, H> {
         })
     }
 
+    /// Queued vCPUs from the last to be picked to the first.
+    pub(crate) fn iter_rev(&self) -> impl Iterator<Item = &'a VcpuData<'a, H>> + '_ {
+        self.bands.iter().rev().flat_map(|b| {
+            let mut c = b.back();
+            core::iter::from_fn(move || {
+                let v = c.clone_pointer()?;
+                c.move_prev();
+                Some(v)
+            })
+        })
+    }
+
     /// Credit1's `csched_runq_sort`: a stable partition putting every vCPU
     /// whose priority is now BOOST or UNDER ahead of every OVER one. O(n),
     /// at most once per accounting period per pCPU.

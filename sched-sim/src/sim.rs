@@ -210,10 +210,15 @@ pub(crate) fn run<H: SimPolicy>(
             meta.push((d, id, mask));
         }
     }
+    // Xen's core places a domain's vCPUs round-robin over the pool before
+    // the scheduler sees them (`sched_select_initial_cpu`).
     let vrec: Vec<VcpuData<'_, H>> = meta
         .iter()
         .enumerate()
-        .map(|(k, &(d, id, mask))| VcpuData::new(VcpuToken(k), &doms[d], id, mask))
+        .map(|(k, &(d, id, mask))| {
+            VcpuData::new(VcpuToken(k), &doms[d], id, mask)
+                .placed_on(CpuId((id as usize % npc) as u16))
+        })
         .collect();
     let seed = opts.seed.unwrap_or(sc.seed);
     let vstate = meta
@@ -265,6 +270,7 @@ pub(crate) fn run<H: SimPolicy>(
         req_buf: Vec::with_capacity(64),
         seen: vec![false; vrec.len()],
         peak: (0, 0),
+        dbg_done: false,
     };
     sim.run()?;
     Ok(sim.report(H::NAME, duration))
@@ -291,6 +297,7 @@ struct Sim<'a, H: SimPolicy> {
     /// weights seen so far: a wait is judged against the worst the run has
     /// had, not the load of the instant it is looked at.
     peak: (i64, i64),
+    dbg_done: bool,
 }
 
 impl<'a, H: SimPolicy> Sim<'a, H> {
@@ -326,6 +333,15 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 self.plat.set_now(ev.at());
             }
             self.stats.events += 1;
+            if let Ok(t) = std::env::var("DBG_AT") {
+                let t: i64 = t.parse().unwrap();
+                if self.now() >= t && !self.dbg_done {
+                    self.dbg_done = true;
+                    let mut out = String::new();
+                    let _ = self.eng.dump(&mut out);
+                    eprintln!("DUMP t={}\n{out}", self.now());
+                }
+            }
             self.handle(ev.kind)?;
             self.quiesce()?;
         }
@@ -475,9 +491,11 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
     }
 
     fn remove(&mut self, k: usize) {
+        let now = self.now();
         let v = &mut self.v[k];
         v.sched = Sched::Removed;
         v.comp.cancel();
+        self.m[usize::from(v.dom)].censor(&v.guest, now);
         v.guest.clear();
         let d = usize::from(v.dom);
         self.eng.remove_vcpu(&self.vrec[k]);
@@ -927,6 +945,11 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 self.trace_run(c, k, duration);
             }
         }
+        for v in &self.v {
+            if !matches!(v.sched, Sched::Offline | Sched::Removed) {
+                self.m[usize::from(v.dom)].censor(&v.guest, duration);
+            }
+        }
         if self.samples {
             self.stats.latencies = self.m.iter().map(|m| m.latency.to_vec()).collect();
         }
@@ -949,6 +972,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 jitter_ns: m.latency.jitter(),
                 deadline_misses: m.deadline_misses,
                 lost: m.lost,
+                unanswered: m.unanswered,
+                unanswered_max_ns: m.unanswered_max_ns,
                 net: crate::net::shape(
                     d,
                     &m.sent,

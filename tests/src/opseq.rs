@@ -118,22 +118,20 @@ impl fmt::Display for Failure {
 /// [`Tolerate::NONE`] is the strict oracle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tolerate {
-    /// A vCPU requeued on a busy pCPU while an idler was tickled for it,
-    /// whose context is saved only after the idler looked (and could not
-    /// steal it), waits beside the idle pCPU until its pCPU's next
-    /// decision: `context_saved` tickles nobody.
+    /// A vCPU requeued on a busy pCPU, whose context is saved only after
+    /// the idlers looked, and which is cache-hot (a migration delay) when
+    /// `context_saved` offers it again, waits beside an idle pCPU once it
+    /// cools if every idler has taken other work meanwhile: nothing looks
+    /// again until a pCPU's next decision (at most a timeslice). Known and
+    /// left: it needs a per-pCPU timer for the instant the vCPU cools.
     pub late_save: bool,
-    /// EDF+credit narrows a real-time vCPU's pCPUs to those no driver
-    /// vCPU is pinned to without looking at the pool: with the rest of its
-    /// affinity out of the pool, `pick_cpu` places it on a pCPU that left
-    /// (where it never runs). Tolerated by never letting driver pins and
-    /// pCPUs out of the pool coexist: no pCPU leaves while a driver domain
-    /// lives, and none is created while a pCPU is out.
+    /// EDF+credit used to narrow a real-time vCPU's pCPUs to those no
+    /// driver vCPU is pinned to without looking at the pool (fixed: the
+    /// narrowing keeps a pCPU of the pool). Tolerating it keeps driver pins
+    /// and pCPUs out of the pool apart.
     pub offline_pick: bool,
-    /// EDF+credit: when a driver vCPU's pin is lifted (its domain
-    /// destroyed, its affinity changed), real-time vCPUs may use that pCPU
-    /// again but nothing tickles it: one waits beside it until its own
-    /// pCPU's next switch.
+    /// EDF+credit used not to offer queued work again when a driver vCPU's
+    /// pin was lifted (fixed: the engine offers it to the idlers).
     pub driver_unpin: bool,
 }
 
@@ -144,11 +142,11 @@ impl Tolerate {
         offline_pick: false,
         driver_unpin: false,
     };
-    /// What [`run`] tolerates today.
+    /// What [`run`] tolerates today: the one known gap.
     pub const REPORTED: Tolerate = Tolerate {
         late_save: true,
-        offline_pick: true,
-        driver_unpin: true,
+        offline_pick: false,
+        driver_unpin: false,
     };
 }
 
@@ -800,7 +798,8 @@ impl<'a, H: OpPolicy> Host<'a, H> {
 
     /// Time passes: contexts are saved and softirqs processed first, then
     /// due timers (the policy's, and each pCPU's slice timer, which raises
-    /// its softirq) fire in order, each followed by its softirqs and a check.
+    /// its softirq) fire in order, each followed by its softirqs, and by a
+    /// check once no other timer is due at that instant.
     fn advance(&mut self, delta: i64) -> R<bool> {
         self.settle()?;
         let target = self.now().saturating_add(delta);
@@ -836,7 +835,13 @@ impl<'a, H: OpPolicy> Host<'a, H> {
             self.log(|| format!("timer {slice:?} {policy:?}"));
             self.stats.timers += 1;
             self.settle()?;
-            self.check()?;
+            // Checked at quiescent instants only, as the simulator checks:
+            // timers due at this same instant fire first.
+            let more_now = (0..MAX_PCPUS).any(|c| self.slice[c].is_some_and(|t| t <= at))
+                || self.plat.due(at).is_some();
+            if !more_now {
+                self.check()?;
+            }
         }
         Ok(true)
     }

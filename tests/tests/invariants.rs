@@ -95,6 +95,8 @@ fn domain(pcpus: u16, idx: usize, vcpus: u16, rt_ok: bool) -> impl Strategy<Valu
 fn scenario() -> impl Strategy<Value = Scenario> {
     let shape = prop_oneof![
         3 => (1u16..=4, 1usize..=6, Just(2u16)),
+        1 => (1u16..=16, 7usize..=40, 1u16..=16),
+        1 => (1u16..=16, 1usize..=4, 17u16..=64),
     ];
     (shape, any::<u64>())
         .prop_flat_map(|((pcpus, ndoms, vcpus), seed)| {
@@ -212,10 +214,13 @@ fn check_run(s: &Scenario, policy: &str) -> Result<(), TestCaseError> {
                 cfg.cap
             );
         }
-        // Nothing starves: a domain alive for at least 300 ms whose
-        // workload released work gets CPU.
+        // Nothing starves: a domain alive long enough for every vCPU of the
+        // scenario to have had two 30 ms slices on its pCPUs (300 ms at
+        // least) gets CPU. The checker bounds each wait more finely.
         let alive = cfg.stop.unwrap_or(s.duration) - cfg.start;
-        if alive >= Span::ms(300) {
+        let vcpus: i64 = s.domains.iter().map(|d| i64::from(d.vcpus)).sum();
+        let pcpus = i64::from(cfg.pin.as_ref().map_or(s.host.pcpus, |p| p.len() as u16));
+        if alive >= Span::ms(300).max(Span::ms(60 * (vcpus / pcpus + 1))) {
             prop_assert!(d.cpu_ns > 0, "{} starved", d.name);
         }
     }

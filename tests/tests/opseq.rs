@@ -71,23 +71,17 @@ fn random<H: OpPolicy>() -> Stats {
     total
 }
 
-// The random runs fail today on work-conservation findings not yet
-// triaged (a queued vCPU beside an idle pCPU it may use, after the
-// tolerated defects are excused): run them with `--ignored` while fixing.
 #[test]
-#[ignore = "untriaged work-conservation findings (issue 14 item 4 report)"]
 fn credit_keeps_the_invariants_over_random_op_sequences() {
     eprintln!("{:?}", random::<Credit1>());
 }
 
 #[test]
-#[ignore = "untriaged work-conservation findings (issue 14 item 4 report)"]
 fn vslicer_keeps_the_invariants_over_random_op_sequences() {
     eprintln!("{:?}", random::<VSlicer>());
 }
 
 #[test]
-#[ignore = "untriaged work-conservation findings (issue 14 item 4 report)"]
 fn edf_credit_keeps_the_invariants_over_random_op_sequences() {
     eprintln!("{:?}", random::<EdfCredit>());
 }
@@ -99,44 +93,33 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Defect (reported, not fixed): credit on 7 pCPUs, late `context_saved`.
-/// A yield requeues d3v0 on cpu2 and tickles idle cpu5, which cannot steal
-/// it (its context is not saved yet) and idles; `context_saved` then
-/// tickles nobody, so d3v0 waits beside idle pCPUs until cpu2's next
-/// switch (up to a timeslice). `Tolerate::late_save` excuses it.
+/// A defect the fuzzer found (fixed): credit on 7 pCPUs, late
+/// `context_saved`. A yield requeues d3v0 on cpu2 and tickles idle cpu5,
+/// which cannot steal it (its context is not saved yet) and idles;
+/// `context_saved` tickled nobody, so d3v0 waited beside idle pCPUs until
+/// cpu2's next switch (up to a timeslice). It now offers it again.
 const LATE_SAVE: &str =
     "9eb14dd3b535c28643e955301a2c74ad0b3f8769bab364e3c8594e3517cf3cc61a1dfc439ff30181";
 
 #[test]
-#[ignore = "defect: context_saved does not re-offer a queued vCPU to idlers"]
 fn a_context_saved_late_leaves_no_idle_pcpu_beside_queued_work() {
     if let Err(f) = opseq::run_with::<Credit1>(&unhex(LATE_SAVE), Tolerate::NONE) {
         panic!("{f}");
     }
 }
 
-/// Defect (reported, not fixed): EDF+credit on 2 pCPUs. A real-time vCPU
-/// allowed on [0, 1] while a driver vCPU is pinned to cpu1 and cpu0 has
-/// left the pool: the placement rule narrows it to [0] without looking at
-/// the pool, so `pick_cpu` places it on cpu0, outside the pool, where it
-/// never runs. `Tolerate::offline_pick` keeps driver pins and pCPUs out
-/// of the pool apart.
+/// A defect the fuzzer found (fixed): EDF+credit on 2 pCPUs. A real-time
+/// vCPU allowed on [0, 1] while a driver vCPU is pinned to cpu1 and cpu0
+/// has left the pool: the placement rule narrowed it to [0] without
+/// looking at the pool, so `pick_cpu` placed it on cpu0, outside the
+/// pool, where it never runs.
 const OFFLINE_PICK: &str = "b9d10e37ff040c2f83e5a85b0871541d67feaf81e8947c35f5d32816270e1d85b6d9cd7612709437aab7ee2e99fd53ed833ac046eaa84c342430a1931711edb6eb8a29ea26614db955d102e94bced441ed05d35f1dae4f5050218d774e51b40027a529e20acbb97ed3a234d7706cf2ee88b9c99ca49cf54abaf69c6bec0b15da520126184ccc8d604f6ad31234e8591b7e04c03e3adf345936789e08b2852e1ad609173820c59dd66258ba32a36b8283d05c3dce92a682d799816a30ab85196b2f0002369cf7421f6bf2e505191cb3";
 
 #[test]
-#[ignore = "defect: EDF+credit pick_cpu places a real-time vCPU outside the pool"]
 fn a_real_time_vcpu_is_never_placed_outside_the_pool() {
     if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(OFFLINE_PICK), Tolerate::NONE) {
         panic!("{f}");
     }
-}
-
-/// The default oracle excuses exactly those defects, so that fuzzing goes
-/// on to find others.
-#[test]
-fn the_reported_defects_are_tolerated_by_the_default_oracle() {
-    assert!(opseq::run::<Credit1>(&unhex(LATE_SAVE)).is_ok());
-    assert!(opseq::run::<EdfCredit>(&unhex(OFFLINE_PICK)).is_ok());
 }
 
 /// A failure names the policy, the machine and the operations applied.

@@ -1,6 +1,34 @@
-//! Starvation the checks used to miss (issue 14), as regression tests.
+//! Defects found by testers and property tests (issue 14), each as the
+//! scenario that found it, run under every policy with the invariant
+//! checker: it reported a violation (or the report a starved domain) before
+//! the fix named in the scenario's comment.
+
+use std::path::Path;
 
 use sched_sim::{simulate_with_stats, Scenario, SimOptions};
+
+/// Runs `sc` under every policy (seed overridden by `seed` when the one
+/// that found the defect does not fit a file) and returns the reports.
+fn run_checked(sc: &Scenario, seed: Option<u64>) -> Vec<(String, sched_sim::Report)> {
+    let opts = SimOptions {
+        check_invariants: true,
+        seed,
+        ..SimOptions::default()
+    };
+    sched_sim::policies()
+        .iter()
+        .map(|policy| {
+            let (r, stats) = simulate_with_stats(sc, policy, &opts).unwrap();
+            assert!(
+                stats.violations.is_empty(),
+                "{policy}: {} violations: {:?}",
+                stats.violation_count,
+                stats.violations
+            );
+            (policy.to_string(), r)
+        })
+        .collect()
+}
 
 /// The tester's hand-reduced case: two LSVM vCPUs keep the pCPU busy; `d1`
 /// is pinged every 2 ms (so it wakes boosted), `d2` every 9 ms. Each boosted
@@ -31,18 +59,7 @@ workloads = [{ kind = "ping", interval = "9ms", service = "10us", arrival = "fix
 #[test]
 fn a_boosted_nlsvm_does_not_let_lsvms_starve_another() {
     let sc = Scenario::parse(LSVMS_BESIDE_TWO_PINGED, "starve.toml").unwrap();
-    let opts = SimOptions {
-        check_invariants: true,
-        ..SimOptions::default()
-    };
-    for policy in sched_sim::policies() {
-        let (r, stats) = simulate_with_stats(&sc, policy, &opts).unwrap();
-        assert!(
-            stats.violations.is_empty(),
-            "{policy}: {} violations: {:?}",
-            stats.violation_count,
-            stats.violations
-        );
+    for (policy, r) in run_checked(&sc, None) {
         let d2 = &r.domains[2];
         // 2.579 s alive, a ping every 9 ms: 286 pings, as credit answers.
         assert!(
@@ -57,5 +74,36 @@ fn a_boosted_nlsvm_does_not_let_lsvms_starve_another() {
             "{policy}: d2 waited up to {} ns",
             d2.latency.max_ns
         );
+    }
+}
+
+/// The scenarios in `tests/regressions/`, each with the seed its first
+/// comment line names.
+#[test]
+fn property_test_finds_stay_fixed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 3,
+        "{} scenarios in {}",
+        files.len(),
+        dir.display()
+    );
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let seed = text
+            .lines()
+            .next()
+            .and_then(|l| l.split("(seed ").nth(1))
+            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+            .map(|s| s.parse::<u64>().unwrap());
+        let sc = Scenario::parse(&text, &f.display().to_string()).unwrap();
+        println!("{}: seed {seed:?}", f.display());
+        run_checked(&sc, seed);
     }
 }

@@ -123,7 +123,12 @@ extern "C" fn rs_xen_migrate_unit(unit: *mut c_void) {
 #[no_mangle]
 extern "C" fn rs_xen_trylock_peer(cpu: u32) -> u8 {
     xen(|x| {
-        assert_eq!(x.inside, "do_schedule", "peer locks are for work stealing");
+        // Work stealing (do_schedule) and queue balancing (the tick, a timer).
+        assert!(
+            matches!(x.inside, "do_schedule" | "timer"),
+            "peer locks are for work stealing and queue balancing, not {}",
+            x.inside
+        );
         let l = &mut x.peer_locked[cpu as usize];
         if *l {
             0
@@ -448,16 +453,16 @@ impl Core {
                 mask_has(&u.hard, cpu),
                 "picked a unit outside its hard affinity"
             );
+            // Xen's `unit->res`: moved only by `sched_set_res` under the old
+            // pCPU's lock (checked in `rs_xen_set_res`), by a steal (then
+            // `migrated`) or by queue balancing at an earlier tick.
+            let addr = &**u as *const Unit as usize;
+            let res = xen(|x| x.res[&addr]);
             if d.migrated != 0 {
-                // Stolen: its resource was changed under the old lock.
-                let addr = &**u as *const Unit as usize;
-                assert_eq!(xen(|x| x.res[&addr]), cpu, "stolen without sched_set_res");
-                u.res = cpu;
+                assert_eq!(res, cpu, "stolen without sched_set_res");
             }
-            assert_eq!(
-                u.res, cpu,
-                "picked a unit of another pCPU without `migrated`"
-            );
+            u.res = res;
+            assert_eq!(u.res, cpu, "picked a unit whose resource is another pCPU");
             if let Some(w) = u.waiting_since.take() {
                 u.worst_wait = u.worst_wait.max(now - w);
             }

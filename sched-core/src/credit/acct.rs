@@ -103,6 +103,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }
             q.curr
         };
+        self.balance_queues(cpu, now);
         if let Some(v) = curr {
             let newly_active = {
                 let mut a = self.acct.lock();

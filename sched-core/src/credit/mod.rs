@@ -20,6 +20,7 @@
 //! idle, else the next idle pCPU".
 
 mod acct;
+mod balance;
 mod placement;
 mod schedule;
 #[cfg(test)]
@@ -341,7 +342,8 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             v.dom().add_vcpus(1);
             H::vcpus_changed(&self.ext, v.dom(), 1);
         }
-        H::affinity_changed(&self.ext, v, None, Some(&v.affinity().hard));
+        // A vCPU coming in only ever narrows where others may run.
+        let _ = H::affinity_changed(&self.ext, v, None, Some(&v.affinity().hard));
         let cpu = self.res_pick(v);
         v.set_processor(cpu);
     }
@@ -366,10 +368,15 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             q.forget_successor(v);
             self.sync_policy_timer(cpu, &mut q);
         }
-        H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), None);
-        let _a = self.acct.lock();
-        H::vcpus_changed(&self.ext, v.dom(), -1);
-        v.dom().add_vcpus(-1);
+        let widened = H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), None);
+        {
+            let _a = self.acct.lock();
+            H::vcpus_changed(&self.ext, v.dom(), -1);
+            v.dom().add_vcpus(-1);
+        }
+        if widened {
+            self.offer_queued_work();
+        }
     }
 
     fn sleep(&self, v: &'a VcpuData<'a, H>) {
@@ -428,6 +435,15 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
 
     fn context_saved(&self, v: &'a VcpuData<'a, H>) {
         v.is_running.store(false, Relaxed);
+        // Until now no idler could steal it: if it waits queued beside one,
+        // offer it again (a departure from Xen, whose idlers tickled while
+        // its context was still loaded go back to sleep; for work
+        // conservation, found by the op-sequence fuzzer).
+        if v.on_runq() && !self.idlers.snapshot().is_empty() {
+            if let Some((cpu, _, q)) = self.lock_vcpu(v) {
+                self.tickle_for_queued(cpu, &q);
+            }
+        }
     }
 
     fn yield_vcpu(&self, v: &'a VcpuData<'a, H>) {
@@ -460,8 +476,12 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     }
 
     fn set_affinity(&self, v: &'a VcpuData<'a, H>, affinity: Affinity) {
-        H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), Some(&affinity.hard));
+        let widened =
+            H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), Some(&affinity.hard));
         v.set_affinity(affinity);
+        if widened {
+            self.offer_queued_work();
+        }
     }
 
     fn dom_params(&self, dom: &'a DomData<'a, H>) -> DomParams<H::DomParams> {
@@ -506,10 +526,19 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     fn set_global_params(&self, p: GlobalParams<H::GlobalParams>) -> Result<(), ParamError> {
         p.credit.validate()?;
         H::validate_global_params(&self.ext, &p.policy, self.pool_info(p.credit.tslice))?;
-        let mut a = self.acct.lock();
-        self.store_params(&p.credit);
-        H::set_global_params(&self.ext, &p.policy);
-        a.credit = i64::from(p.credit.derived().credits_per_tslice) * i64::from(a.ncpus);
+        let cooler = p.credit.migration_delay < Span(self.migration_delay.load(Relaxed));
+        {
+            let mut a = self.acct.lock();
+            self.store_params(&p.credit);
+            H::set_global_params(&self.ext, &p.policy);
+            a.credit = i64::from(p.credit.derived().credits_per_tslice) * i64::from(a.ncpus);
+        }
+        // A shorter migration delay makes queued vCPUs stealable at once:
+        // offer them to the idlers, which otherwise wait for the instant
+        // they would have cooled under the old delay.
+        if cooler {
+            self.offer_queued_work();
+        }
         Ok(())
     }
 

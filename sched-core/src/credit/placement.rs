@@ -73,8 +73,12 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
 
     /// `mask` narrowed by the layer's rule for `v` (unless that empties it).
     pub(crate) fn narrow(&self, v: &VcpuData<'a, H>, mask: CpuMask) -> CpuMask {
+        // "Somewhere to run" means a pCPU of the pool: narrowing hard [0, 1]
+        // to [0] while cpu0 is out of the pool would place `v` where it
+        // never runs (found by the op-sequence fuzzer).
+        let online = self.online.snapshot();
         match H::allowed(&self.ext, v) {
-            Some(a) if a.intersects(&mask) => mask.and(&a),
+            Some(a) if a.and(&online).intersects(&mask) => mask.and(&a),
             _ => mask,
         }
     }
@@ -176,28 +180,53 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
 
         for t in mask.iter() {
             self.idlers.clear(t);
+            // An idler woken for work queued here looks here first when it
+            // steals (`load_balance`).
+            if t != cpu {
+                if let Some(p) = self.pcpu(t) {
+                    p.set_tickled_by(cpu);
+                }
+            }
             self.platform.raise_softirq(t);
         }
     }
 
-    /// Work left queued on `cpu` after a decision while some pCPU idles:
-    /// tickle an idler for the first queued vCPU allowed there. Credit1
-    /// tickles only on wake, so a vCPU requeued at the end of its slice (or
-    /// the second of two wakes onto one idle pCPU) can wait beside an idle
-    /// pCPU, which never runs a tick, for as long as this pCPU stays busy.
-    /// This departure from Xen keeps the pool work-conserving (DESIGN.md).
-    /// The walk happens only while an idler exists, which is rare under load.
-    pub(crate) fn tickle_for_queued(&self, cpu: CpuId, q: &PcpuLocked<'a, H>) {
-        let idle = self.idlers.snapshot();
-        if idle.is_empty() {
+    /// [`Self::tickle_for_queued`] on every pCPU of the pool: after a change
+    /// that lets idlers take work they could not before (a shorter migration
+    /// delay, a pCPU the layer's placement rule opened). O(pCPUs), on such
+    /// changes only.
+    pub(crate) fn offer_queued_work(&self) {
+        if self.idlers.snapshot().is_empty() {
             return;
         }
-        if let Some(v) = q
-            .runq
-            .iter()
-            .find(|v| self.allowed_cpus(v).intersects(&idle))
-        {
-            self.tickle(cpu, q, v);
+        for cpu in self.online.snapshot().iter() {
+            if let Some(pc) = self.pcpu(cpu) {
+                self.tickle_for_queued(cpu, &pc.locked.lock());
+            }
+        }
+    }
+
+    /// Work left queued on `cpu` after a decision while some pCPU idles:
+    /// tickle an idler for each queued vCPU allowed on one, in queue order,
+    /// until the idlers run out. Credit1 tickles only on wake, so a vCPU
+    /// requeued at the end of its slice (or the second of two wakes onto one
+    /// idle pCPU) can wait beside an idle pCPU, which never runs a tick, for
+    /// as long as this pCPU stays busy. This departure from Xen keeps the
+    /// pool work-conserving (DESIGN.md). One tickle per decision was not
+    /// enough: three wakes onto one idle pCPU at an accounting instant left
+    /// the third queued beside an idler whose earlier tickle had found
+    /// nothing to steal (a peer's queue is stolen from only while it runs).
+    /// The walk happens only while an idler exists, which is rare under load.
+    pub(crate) fn tickle_for_queued(&self, cpu: CpuId, q: &PcpuLocked<'a, H>) {
+        let mut idle = self.idlers.snapshot();
+        for v in q.runq.iter() {
+            if idle.is_empty() {
+                return;
+            }
+            if self.allowed_cpus(v).intersects(&idle) {
+                self.tickle(cpu, q, v);
+                idle = self.idlers.snapshot();
+            }
         }
     }
 }

@@ -62,6 +62,10 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         tasklet_work: bool,
     ) -> Decision<'a, H> {
         let scurr = q.curr;
+        let tickled = pc.take_tickled_by();
+        // When the first vCPU a steal passed over only for being cache-hot
+        // stops being so.
+        let mut cools = None;
 
         // Charge the outgoing vCPU and make its start time relative, so the
         // unburnt remainder carries over to its next run (`credit.c:1861-1872`).
@@ -147,7 +151,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     q.forget_successor(h);
                     (Some(h), false)
                 }
-                head => self.load_balance(cpu, q, head, now),
+                head => self.load_balance(cpu, q, head, tickled, now, &mut cools),
             }
         };
 
@@ -173,7 +177,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     None => H::picked(pc, &mut q.ext, n, now, self.tslice(), ratelimit),
                 })
             }
-            None => None,
+            // Idle beside work that was only too cache-hot to steal: look
+            // again when it cools (Xen's idler sleeps until tickled, and
+            // nothing tickles when a vCPU cools: a departure, for work
+            // conservation with a migration delay; found by the fuzzer).
+            None => cools.map(|t: Time| (t - now).max(MIN_TIMER)),
         };
 
         // The tick runs only while a guest does (`credit.c:2000-2004`).
@@ -198,6 +206,15 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if snext.is_some() {
             self.tickle_for_queued(cpu, q);
         }
+        // Tickled for a peer's queued work, this pCPU may have found work of
+        // its own (a wake queued here after the tickle) or stolen other work:
+        // whatever the peer still has queued gets the remaining idlers. Only
+        // a pCPU that stops idling passes a tickle on, so the chain ends.
+        if let Some(x) = tickled.filter(|&x| x != cpu && snext.is_some()) {
+            if let Some(qx) = self.pcpu(x).and_then(|px| px.locked.try_lock()) {
+                self.tickle_for_queued(x, &qx);
+            }
+        }
         Decision {
             next: snext,
             slice,
@@ -207,12 +224,18 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
 
     /// Looks for work on peers that outranks `local` (the local head, BOOST
     /// or UNDER excluded); takes the local head when nothing better is found.
+    /// An idler `tickled` for a vCPU queued on a peer looks there first, so
+    /// that the steal takes the work the tickle was for rather than another
+    /// peer's (which left it beside idle pCPUs: a departure from Xen's
+    /// rotating start, for work conservation).
     fn load_balance(
         &self,
         cpu: CpuId,
         q: &mut PcpuLocked<'a, H>,
         local: Option<&'a VcpuData<'a, H>>,
+        tickled: Option<CpuId>,
         now: Time,
+        cools: &mut Option<Time>,
     ) -> (Option<&'a VcpuData<'a, H>>, bool) {
         let pri = local.map_or(Pri::Idle, |v| v.pri());
         if self.online.contains(cpu) {
@@ -221,12 +244,13 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 let mut workers = workers;
                 workers.clear(cpu);
                 let bias = CpuId(self.balance_bias.load(Relaxed));
-                let Some(first) = workers.cycle(bias) else {
+                let first = tickled.filter(|t| workers.contains(*t));
+                let Some(first) = first.or_else(|| workers.cycle(bias)) else {
                     break;
                 };
                 let mut peer = first;
                 loop {
-                    if let Some(v) = self.try_steal_from(peer, cpu, pri, step, now) {
+                    if let Some(v) = self.try_steal_from(peer, cpu, pri, step, now, cools) {
                         self.balance_bias.store(peer.0, Relaxed);
                         if let Some(pc) = self.pcpu(cpu) {
                             pc.inc_runnable(&mut q.ext, v);
@@ -258,13 +282,14 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         pri: Pri,
         step: Step,
         now: Time,
+        cools: &mut Option<Time>,
     ) -> Option<&'a VcpuData<'a, H>> {
         let pp = self.pcpu(peer)?;
         // Racy by design, like Xen: one runnable there is the one running.
         if pp.nr_runnable() <= 1 || !self.platform.try_lock_peer(peer) {
             return None;
         }
-        let v = self.steal_locked(pp, peer, cpu, pri, step, now);
+        let v = self.steal_locked(peer, cpu, pri, step, now, cools);
         if let Some(v) = v {
             self.platform.stolen(v.token(), cpu);
         }
@@ -275,13 +300,14 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// The steal itself, with the host's lock of `peer` held.
     fn steal_locked(
         &self,
-        pp: &'a PcpuData<'a, H>,
         peer: CpuId,
         cpu: CpuId,
         pri: Pri,
         step: Step,
         now: Time,
+        cools: &mut Option<Time>,
     ) -> Option<&'a VcpuData<'a, H>> {
+        let pp = self.pcpu(peer)?;
         let mut pq = pp.locked.try_lock()?;
         if !self.online.contains(peer) || pq.curr.is_none() {
             return None;
@@ -297,8 +323,12 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 Step::Hard => aff.hard,
             };
             let mask = self.narrow(v, mask);
-            let cache_hot = now - VcpuData::<H>::time(&v.last_sched_time) < delay;
-            !v.is_running.load(Relaxed) && !cache_hot && mask.contains(cpu)
+            let cold_at = VcpuData::<H>::time(&v.last_sched_time) + delay;
+            let eligible = !v.is_running.load(Relaxed) && mask.contains(cpu);
+            if eligible && cold_at > now {
+                *cools = Some(cools.map_or(cold_at, |c: Time| c.min(cold_at)));
+            }
+            eligible && cold_at <= now
         })?;
         self.runq_remove(&mut pq, pp, found);
         found.set_processor(cpu);
