@@ -25,8 +25,23 @@ pub(crate) struct DomMetrics {
     pub(crate) deadline_misses: u64,
     /// Stream batches lost to a full buffer.
     pub(crate) lost: u64,
+    /// Requests still unanswered when the run (or the domain) ended.
+    pub(crate) unanswered: u64,
+    /// The longest any of them had waited by then.
+    pub(crate) unanswered_max_ns: i64,
     /// What its guest sent on the network, in completion order.
     pub(crate) sent: Vec<Sent>,
+}
+
+impl DomMetrics {
+    /// Counts what `guest` leaves unanswered as it ends at `now`.
+    pub(crate) fn censor(&mut self, guest: &crate::workload::Guest, now: i64) {
+        let (n, oldest) = guest.unanswered();
+        self.unanswered += n;
+        if let Some(t) = oldest {
+            self.unanswered_max_ns = self.unanswered_max_ns.max(now - t);
+        }
+    }
 }
 
 /// Bytes a guest job handed to the network at an instant, for a flow.

@@ -51,6 +51,15 @@ pub struct DomainReport {
     pub deadline_misses: u64,
     /// Stream batches lost to a full buffer.
     pub lost: u64,
+    /// Requests (pings, HTTP requests, periodic releases, stream batches)
+    /// released but still unanswered when the run or the domain ended: not
+    /// in `latency`, whose samples are answered requests only.
+    #[serde(default)]
+    pub unanswered: u64,
+    /// How long the oldest of them had waited by then: a lower bound on its
+    /// latency (censored at the end), 0 when none is unanswered.
+    #[serde(default)]
+    pub unanswered_max_ns: i64,
     /// What its shaper did, when it has a `net` limit (else null).
     #[serde(default)]
     pub net: Option<NetReport>,

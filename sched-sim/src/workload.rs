@@ -188,6 +188,22 @@ impl Guest {
         }
     }
 
+    /// Requests (pings, periodic releases, stream batches) released and not
+    /// yet answered, and the release of the oldest of them.
+    pub(crate) fn unanswered(&self) -> (u64, Option<i64>) {
+        self.inst
+            .iter()
+            .filter(|i| !matches!(i.src, Source::Cpu { .. }))
+            .fold((0, None), |(n, oldest), i| {
+                let first = i.jobs.front().copied();
+                let oldest = match (oldest, first) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (n + i.jobs.len() as u64, oldest)
+            })
+    }
+
     /// When workload `w` first delivers work for a guest started at `start`.
     pub(crate) fn first_arrival(&mut self, w: usize, start: i64) -> i64 {
         let i = &mut self.inst[self.order[w] as usize];

@@ -526,3 +526,32 @@ fn packets_still_queued_at_the_end_are_not_counted_as_sent() {
         }
     }
 }
+
+/// Every request released is either answered (a latency sample) or counted
+/// unanswered, with how long it had waited when its domain stopped or the
+/// run ended: an overloaded pinged VM (20 ms of work every 10 ms) beside a
+/// heavy hog leaves most of its 49 pings unanswered, and none vanishes.
+#[test]
+fn unanswered_requests_are_counted_not_dropped() {
+    let mut hog = busy("hog");
+    hog.weight = 65535;
+    let mut p = pinged("pinged", Span::ms(10), Span::ms(20), Arrival::Fixed);
+    p.weight = 1;
+    p.stop = Some(Span::ms(500));
+    let mut late = pinged("late", Span::ms(10), Span::ms(20), Arrival::Fixed);
+    late.start = Span::ms(900);
+    let sc = scenario(1, Span::ZERO, Span::secs(1), vec![hog, p, late]);
+    for policy in sched_sim::policies() {
+        let r = simulate(&sc, policy, &checked()).unwrap();
+        let d = &r.domains[1];
+        // Pings at 10, 20, ..., 490 ms: 49 released before the stop.
+        assert_eq!(d.latency.count + d.unanswered, 49, "{policy}: {d:?}");
+        assert!(d.unanswered >= 40, "{policy}: {} unanswered", d.unanswered);
+        // The oldest had waited since about the first ping.
+        assert!(d.unanswered_max_ns >= 400_000_000, "{policy}: {d:?}");
+        // A domain still running at the end is censored at the end too.
+        let l = &r.domains[2];
+        assert_eq!(l.latency.count + l.unanswered, 9, "{policy}: {l:?}");
+        assert!(l.unanswered > 0, "{policy}: {l:?}");
+    }
+}

@@ -38,7 +38,7 @@ pub(crate) fn csv(reports: &[Report]) -> String {
             let _ = write!(s, ",{prefix}_{c}");
         }
     }
-    s.push_str(",jitter_ns,deadline_misses,lost\n");
+    s.push_str(",jitter_ns,deadline_misses,lost,unanswered,unanswered_max_ns\n");
     for r in reports {
         for d in &r.domains {
             let _ = write!(
@@ -56,7 +56,11 @@ pub(crate) fn csv(reports: &[Report]) -> String {
             for x in [&d.latency, &d.sched_latency, &d.wait] {
                 dist(&mut s, x);
             }
-            let _ = writeln!(s, ",{},{},{}", d.jitter_ns, d.deadline_misses, d.lost);
+            let _ = writeln!(
+                s,
+                ",{},{},{},{},{}",
+                d.jitter_ns, d.deadline_misses, d.lost, d.unanswered, d.unanswered_max_ns
+            );
         }
     }
     s

@@ -1,7 +1,8 @@
 //! The human-readable report: one row per domain, one column group per
 //! policy (CPU share, response latency mean / p99 / max in milliseconds,
 //! deadline misses), so policies compare side by side. A latency with no
-//! samples prints as `-`.
+//! samples prints as `-`; requests still unanswered at the end are listed
+//! under the table.
 
 use std::fmt::Write;
 
@@ -75,6 +76,19 @@ pub(crate) fn render(sc: &Scenario, reports: &[Report]) -> String {
         s,
         "(latency in ms: ping reply - arrival, periodic completion - release)"
     );
+    // Requests never answered are not latency samples: say so, never hide them.
+    for r in reports {
+        for d in r.domains.iter().filter(|d| d.unanswered > 0) {
+            let _ = writeln!(
+                s,
+                "{}: {} has {} request(s) unanswered at its end, the oldest waiting {:.3} ms",
+                r.policy,
+                d.name,
+                d.unanswered,
+                d.unanswered_max_ns as f64 / 1e6
+            );
+        }
+    }
     net_section(&mut s, reports);
     // Column padding leaves trailing blanks; drop them.
     s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
