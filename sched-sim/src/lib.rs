@@ -45,8 +45,8 @@ pub use sched_core::{EdfDomParams, RtMode as EdfMode};
 
 pub use report::{Dist, DomainReport, FlowReport, NetReport, PcpuReport, Report, WindowSample};
 pub use scenario::{
-    Arrival, Change, Domain, Flow, Host, Net, Pool, Rt, RtMode, Scenario, ScenarioError,
-    ShaperKind, Workload,
+    Arrival, Change, ChangeKind, Domain, DomainChange, Flow, Host, Net, Pool, Rt, RtMode, Scenario,
+    ScenarioError, ShaperKind, Workload,
 };
 
 /// Overrides and checks for one run.

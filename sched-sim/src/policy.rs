@@ -7,7 +7,7 @@ use sched_core::{
 };
 
 use crate::report::Report;
-use crate::scenario::{Change, Domain, Pool, Scenario};
+use crate::scenario::{Domain, DomainChange, Pool, Scenario};
 use crate::{sim, SimError, SimOptions, SimStats};
 
 /// A policy as the simulator sees it: `Hooks`, plus its scenario keys.
@@ -15,7 +15,7 @@ pub(crate) trait SimPolicy: Hooks {
     /// The layer's parameters of a domain as the scenario declares it.
     fn params(d: &Domain) -> Self::DomParams;
     /// Applies a `[[change]]` to the layer's parameters.
-    fn change(p: &mut Self::DomParams, c: &Change);
+    fn change(p: &mut Self::DomParams, c: &DomainChange);
     /// The layer's pool-wide parameters from `[pool]`.
     fn global(pool: &Pool) -> Self::GlobalParams;
     /// The pCPUs a rule the policy declares keeps domain `d` off, worked
@@ -37,7 +37,7 @@ pub(crate) trait SimPolicy: Hooks {
 
 impl SimPolicy for Credit1 {
     fn params(_: &Domain) {}
-    fn change(_: &mut (), _: &Change) {}
+    fn change(_: &mut (), _: &DomainChange) {}
     fn global(_: &Pool) {}
 }
 
@@ -47,7 +47,7 @@ impl SimPolicy for VSlicer {
             microslice: d.microslice.unwrap_or(Span::ZERO),
         }
     }
-    fn change(p: &mut VSlicerDomParams, c: &Change) {
+    fn change(p: &mut VSlicerDomParams, c: &DomainChange) {
         if let Some(m) = c.microslice {
             p.microslice = m;
         }
@@ -59,7 +59,7 @@ impl SimPolicy for EdfCredit {
     fn params(d: &Domain) -> EdfDomParams {
         d.edf_params()
     }
-    fn change(_: &mut EdfDomParams, _: &Change) {}
+    fn change(_: &mut EdfDomParams, _: &DomainChange) {}
     fn global(pool: &Pool) -> EdfGlobalParams {
         pool.edf_params()
     }

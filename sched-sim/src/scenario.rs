@@ -130,6 +130,31 @@ impl Domain {
 pub struct Change {
     /// When it is made.
     pub at: Span,
+    /// What changes.
+    pub what: ChangeKind,
+}
+
+/// What a `[[change]]` changes: a running domain's parameters, or whether
+/// a pCPU is in the pool.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChangeKind {
+    /// An administrator's parameter change (`domain = NAME` and keys).
+    Domain(DomainChange),
+    /// A pCPU leaving or rejoining the pool (`pcpu = N`, `online = bool`),
+    /// as Xen's CPU offline/online and suspend/resume do: its vCPUs move to
+    /// the others (a vCPU pinned to it alone has its affinity broken, and
+    /// restored when the pCPU is back).
+    Pcpu {
+        /// The pCPU.
+        pcpu: u16,
+        /// Whether it is in the pool from `at` on.
+        online: bool,
+    },
+}
+
+/// New parameters for a running domain; `None` leaves one as it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainChange {
     /// The domain's name.
     pub domain: String,
     /// New weight, if changed.
@@ -474,10 +499,12 @@ struct RawPool {
 #[serde(deny_unknown_fields)]
 struct RawChange {
     at: Spanned<String>,
-    domain: Spanned<String>,
+    domain: Option<Spanned<String>>,
     weight: Option<Spanned<i64>>,
     cap: Option<Spanned<i64>>,
     microslice: Option<Spanned<String>>,
+    pcpu: Option<Spanned<i64>>,
+    online: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -808,21 +835,68 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     for (i, rc) in raw.change.iter().enumerate() {
         let c = rc.get_ref();
         let p = |k: &str| format!("change[{i}].{k}");
-        changes.push(Change {
-            at: cx.duration(&c.at, &p("at"))?,
-            domain: c.domain.get_ref().clone(),
-            weight: c
-                .weight
-                .as_ref()
-                .map(|w| cx.int(w, &p("weight"), 1..=65535, "1..65535"))
-                .transpose()?,
-            cap: c
-                .cap
-                .as_ref()
-                .map(|w| cx.int(w, &p("cap"), 0..=25600, "0..25600"))
-                .transpose()?,
-            microslice: cx.opt_duration(&c.microslice, &p("microslice"))?,
-        });
+        let at = cx.duration(&c.at, &p("at"))?;
+        let domain_keys = c.weight.is_some() || c.cap.is_some() || c.microslice.is_some();
+        let what = match (&c.domain, &c.pcpu) {
+            (Some(_), Some(pc)) => {
+                return Err(cx.err(
+                    pc.span(),
+                    p("pcpu"),
+                    "a change names a domain or a pCPU, not both",
+                ))
+            }
+            (None, Some(pc)) => {
+                if domain_keys {
+                    return Err(cx.err(
+                        rc.span(),
+                        format!("change[{i}]"),
+                        "a pCPU change takes only `online`",
+                    ));
+                }
+                let Some(online) = &c.online else {
+                    return Err(cx.err(
+                        rc.span(),
+                        p("online"),
+                        "a pCPU change needs online = true|false",
+                    ));
+                };
+                ChangeKind::Pcpu {
+                    pcpu: cx.int(pc, &p("pcpu"), 0..=255, "0..255")?,
+                    online: *online.get_ref(),
+                }
+            }
+            (Some(d), None) => {
+                if let Some(o) = &c.online {
+                    return Err(cx.err(
+                        o.span(),
+                        p("online"),
+                        "`online` goes with `pcpu`, not a domain",
+                    ));
+                }
+                ChangeKind::Domain(DomainChange {
+                    domain: d.get_ref().clone(),
+                    weight: c
+                        .weight
+                        .as_ref()
+                        .map(|w| cx.int(w, &p("weight"), 1..=65535, "1..65535"))
+                        .transpose()?,
+                    cap: c
+                        .cap
+                        .as_ref()
+                        .map(|w| cx.int(w, &p("cap"), 0..=25600, "0..25600"))
+                        .transpose()?,
+                    microslice: cx.opt_duration(&c.microslice, &p("microslice"))?,
+                })
+            }
+            (None, None) => {
+                return Err(cx.err(
+                    rc.span(),
+                    format!("change[{i}]"),
+                    "a change names a domain or a pCPU",
+                ))
+            }
+        };
+        changes.push(Change { at, what });
     }
     let s = Scenario {
         name,
@@ -1439,34 +1513,62 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
             }
         }
     }
+    // pCPUs in the pool over time: a change must leave at least one.
+    let mut pcpu_changes: Vec<(Span, usize, u16, bool)> = Vec::new();
     for (i, c) in s.changes.iter().enumerate() {
         let p = |k: &str| format!("change[{i}].{k}");
-        let Some(d) = s.domains.iter().find(|d| d.name == c.domain) else {
-            return e(p("domain"), "names no domain of the scenario");
-        };
         if c.at >= s.duration {
             return e(p("at"), &before_end);
         }
+        let dc = match &c.what {
+            ChangeKind::Pcpu { pcpu, online } => {
+                if *pcpu >= s.host.pcpus {
+                    return e(
+                        p("pcpu"),
+                        &format!("the host has pCPUs 0..{}", s.host.pcpus - 1),
+                    );
+                }
+                pcpu_changes.push((c.at, i, *pcpu, *online));
+                continue;
+            }
+            ChangeKind::Domain(dc) => dc,
+        };
+        let Some(d) = s.domains.iter().find(|d| d.name == dc.domain) else {
+            return e(p("domain"), "names no domain of the scenario");
+        };
         if c.at < d.start || d.stop.is_some_and(|st| c.at >= st) {
             return e(p("at"), "must fall while the domain runs");
         }
-        if c.weight == Some(0) {
+        if dc.weight == Some(0) {
             return e(p("weight"), "must be 1..65535");
         }
-        if c.cap
+        if dc
+            .cap
             .is_some_and(|cap| u32::from(cap) > 100 * u32::from(d.vcpus))
         {
             return e(p("cap"), "must be at most 100 per vCPU");
         }
-        if let Some(m) = c.microslice {
+        if let Some(m) = dc.microslice {
             if let Err(err) = microslice_ok(m) {
                 return e(p("microslice"), &err);
             }
         }
-        if c.weight.is_none() && c.cap.is_none() && c.microslice.is_none() {
+        if dc.weight.is_none() && dc.cap.is_none() && dc.microslice.is_none() {
             return e(
                 format!("change[{i}]"),
                 "a change needs weight, cap or microslice",
+            );
+        }
+    }
+    // Applied in time order (file order at one instant), as the run does.
+    pcpu_changes.sort_by_key(|&(at, i, ..)| (at, i));
+    let mut online = vec![true; usize::from(s.host.pcpus)];
+    for (_, i, pcpu, up) in pcpu_changes {
+        online[usize::from(pcpu)] = up;
+        if !online.iter().any(|&o| o) {
+            return e(
+                format!("change[{i}].online"),
+                "would leave no pCPU in the pool",
             );
         }
     }
@@ -1678,10 +1780,12 @@ workloads = [
             s.changes,
             vec![Change {
                 at: Span::ms(500),
-                domain: "a".into(),
-                weight: Some(512),
-                cap: None,
-                microslice: Some(Span::ZERO),
+                what: ChangeKind::Domain(DomainChange {
+                    domain: "a".into(),
+                    weight: Some(512),
+                    cap: None,
+                    microslice: Some(Span::ZERO),
+                }),
             }]
         );
         let bad = |tail: &str| Scenario::parse(&format!("{MIN}{tail}"), "x").unwrap_err();
@@ -1711,6 +1815,37 @@ workloads = [
         assert!(e.message.contains("1..1000 ms"), "{}", e.message);
         let e = bad("[[change]]\nat = \"0.5s\"\ndomain = \"a\"\nmicroslice = \"2s\"\n");
         assert_eq!(e.field, "change[0].microslice");
+    }
+
+    #[test]
+    fn pcpu_changes_parse_and_keep_a_pcpu_in_the_pool() {
+        let two = MIN.replace("[[domain]]", "[host]\npcpus = 2\n[[domain]]");
+        let ok = format!("{two}[[change]]\nat = \"0.2s\"\npcpu = 1\nonline = false\n[[change]]\nat = \"0.4s\"\npcpu = 1\nonline = true\n");
+        let s = Scenario::parse(&ok, "x").unwrap();
+        assert_eq!(
+            s.changes[0].what,
+            ChangeKind::Pcpu {
+                pcpu: 1,
+                online: false
+            }
+        );
+        let bad = |tail: &str| Scenario::parse(&format!("{two}{tail}"), "x").unwrap_err();
+        let e = bad("[[change]]\nat = \"0.2s\"\npcpu = 2\nonline = false\n");
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("change[0].pcpu", "the host has pCPUs 0..1")
+        );
+        let e = bad("[[change]]\nat = \"0.2s\"\npcpu = 1\n");
+        assert_eq!(e.field, "change[0].online");
+        let e = bad("[[change]]\nat = \"0.2s\"\npcpu = 1\ndomain = \"a\"\nonline = false\n");
+        assert_eq!(e.field, "change[0].pcpu");
+        let e = bad("[[change]]\nat = \"0.2s\"\npcpu = 1\nonline = false\nweight = 3\n");
+        assert_eq!(e.message, "a pCPU change takes only `online`");
+        let e = bad("[[change]]\nat = \"0.2s\"\npcpu = 0\nonline = false\n[[change]]\nat = \"0.3s\"\npcpu = 1\nonline = false\n");
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("change[1].online", "would leave no pCPU in the pool")
+        );
     }
 
     #[test]

@@ -18,15 +18,15 @@
 //!   time is still its own CPU time, charged by the scheduler and counted busy.
 
 use sched_core::{
-    CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams, GlobalParams,
-    PcpuData, SchedOps, Time, VcpuData, VcpuToken,
+    Affinity, CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams,
+    GlobalParams, PcpuData, SchedOps, Time, VcpuData, VcpuToken,
 };
 
 use crate::metrics::DomMetrics;
 use crate::platform::{EventKind, Lazy, Request, SimPlatform};
 use crate::policy::SimPolicy;
 use crate::report::{DomainReport, PcpuReport, Report};
-use crate::scenario::Scenario;
+use crate::scenario::{ChangeKind, Scenario};
 use crate::workload::Guest;
 use crate::{SimError, SimOptions, SimStats, TraceRun};
 
@@ -87,6 +87,9 @@ struct VState {
     queued_at: i64,
     /// Its hard affinity, as the host set it.
     hard: CpuMask,
+    /// The affinity it had before the host broke it (every pCPU it allowed
+    /// left the pool), to restore when one of them is back.
+    broken: Option<CpuMask>,
     /// Progress is accounted up to here while it runs.
     progress_from: i64,
     /// The completion of its current guest item.
@@ -232,6 +235,7 @@ pub(crate) fn run<H: SimPolicy>(
             wake_at: -1,
             queued_at: -1,
             hard,
+            broken: None,
             progress_from: 0,
             comp: Lazy::IDLE,
             guest: Guest::with_sends(
@@ -270,7 +274,8 @@ pub(crate) fn run<H: SimPolicy>(
         req_buf: Vec::with_capacity(64),
         seen: vec![false; vrec.len()],
         peak: (0, 0),
-        dbg_done: false,
+        online: all,
+        fewest_online: npc as i64,
     };
     sim.run()?;
     Ok(sim.report(H::NAME, duration))
@@ -297,7 +302,10 @@ struct Sim<'a, H: SimPolicy> {
     /// weights seen so far: a wait is judged against the worst the run has
     /// had, not the load of the instant it is looked at.
     peak: (i64, i64),
-    dbg_done: bool,
+    /// The pCPUs in the pool (a `[[change]]` may take one out and back).
+    online: CpuMask,
+    /// The fewest pCPUs the pool has had so far (for the wait bound).
+    fewest_online: i64,
 }
 
 impl<'a, H: SimPolicy> Sim<'a, H> {
@@ -333,15 +341,6 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 self.plat.set_now(ev.at());
             }
             self.stats.events += 1;
-            if let Ok(t) = std::env::var("DBG_AT") {
-                let t: i64 = t.parse().unwrap();
-                if self.now() >= t && !self.dbg_done {
-                    self.dbg_done = true;
-                    let mut out = String::new();
-                    let _ = self.eng.dump(&mut out);
-                    eprintln!("DUMP t={}\n{out}", self.now());
-                }
-            }
             self.handle(ev.kind)?;
             self.quiesce()?;
         }
@@ -393,12 +392,13 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         let mut rounds = 0u32;
         loop {
             self.drain_requests();
-            let pending = self.plat.take_softirqs();
+            // An offline pCPU runs nothing: its softirqs are dropped.
+            let pending = self.plat.take_softirqs().and(&self.online);
             if pending.is_empty() {
                 return Ok(());
             }
             for cpu in pending.iter() {
-                self.schedule(cpu);
+                self.schedule(cpu, false);
                 self.drain_requests();
             }
             rounds += 1;
@@ -531,6 +531,14 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             self.eng.insert_vcpu(&self.vrec[k]);
             self.v[k].sched = Sched::Idle;
             self.d[d].alive += 1;
+            // Pinned only to pCPUs out of the pool: broken as if it had been
+            // running when they left, restored when one is back.
+            if !self.v[k].hard.intersects(&self.online) {
+                let old = self.v[k].hard;
+                self.v[k].broken = Some(old);
+                self.set_hard(k, self.online);
+                self.place(k);
+            }
         }
         // After the vCPUs, as Xen's toolstack does: a cap is checked against
         // the domain's vCPU count.
@@ -557,9 +565,20 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         Ok(())
     }
 
-    /// An administrator's `[[change]]`, applied to the running domain.
+    /// A `[[change]]`: an administrator's parameter change to a running
+    /// domain, or a pCPU leaving or rejoining the pool.
     fn change(&mut self, i: usize) -> Result<(), SimError> {
-        let c = &self.sc.changes[i];
+        let c = match &self.sc.changes[i].what {
+            ChangeKind::Domain(c) => c,
+            &ChangeKind::Pcpu { pcpu, online } => {
+                if online {
+                    self.pcpu_online(usize::from(pcpu));
+                } else {
+                    self.pcpu_offline(usize::from(pcpu));
+                }
+                return Ok(());
+            }
+        };
         let bad = |message: String| SimError::BadInput {
             field: format!("change[{i}]"),
             message,
@@ -585,6 +604,103 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             .map_err(|e| bad(e.to_string()))?;
         self.d[d].weight = weight;
         Ok(())
+    }
+
+    /// pCPU `c` leaves the pool, the way Xen's `cpu_disable_scheduler` and
+    /// `schedule_cpu_rm` take a CPU out (offline, suspend): the vCPU running
+    /// there is descheduled (the idle vCPU runs, as with tasklet work), the
+    /// vCPUs queued there are put to sleep, the scheduler lets go of the pCPU
+    /// (its timers, the accounting master's among them, move to a pCPU that
+    /// stays), then every vCPU placed there is placed anew, its affinity
+    /// broken first if no pCPU of it is left, and woken if it was runnable.
+    fn pcpu_offline(&mut self, c: usize) {
+        let cpu = CpuId(c as u16);
+        if !self.online.contains(cpu) {
+            return;
+        }
+        if self.c[c].running.is_some() {
+            self.schedule(cpu, true);
+            self.drain_requests();
+        }
+        self.online.clear(cpu);
+        self.fewest_online = self.fewest_online.min(i64::from(self.online.count()));
+        let placed: Vec<usize> = (0..self.v.len())
+            .filter(|&k| {
+                self.vrec[k].processor() == cpu
+                    && !matches!(self.v[k].sched, Sched::Offline | Sched::Removed)
+            })
+            .collect();
+        for &k in &placed {
+            if self.v[k].sched == Sched::Queued {
+                self.v[k].sched = Sched::Idle;
+                self.v[k].wake_at = -1;
+                self.v[k].queued_at = -1;
+                self.eng.sleep(&self.vrec[k]);
+            }
+        }
+        self.eng.remove_pcpu(cpu);
+        let online = self.online;
+        for k in placed {
+            if !self.v[k].hard.intersects(&online) {
+                let old = self.v[k].hard;
+                self.v[k].broken.get_or_insert(old);
+                self.set_hard(k, online);
+            }
+            self.place(k);
+        }
+    }
+
+    /// pCPU `c` rejoins the pool (online, resume): the scheduler takes it
+    /// back idle, and affinities broken when their pCPUs left are restored
+    /// once one of them is back (Xen restores them on resume).
+    fn pcpu_online(&mut self, c: usize) {
+        let cpu = CpuId(c as u16);
+        if self.online.contains(cpu) {
+            return;
+        }
+        self.online.set(cpu);
+        self.eng.add_pcpu(cpu);
+        let online = self.online;
+        for k in 0..self.v.len() {
+            let Some(old) = self.v[k].broken.filter(|old| old.intersects(&online)) else {
+                continue;
+            };
+            self.v[k].broken = None;
+            self.set_hard(k, old);
+            match self.v[k].sched {
+                Sched::Running(r) if !old.contains(CpuId(r)) => {
+                    self.v[k].migrate = true;
+                    self.plat_raise(r);
+                }
+                Sched::Idle | Sched::Queued if !old.contains(self.vrec[k].processor()) => {
+                    if self.v[k].sched == Sched::Queued {
+                        self.v[k].sched = Sched::Idle;
+                        self.v[k].wake_at = -1;
+                        self.v[k].queued_at = -1;
+                        self.eng.sleep(&self.vrec[k]);
+                    }
+                    self.place(k);
+                }
+                _ => {}
+            }
+        }
+        self.plat_raise(cpu.0);
+    }
+
+    /// Sets `k`'s hard affinity, in the host's view and the scheduler's.
+    fn set_hard(&mut self, k: usize, hard: CpuMask) {
+        self.v[k].hard = hard;
+        self.eng
+            .set_affinity(&self.vrec[k], Affinity { hard, soft: None });
+    }
+
+    /// Places the not running `k` anew (`pick_resource`, `migrate`) and wakes
+    /// it if it is runnable.
+    fn place(&mut self, k: usize) {
+        let r = &self.vrec[k];
+        let to = self.eng.pick_cpu(r);
+        self.eng.migrate(r, to);
+        self.update(k);
     }
 
     fn stop_domain(&mut self, d: usize) {
@@ -687,7 +803,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
     }
 
     /// `do_schedule` on `cpu` and the context switch it asks for.
-    fn schedule(&mut self, cpu: CpuId) {
+    fn schedule(&mut self, cpu: CpuId, tasklet_work: bool) {
         let now = self.now();
         let c = cpu.index();
         let prev = self.c[c].running;
@@ -699,7 +815,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             let v = &self.v[p];
             prev_runnable = v.guest.has_work() && !v.paused && !v.stopping && !v.migrate;
         }
-        let d = self.eng.do_schedule(cpu, Time(now), prev_runnable, false);
+        let d = self
+            .eng
+            .do_schedule(cpu, Time(now), prev_runnable, tasklet_work);
         self.stats.decisions += 1;
         let next = d.next.map(|r| r.token().0 as u32);
 
@@ -860,7 +978,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                     }
                 }
                 Some(k) => self.violation(format!("t={now}ns: cpu{c} runs unknown vCPU {k}")),
-                None => idle.set(cpu),
+                None if self.online.contains(cpu) => idle.set(cpu),
+                None => {}
             }
         }
         let queued_host = self.v.iter().filter(|v| v.sched == Sched::Queued).count() as u64;
@@ -925,7 +1044,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 weights,
                 i64::from(self.sc.domains[d].vcpus),
                 i64::from(self.d[d].weight),
-                self.c.len() as i64,
+                self.fewest_online,
             );
             if queued_at >= 0 && waited > bound && !unbounded_runner {
                 self.violation(format!(

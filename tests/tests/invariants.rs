@@ -8,7 +8,8 @@
 use proptest::prelude::*;
 use sched_core::Span;
 use sched_sim::{
-    simulate_with_stats, Arrival, Change, Domain, Host, Rt, RtMode, Scenario, SimOptions, Workload,
+    simulate_with_stats, Arrival, Change, ChangeKind, Domain, DomainChange, Host, Rt, RtMode,
+    Scenario, SimOptions, Workload,
 };
 
 fn workload() -> impl Strategy<Value = Workload> {
@@ -103,23 +104,36 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             let doms: Vec<_> = (0..ndoms)
                 .map(|i| domain(pcpus, i, vcpus, i < 6 && vcpus <= 2))
                 .collect();
-            (Just(pcpus), doms, Just(seed), 0i64..20)
+            // A pCPU that leaves the pool and comes back (none when the
+            // host has one): which, when, for how long.
+            let outage = prop::option::of((0..pcpus, 1i64..2900, 1i64..2900));
+            (Just(pcpus), doms, Just(seed), 0i64..20, outage)
         })
-        .prop_map(|(pcpus, domains, seed, cs)| {
+        .prop_map(|(pcpus, domains, seed, cs, outage)| {
             // Flip the first domain between LSVM and NLSVM mid-run, as an
             // administrator may.
             let d0 = &domains[0];
-            let changes = vec![Change {
+            let mut changes = vec![Change {
                 at: d0.start + Span((d0.stop.unwrap_or(Span::secs(3)) - d0.start).as_ns() / 2),
-                domain: d0.name.clone(),
-                weight: None,
-                cap: None,
-                microslice: Some(if d0.microslice.is_some() {
-                    Span::ZERO
-                } else {
-                    Span::ms(3)
+                what: ChangeKind::Domain(DomainChange {
+                    domain: d0.name.clone(),
+                    weight: None,
+                    cap: None,
+                    microslice: Some(if d0.microslice.is_some() {
+                        Span::ZERO
+                    } else {
+                        Span::ms(3)
+                    }),
                 }),
             }];
+            if let Some((pcpu, a, b)) = outage.filter(|_| pcpus > 1) {
+                for (at, online) in [(a.min(b), false), (a.max(b) + 1, true)] {
+                    changes.push(Change {
+                        at: Span::ms(at),
+                        what: ChangeKind::Pcpu { pcpu, online },
+                    });
+                }
+            }
             Scenario {
                 changes,
                 ..Scenario::new(
