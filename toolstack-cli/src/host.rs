@@ -31,6 +31,7 @@ use std::io::Write;
 use std::os::unix::fs::{fchown, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use sched_sim::scenario::read_text;
 use sched_sim::Scenario;
 use toml_edit::DocumentMut;
 
@@ -173,8 +174,7 @@ pub(crate) fn change(
     let file = target(path);
     let _lock = Lock::take(&file)?;
     let before = load(path)?;
-    let text = fs::read_to_string(&file)
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
+    let text = read_text(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;

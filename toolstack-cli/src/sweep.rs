@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use sched_sim::scenario::read_text;
 use sched_sim::{policies, simulate, Report, Scenario, SimOptions, Span};
 use toml_edit::{DocumentMut, Item, Value};
 
@@ -282,7 +283,7 @@ fn parse_shard(s: &str) -> Result<(usize, usize), Failure> {
 
 pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
     let file = a.file.display().to_string();
-    let text = std::fs::read_to_string(&a.file).map_err(|e| bad(format!("{file}: {e}")))?;
+    let text = read_text(&a.file).map_err(|e| bad(e.to_string()))?;
     let base = Scenario::parse(&text, &file).map_err(|e| bad(e.to_string()))?;
     let mut doc: DocumentMut = text.parse().map_err(|e| bad(format!("{file}: {e}")))?;
     // `domain = [{...}]` and `[[domain]]` alike: `apply` edits tables.

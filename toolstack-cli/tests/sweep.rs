@@ -328,3 +328,32 @@ fn an_empty_vary_key_or_value_is_named_as_such() {
         assert!(err.starts_with(starts), "{vary}: {err}");
     }
 }
+
+/// `sweep` reads its scenario through the simulator's capped reader, as
+/// `simulate` does: an endless file is refused once the cap is passed, not
+/// read until memory runs out. The child is killed after `LIMIT`, so a
+/// reader without the cap fails here instead of hanging the suite.
+#[test]
+fn an_endless_scenario_file_is_refused_quickly() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    const LIMIT: Duration = Duration::from_secs(10);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vsched"))
+        .args(["sweep", "/dev/zero", "--vary", "seed=1,2"])
+        .env_remove("VSCHED_HOST")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vsched");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > LIMIT {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("vsched sweep /dev/zero still running after {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    common::refused(&out, "/dev/zero: file: file is larger than");
+}
