@@ -425,6 +425,37 @@ pub const MAX_DURATION: Span = Span::secs(30 * 86_400);
 /// what a mistaken path (`/dev/zero`, a pipe, a log) costs before the error.
 pub const MAX_FILE_BYTES: usize = 8 << 20;
 
+/// The longest domain name, in characters.
+pub const NAME_MAX: usize = 64;
+
+/// Whether `s` is all ASCII digits: a domain ID to the toolstack (as to xl),
+/// so never a domain's name ([`check_name`]) and a number cannot mean two
+/// domains.
+pub fn is_domain_id(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Checks a domain's name, the one rule for files and for `vsched create`:
+/// 1..[`NAME_MAX`] characters, not a domain ID ([`is_domain_id`]), and
+/// without whitespace or control characters (a name is one cell of a table
+/// and one word on a command line). The error says which part is broken.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let len = name.chars().count();
+    if len == 0 {
+        return Err("must not be empty".into());
+    }
+    if len > NAME_MAX {
+        return Err(format!("must be at most {NAME_MAX} characters"));
+    }
+    if is_domain_id(name) {
+        return Err("must not be all digits (a number is a domain ID)".into());
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    Ok(())
+}
+
 /// Why a scenario was refused: bad input (the CLI exits 2 with [`fmt::Display`]'s one line).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -1405,8 +1436,8 @@ fn check(s: &Scenario) -> Result<(), (String, String)> {
     }
     for (i, d) in s.domains.iter().enumerate() {
         let p = |k: &str| format!("domain[{i}].{k}");
-        if d.name.is_empty() {
-            return e(p("name"), "must not be empty");
+        if let Err(m) = check_name(&d.name) {
+            return e(p("name"), &m);
         }
         if s.domains[..i].iter().any(|o| o.name == d.name) {
             return e(p("name"), "names must be unique");

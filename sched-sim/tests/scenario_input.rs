@@ -196,3 +196,51 @@ fn an_admission_refusal_points_at_the_domain_refused() {
          (EDF slice / deadline each), only 1 available to them"
     );
 }
+
+/// The rule for domain names lives in the parser, so a file edited by hand
+/// is held to what `vsched create` enforces: no name that reads as a domain
+/// ID, none that breaks a table cell or a command line, none too long.
+#[test]
+fn domain_names_are_not_ids_nor_blank_nor_too_long() {
+    let cases = [
+        ("0", "must not be all digits (a number is a domain ID)"),
+        ("42", "must not be all digits (a number is a domain ID)"),
+        ("a\\nb", "must not contain spaces or control characters"),
+        (
+            "tab\\there",
+            "must not contain spaces or control characters",
+        ),
+        ("a b", "must not contain spaces or control characters"),
+        ("  ", "must not contain spaces or control characters"),
+        (
+            "bell\\u0007",
+            "must not contain spaces or control characters",
+        ),
+        ("", "must not be empty"),
+    ];
+    let long = "é".repeat(65);
+    let cases = cases
+        .iter()
+        .copied()
+        .chain([(long.as_str(), "must be at most 64 characters")]);
+    for (name, why) in cases {
+        let text = format!(
+            "duration = \"1s\"\n[[domain]]\nname = \"ok\"\n[[domain]]\nname = \"{name}\"\n"
+        );
+        assert_eq!(
+            refused(&text),
+            format!("x.toml:5: domain[1].name: {why}"),
+            "{name:?}"
+        );
+    }
+    // 64 characters (not bytes), digits among letters, punctuation: names.
+    for name in [
+        "é".repeat(64),
+        "web-1.a_b".into(),
+        "0x1".into(),
+        "+1".into(),
+    ] {
+        let text = format!("duration = \"1s\"\n[[domain]]\nname = \"{name}\"\n");
+        assert!(Scenario::parse(&text, "x.toml").is_ok(), "{name:?}");
+    }
+}

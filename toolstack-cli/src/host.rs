@@ -31,7 +31,7 @@ use std::io::Write;
 use std::os::unix::fs::{fchown, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use sched_sim::scenario::read_text;
+use sched_sim::scenario::{self, read_text};
 use sched_sim::Scenario;
 use toml_edit::DocumentMut;
 
@@ -275,10 +275,10 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
 /// The index of the domain `which` names, resolved as xl resolves one: all
 /// digits is a domain ID (the domain's position in the file, as the
 /// simulator numbers them), anything else a name. A name is never all digits
-/// (`check_name`), so a number cannot mean two domains. The error names the
+/// ([`scenario::check_name`]), so a number cannot mean two domains. The error names the
 /// domain as given, not a flag: `destroy` takes it without one.
 pub(crate) fn domain(sc: &Scenario, which: &str) -> Result<usize, Failure> {
-    if is_number(which) {
+    if scenario::is_domain_id(which) {
         let n = sc.domains.len();
         return which
             .parse::<usize>()
@@ -297,29 +297,12 @@ pub(crate) fn domain(sc: &Scenario, which: &str) -> Result<usize, Failure> {
         .ok_or_else(|| Failure::BadInput(format!("domain {which:?}: no domain has that name")))
 }
 
-/// All ASCII digits: a domain ID, never a name.
-fn is_number(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The longest domain name, in characters.
-const NAME_MAX: usize = 64;
-
-/// Checks the name a domain is given: 1..NAME_MAX characters, not all
-/// digits (that is a domain ID to `domain`, as to xl), and without
-/// whitespace or control characters (a name is one cell of `list`'s table
-/// and one word on a command line).
+/// Checks the name `vsched create` is given by the scenario parser's rule
+/// ([`scenario::check_name`]), up front so the error names the name rather
+/// than the edited file.
 pub(crate) fn check_name(name: &str) -> Result<(), Failure> {
-    let len = name.chars().count();
-    if (1..=NAME_MAX).contains(&len)
-        && !is_number(name)
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Ok(());
-    }
-    Err(Failure::BadInput(format!(
-        "{name:?}: domain names are 1..{NAME_MAX} characters, not all digits, without spaces or control characters"
-    )))
+    scenario::check_name(name)
+        .map_err(|m| Failure::BadInput(format!("{name:?}: a domain name {m}")))
 }
 
 /// The table of `[[domain]]` number `i` in the document (inside `change`,

@@ -868,29 +868,32 @@ fn names_are_never_ids_and_a_number_is_a_domain_id_first() {
     ] {
         refused(
             &vsched_at(&h, &["create", bad]),
-            &format!("{bad:?}: domain names are 1..64 characters, not all digits"),
+            &format!("{bad:?}: a domain name must "),
         );
     }
     assert_eq!(std::fs::read(&h).unwrap(), before, "unchanged");
     ok(&vsched_at(&h, &["create", &"a".repeat(64)]));
     ok(&vsched_at(&h, &["create", "web-1.a_b"]));
-    // A file written by hand may still name a domain `0`: `-d 0` is
-    // domain ID 0 (Domain-0), as in xl, and `+1` is a name, not ID 1.
-    let mut text = std::fs::read_to_string(&h).unwrap();
-    text += "\n[[domain]]\nname = \"0\"\n";
-    std::fs::write(&h, text).unwrap();
+    // `-d 0` is domain ID 0 (Domain-0), as in xl, and `+1` is a name, not ID 1.
     ok(&vsched_at(&h, &["sched-credit", "-d", "0", "-w", "300"]));
     refused(
         &vsched_at(&h, &["sched-credit", "-d", "+1", "-w", "5"]),
         "domain \"+1\": no domain has that name",
     );
     let sc = sched_sim::Scenario::from_file(&h).unwrap();
-    let weights: Vec<(&str, u16)> = sc
-        .domains
-        .iter()
-        .map(|d| (d.name.as_str(), d.weight))
-        .collect();
-    assert_eq!(weights[0], ("Domain-0", 300));
-    assert_eq!(weights[3], ("0", 256));
+    assert_eq!(sc.domains[0].name, "Domain-0");
+    assert_eq!(sc.domains[0].weight, 300);
+    // A name written by hand is held to the same rule: the file is refused,
+    // at the name, so a number can never mean two domains.
+    let text = std::fs::read_to_string(&h).unwrap();
+    let line = text.lines().count() + 3;
+    std::fs::write(&h, format!("{text}\n[[domain]]\nname = \"0\"\n")).unwrap();
+    refused(
+        &vsched_at(&h, &["list"]),
+        &format!(
+            "{}:{line}: domain[3].name: must not be all digits",
+            h.display()
+        ),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
