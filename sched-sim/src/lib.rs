@@ -63,6 +63,21 @@ pub struct SimOptions {
     pub trace: bool,
     /// Keep every response-latency sample in [`SimStats::latencies`].
     pub samples: bool,
+    /// Also count each domain's CPU time per window of this length, in
+    /// [`SimStats::windows`] (long runs: shares over time, in bounded memory).
+    pub window: Option<Span>,
+    /// Check the invariants at the end of each window only (long runs, where
+    /// checking at every instant would cost more than the run).
+    pub check_at_windows: bool,
+}
+
+/// The CPU time domains got in one window ([`SimOptions::window`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WindowCpu {
+    /// When the window ended, ns.
+    pub end_ns: i64,
+    /// `(domain index, CPU ns)` for the domains that ran in it.
+    pub cpu: Vec<(u16, i64)>,
 }
 
 /// One stretch of a vCPU running on a pCPU (with [`SimOptions::trace`]).
@@ -96,6 +111,8 @@ pub struct SimStats {
     /// Per domain, response-latency samples in ns, in completion order
     /// (only with `samples`).
     pub latencies: Vec<Vec<i64>>,
+    /// Each whole window's CPU time per domain (only with `window`).
+    pub windows: Vec<WindowCpu>,
 }
 
 /// Why a run did not happen.

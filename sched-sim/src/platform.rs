@@ -43,6 +43,8 @@ pub(crate) enum EventKind {
     DomStop(u16),
     /// A `[[change]]` of the scenario is made.
     Change(u16),
+    /// A reporting window ends ([`crate::SimOptions::window`]).
+    Window,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -275,6 +275,9 @@ pub(crate) fn run<H: SimPolicy>(
         seen: vec![false; vrec.len()],
         peak: (0, 0),
         online: all,
+        window: opts.window.map(|w| w.as_ns()).filter(|&w| w > 0),
+        window_start_cpu: vec![0; sc.domains.len()],
+        check_at_windows: opts.check_at_windows,
         fewest_online: npc as i64,
     };
     sim.run()?;
@@ -304,6 +307,11 @@ struct Sim<'a, H: SimPolicy> {
     peak: (i64, i64),
     /// The pCPUs in the pool (a `[[change]]` may take one out and back).
     online: CpuMask,
+    /// The reporting window, ns, and each domain's CPU time when the
+    /// current one began.
+    window: Option<i64>,
+    window_start_cpu: Vec<i64>,
+    check_at_windows: bool,
     /// The fewest pCPUs the pool has had so far (for the wait bound).
     fewest_online: i64,
 }
@@ -331,6 +339,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         }
         for (i, c) in self.sc.changes.iter().enumerate() {
             self.plat.post(c.at.as_ns(), EventKind::Change(i as u16));
+        }
+        if let Some(w) = self.window {
+            self.plat.post(w, EventKind::Window);
         }
         self.quiesce()?;
         while let Some(ev) = self.plat.pop() {
@@ -379,6 +390,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             EventKind::DomStart(d) => self.start_domain(usize::from(d))?,
             EventKind::DomStop(d) => self.stop_domain(usize::from(d)),
             EventKind::Change(i) => self.change(usize::from(i))?,
+            EventKind::Window => self.end_window(),
         }
         Ok(())
     }
@@ -563,6 +575,33 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             }
         }
         Ok(())
+    }
+
+    /// A reporting window ends: each domain's CPU time in it, then the next.
+    fn end_window(&mut self) {
+        let now = self.now();
+        for c in 0..self.c.len() {
+            self.account(c, now);
+        }
+        let cpu = self
+            .m
+            .iter()
+            .zip(&mut self.window_start_cpu)
+            .enumerate()
+            .filter_map(|(d, (m, start))| {
+                let got = m.cpu_ns - std::mem::replace(start, m.cpu_ns);
+                (got > 0).then_some((d as u16, got))
+            })
+            .collect();
+        self.stats
+            .windows
+            .push(crate::WindowCpu { end_ns: now, cpu });
+        if self.check_at_windows {
+            self.check_invariants();
+        }
+        if let Some(w) = self.window {
+            self.plat.post(now.saturating_add(w), EventKind::Window);
+        }
     }
 
     /// A `[[change]]`: an administrator's parameter change to a running
