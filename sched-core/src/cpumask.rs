@@ -178,9 +178,16 @@ impl AtomicCpuMask {
         }
     }
 
-    /// Whether `cpu` is in the set.
+    /// Whether `cpu` is in the set (one word read).
     pub fn contains(&self, cpu: CpuId) -> bool {
-        self.snapshot().contains(cpu)
+        self.0
+            .get(cpu.index() / 64)
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (cpu.index() % 64)) != 0)
+    }
+
+    /// Whether the set is empty (the hot paths ask this before anything).
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| w.load(Ordering::Acquire) == 0)
     }
 
     /// A consistent-enough copy (each word is read atomically, as Xen's

@@ -413,6 +413,10 @@ impl<'a, H: Hooks> PcpuData<'a, H> {
     }
     /// The pCPU it was last tickled for, forgetting it.
     pub(crate) fn take_tickled_by(&self) -> Option<CpuId> {
+        // Read first: the swap (a locked instruction) only when one is set.
+        if self.tickled_by.load(Relaxed) == 0 {
+            return None;
+        }
         match self.tickled_by.swap(0, Relaxed) {
             0 => None,
             n => u16::try_from(n - 1).ok().map(CpuId),

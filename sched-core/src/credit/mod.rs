@@ -206,6 +206,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// once the lock is held and the processor still matches, `v` is ours;
     /// a vCPU being moved meanwhile is retried a few times, then the call
     /// is dropped rather than spin without bound.
+    #[inline]
     pub(crate) fn lock_vcpu(&self, v: &VcpuData<'a, H>) -> Option<LockedVcpu<'a, H>> {
         for _ in 0..LOCK_RETRIES {
             let cpu = v.processor();
@@ -439,7 +440,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         // offer it again (a departure from Xen, whose idlers tickled while
         // its context was still loaded go back to sleep; for work
         // conservation, found by the op-sequence fuzzer).
-        if v.on_runq() && !self.idlers.snapshot().is_empty() {
+        if v.on_runq() && !self.idlers.is_empty() {
             if let Some((cpu, _, q)) = self.lock_vcpu(v) {
                 self.tickle_for_queued(cpu, &q);
             }

@@ -76,9 +76,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         // "Somewhere to run" means a pCPU of the pool: narrowing hard [0, 1]
         // to [0] while cpu0 is out of the pool would place `v` where it
         // never runs (found by the op-sequence fuzzer).
-        let online = self.online.snapshot();
         match H::allowed(&self.ext, v) {
-            Some(a) if a.and(&online).intersects(&mask) => mask.and(&a),
+            Some(a) if a.and(&self.online.snapshot()).intersects(&mask) => mask.and(&a),
             _ => mask,
         }
     }
@@ -107,7 +106,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let outranks = H::outranks(new, q.curr, cur_pri);
         // Fast path: a busy pCPU whose vCPU `new` does not outrank and no
         // idler anywhere: nothing to tickle (the common case when loaded).
-        if cur_pri != Pri::Idle && !outranks && self.idlers.snapshot().is_empty() {
+        if cur_pri != Pri::Idle && !outranks && self.idlers.is_empty() {
             return;
         }
         let idle_mask = self.idlers.snapshot().and(&self.online.snapshot());
@@ -196,7 +195,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// delay, a pCPU the layer's placement rule opened). O(pCPUs), on such
     /// changes only.
     pub(crate) fn offer_queued_work(&self) {
-        if self.idlers.snapshot().is_empty() {
+        if self.idlers.is_empty() {
             return;
         }
         for cpu in self.online.snapshot().iter() {
@@ -217,7 +216,15 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// the third queued beside an idler whose earlier tickle had found
     /// nothing to steal (a peer's queue is stolen from only while it runs).
     /// The walk happens only while an idler exists, which is rare under load.
+    #[inline]
     pub(crate) fn tickle_for_queued(&self, cpu: CpuId, q: &PcpuLocked<'a, H>) {
+        // Inlined to this test, the common case under load.
+        if !self.idlers.is_empty() {
+            self.tickle_queued_to_idlers(cpu, q);
+        }
+    }
+
+    fn tickle_queued_to_idlers(&self, cpu: CpuId, q: &PcpuLocked<'a, H>) {
         let mut idle = self.idlers.snapshot();
         for v in q.runq.iter() {
             if idle.is_empty() {
