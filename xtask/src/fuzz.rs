@@ -25,6 +25,9 @@ fn cargo_fuzz(args: &[&str]) -> Command {
 
 pub(crate) fn fuzz(args: &[String]) -> Result {
     let mut seconds = DEFAULT_SECONDS;
+    // libFuzzer's seed: fixed by default so that CI's bounded run explores
+    // the same inputs every time (a red CI must not be luck); 0 = random.
+    let mut seed = 1u64;
     let mut only: Option<&str> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -42,6 +45,12 @@ pub(crate) fn fuzz(args: &[String]) -> Result {
                     format!("unknown target {t:?}; known: {}", TARGETS.join(", "))
                 })?);
             }
+            "--seed" => {
+                seed = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seed takes a number (0: random)")?
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -49,12 +58,21 @@ pub(crate) fn fuzz(args: &[String]) -> Result {
     let mut total_ops = 0u64;
     for t in TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {
         let max = format!("-max_total_time={seconds}");
+        let seed_arg = format!("-seed={seed}");
         let start = Instant::now();
-        let out = cargo_fuzz(&["run", t, "--", &max, "-timeout=10", "-print_final_stats=1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+        let out = cargo_fuzz(&[
+            "run",
+            t,
+            "--",
+            &max,
+            &seed_arg,
+            "-timeout=10",
+            "-print_final_stats=1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
         let log = String::from_utf8_lossy(&out.stderr);
         let wall = start.elapsed().as_secs_f64();
         let ops = log.lines().rev().find_map(|l| l.strip_prefix("opseq: "));

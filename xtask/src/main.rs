@@ -66,10 +66,11 @@ const COMMANDS: &[Cmd] = &[
     },
     Cmd {
         name: "fuzz",
-        usage: "fuzz [--seconds N] [--target T]",
+        usage: "fuzz [--seconds N] [--target T] [--seed S]",
         about: "each cargo-fuzz target in fuzz/ for N s (default 60; nightly, one process): \
                 op sequences through every policy with the host's invariants as oracle, and the \
-                scenario parser; prints operations per second, fails on a crash",
+                scenario parser; libFuzzer seed S (default 1, so CI repeats itself; 0: random); \
+                prints operations per second, fails on a crash",
         run: fuzz::fuzz,
     },
 ];
