@@ -1,4 +1,20 @@
 //! Cross-crate tests live in tests/tests/; this library holds what they
-//! share with the fuzz targets in `fuzz/`.
+//! share with each other and with the fuzz targets in `fuzz/`.
 
 pub mod opseq;
+
+use sched_sim::{simulate_with_stats, Report, Scenario, SimOptions, SimStats};
+
+/// Runs `sc` under `policy` with `opts` and panics, naming the policy, if
+/// the simulator's invariant checker found any violation.
+pub fn run_checked(sc: &Scenario, policy: &str, opts: &SimOptions) -> (Report, SimStats) {
+    let (r, stats) = simulate_with_stats(sc, policy, opts)
+        .unwrap_or_else(|e| panic!("{policy}: the scenario does not run: {e}"));
+    assert!(
+        stats.violations.is_empty(),
+        "{policy}: {} violations: {:?}",
+        stats.violation_count,
+        stats.violations
+    );
+    (r, stats)
+}

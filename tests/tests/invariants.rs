@@ -1,9 +1,12 @@
-//! DESIGN.md's invariants, checked by property tests over random scenarios:
-//! random hosts (1-4 pCPUs), domains (weights, caps, pins, start/stop times,
-//! several vCPUs) and workload mixes. The simulator's invariant checker looks
-//! at every quiescent instant for a vCPU current on two pCPUs, an idle pCPU
-//! beside a queued vCPU allowed on it (work conservation), and a removed vCPU
-//! being picked. The reports are checked for caps, starvation and sums.
+//! DESIGN.md's invariants, checked by property tests over random scenarios
+//! (see `scenario()` for the shapes: small hosts, and wide ones with dozens
+//! of domains, many vCPUs per domain and up to 16 pCPUs; weights, caps,
+//! pins, start/stop times, class changes, a pCPU out and back). The
+//! simulator's checker looks at every quiescent instant from the host's
+//! view: a vCPU current on two pCPUs, a removed vCPU picked, the core's
+//! queues against the host's, an idle pCPU beside a queued vCPU its hard
+//! affinity allows (work conservation), and a wait over the starvation
+//! bound. The reports are checked for caps, starvation and sums.
 
 use proptest::prelude::*;
 use sched_core::Span;

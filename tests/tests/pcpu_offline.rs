@@ -5,7 +5,7 @@
 //! accounting master can leave, all pCPUs but one can leave and return, and
 //! shares recover once the pCPUs are back.
 
-use sched_sim::{simulate_with_stats, Scenario, SimOptions, TraceRun};
+use sched_sim::{Scenario, SimOptions, TraceRun};
 
 const LEAVE_AND_RETURN: &str = r#"
 name = "pcpus-leave-and-return"
@@ -89,13 +89,7 @@ fn pcpus_leave_and_return_under_every_policy() {
     };
     let s = 1_000_000_000i64;
     for policy in sched_sim::policies() {
-        let (r, stats) = simulate_with_stats(&sc, policy, &opts).unwrap();
-        assert!(
-            stats.violations.is_empty(),
-            "{policy}: {} violations: {:?}",
-            stats.violation_count,
-            stats.violations
-        );
+        let (r, stats) = tests::run_checked(&sc, policy, &opts);
         let n = sc.domains.len();
         // Only pCPU 3 runs from 15 s to 20 s; pCPUs that are out run nothing.
         for t in &stats.trace {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use sched_sim::{simulate_with_stats, Scenario, SimOptions};
+use sched_sim::{Scenario, SimOptions};
 
 /// Runs `sc` under every policy (seed overridden by `seed` when the one
 /// that found the defect does not fit a file) and returns the reports.
@@ -17,16 +17,7 @@ fn run_checked(sc: &Scenario, seed: Option<u64>) -> Vec<(String, sched_sim::Repo
     };
     sched_sim::policies()
         .iter()
-        .map(|policy| {
-            let (r, stats) = simulate_with_stats(sc, policy, &opts).unwrap();
-            assert!(
-                stats.violations.is_empty(),
-                "{policy}: {} violations: {:?}",
-                stats.violation_count,
-                stats.violations
-            );
-            (policy.to_string(), r)
-        })
+        .map(|policy| (policy.to_string(), tests::run_checked(sc, policy, &opts).0))
         .collect()
 }
 

@@ -15,8 +15,8 @@
 use std::time::Instant;
 
 use sched_sim::{
-    simulate_with_stats, Arrival, Change, ChangeKind, Domain, DomainChange, Host, Rt, RtMode,
-    Scenario, SimOptions, SimStats, Span, Workload,
+    Arrival, Change, ChangeKind, Domain, DomainChange, Host, Rt, RtMode, Scenario, SimOptions,
+    SimStats, Span, Workload,
 };
 
 const PCPUS: u16 = 8;
@@ -178,13 +178,7 @@ fn run(
         check_at_windows: !every_instant,
         ..SimOptions::default()
     };
-    let (r, stats) = simulate_with_stats(sc, policy, &opts).expect("the soak runs");
-    assert!(
-        stats.violations.is_empty(),
-        "{policy}: {} violations: {:?}",
-        stats.violation_count,
-        stats.violations
-    );
+    let (r, stats) = tests::run_checked(sc, policy, &opts);
     // Every churned domain that lived a second and had work got CPU.
     for (d, cfg) in r.domains.iter().zip(&sc.domains) {
         let alive = cfg.stop.unwrap_or(sc.duration) - cfg.start;
