@@ -649,7 +649,8 @@ impl Hooks for EdfCredit {
         g.admits(total, g.edf_slice(), pool)
     }
 
-    fn set_dom_params(g: &EdfGlobal, dom: &DomData<'_, Self>, p: &EdfDomParams) {
+    fn set_dom_params(g: &EdfGlobal, dom: &DomData<'_, Self>, p: &EdfDomParams) -> bool {
+        let was_rt = dom.ext.mode() != RtMode::None && !dom.ext.driver();
         let n = dom.nr_vcpus();
         let old = dom_rate(&dom.ext.params(), n);
         g.rt_rate.store(
@@ -668,6 +669,8 @@ impl Hooks for EdfCredit {
         e.deadline.store(p.deadline.as_ns(), Relaxed);
         e.reserve.store(p.reserve.as_ns(), Relaxed);
         e.driver.store(p.driver, Relaxed);
+        // No longer real-time: the driver's pCPUs are open to it again.
+        was_rt && p.mode == RtMode::None
     }
 
     fn vcpus_changed(g: &EdfGlobal, dom: &DomData<'_, Self>, delta: i32) {

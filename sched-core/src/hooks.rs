@@ -252,8 +252,12 @@ pub trait Hooks: Sized + Sync + Send + 'static {
 
     /// Applies validated `p` to `dom`. Runnable vCPUs see the change at their
     /// next scheduling decision, which is the next time a lock is held for them.
-    fn set_dom_params(g: &Self::GlobalExt, dom: &DomData<'_, Self>, p: &Self::DomParams) {
+    /// Returns whether [`Self::allowed`] now lets `dom`'s vCPUs on pCPUs it
+    /// kept them off, so that queued work is offered to idlers again.
+    #[must_use]
+    fn set_dom_params(g: &Self::GlobalExt, dom: &DomData<'_, Self>, p: &Self::DomParams) -> bool {
         let _ = (g, dom, p);
+        false
     }
 
     /// `dom` gains (`+1`) or loses (`-1`) a vCPU.

@@ -344,8 +344,9 @@ impl Hooks for VSlicer {
         p.validate()
     }
 
-    fn set_dom_params(_: &(), dom: &DomData<'_, Self>, p: &VSlicerDomParams) {
+    fn set_dom_params(_: &(), dom: &DomData<'_, Self>, p: &VSlicerDomParams) -> bool {
         dom.ext.microslice.store(p.microslice.as_ns(), Relaxed);
+        false
     }
 
     fn dump_pcpu(

@@ -115,6 +115,21 @@ fn a_context_saved_late_leaves_no_idle_pcpu_beside_queued_work() {
 /// pool, where it never runs.
 const OFFLINE_PICK: &str = "b9d10e37ff040c2f83e5a85b0871541d67feaf81e8947c35f5d32816270e1d85b6d9cd7612709437aab7ee2e99fd53ed833ac046eaa84c342430a1931711edb6eb8a29ea26614db955d102e94bced441ed05d35f1dae4f5050218d774e51b40027a529e20acbb97ed3a234d7706cf2ee88b9c99ca49cf54abaf69c6bec0b15da520126184ccc8d604f6ad31234e8591b7e04c03e3adf345936789e08b2852e1ad609173820c59dd66258ba32a36b8283d05c3dce92a682d799816a30ab85196b2f0002369cf7421f6bf2e505191cb3";
 
+/// A defect the long fuzzing run found (fixed): EDF+credit on 7 pCPUs. A
+/// real-time domain made plain again may use the driver's pCPUs, but
+/// nothing offered its queued vCPUs to the idle one: d3v2 waited on cpu1
+/// beside idle cpu6. `set_dom_params` now offers queued work when the
+/// layer's placement rule widens.
+const RT_MADE_PLAIN: &str =
+    "b6b7ffbab6b7ffba00c8fa00c87ffafafafafa00bf2e00f76400001b1b3a6bdf7f2d1b1b3a6b";
+
+#[test]
+fn a_domain_made_plain_again_may_use_the_drivers_idle_pcpu_at_once() {
+    if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(RT_MADE_PLAIN), Tolerate::NONE) {
+        panic!("{f}");
+    }
+}
+
 #[test]
 fn a_real_time_vcpu_is_never_placed_outside_the_pool() {
     if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(OFFLINE_PICK), Tolerate::NONE) {

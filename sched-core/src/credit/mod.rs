@@ -509,7 +509,11 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         }
         dom.set_weight(p.credit.weight);
         dom.set_cap(p.credit.cap);
-        H::set_dom_params(&self.ext, dom, &p.policy);
+        let widened = H::set_dom_params(&self.ext, dom, &p.policy);
+        drop(a);
+        if widened {
+            self.offer_queued_work();
+        }
         Ok(())
     }
 
