@@ -5,6 +5,18 @@ pub mod opseq;
 
 use sched_sim::{simulate_with_stats, Report, Scenario, SimOptions, SimStats};
 
+/// `name` from the environment as a number (a test's case count or seed),
+/// or `default`; a value that is not a number stops the test.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
 /// Runs `sc` under `policy` with `opts` and panics, naming the policy, if
 /// the simulator's invariant checker found any violation.
 pub fn run_checked(sc: &Scenario, policy: &str, opts: &SimOptions) -> (Report, SimStats) {

@@ -150,17 +150,6 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         })
 }
 
-/// `name` from the environment, or `default`.
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
-        })
-        .unwrap_or(default)
-}
-
 /// Every invariant on random scenarios, under every policy.
 ///
 /// `INVARIANT_CASES` (default 1300) cases for each of `INVARIANT_SEEDS`
@@ -171,9 +160,9 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// printed, with the seed that found it.
 #[test]
 fn every_invariant_holds_on_random_scenarios() {
-    let cases = env_or("INVARIANT_CASES", 1300) as u32;
-    let seeds = env_or("INVARIANT_SEEDS", 4);
-    let first = env_or("INVARIANT_SEED", 0x5eed_2026);
+    let cases = tests::env_u64("INVARIANT_CASES", 1300) as u32;
+    let seeds = tests::env_u64("INVARIANT_SEEDS", 4);
+    let first = tests::env_u64("INVARIANT_SEED", 0x5eed_2026);
     for seed in first..first + seeds {
         let config = ProptestConfig {
             cases,

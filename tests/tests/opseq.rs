@@ -12,16 +12,6 @@ use tests::opseq::{self, Failure, OpPolicy, Stats, Tolerate};
 /// release for the three policies on a 2-core machine.
 const DEFAULT_CASES: u64 = 3000;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|s| {
-            s.parse()
-                .unwrap_or_else(|_| panic!("{name}={s:?} is not a number"))
-        })
-        .unwrap_or(default)
-}
-
 /// SplitMix64, for inputs that do not depend on any crate's RNG.
 fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -43,8 +33,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn random<H: OpPolicy>() -> Stats {
-    let cases = env_u64("OPSEQ_CASES", DEFAULT_CASES);
-    let seed = env_u64("OPSEQ_SEED", 14);
+    let cases = tests::env_u64("OPSEQ_CASES", DEFAULT_CASES);
+    let seed = tests::env_u64("OPSEQ_SEED", 14);
     let mut total = Stats::default();
     for i in 0..cases {
         let data = input(seed, i);
