@@ -61,8 +61,13 @@ pub struct SimOptions {
     pub check_invariants: bool,
     /// Record what ran where and when in [`SimStats::trace`].
     pub trace: bool,
-    /// Keep every response-latency sample in [`SimStats::latencies`].
+    /// Keep every response-latency sample in [`SimStats::latencies`] (in
+    /// memory: for plots and short runs).
     pub samples: bool,
+    /// Also write every sample (response latency, scheduling latency,
+    /// runqueue wait) to this file as CSV rows `domain,kind,at_ns,value_ns`,
+    /// streamed as they are taken (memory stays bounded).
+    pub samples_csv: Option<std::path::PathBuf>,
     /// Also count each domain's CPU time per window of this length, in
     /// [`SimStats::windows`] (long runs: shares over time, in bounded memory).
     pub window: Option<Span>,
@@ -131,6 +136,13 @@ pub enum SimError {
         /// What is wrong.
         message: String,
     },
+    /// An output file could not be written.
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
     /// The simulator or the scheduler misbehaved.
     Internal(String),
 }
@@ -144,6 +156,7 @@ impl fmt::Display for SimError {
                 policies().join(", ")
             ),
             SimError::BadInput { field, message } => write!(f, "{field}: {message}"),
+            SimError::Output { path, message } => write!(f, "{}: {message}", path.display()),
             SimError::Internal(m) => write!(f, "internal error: {m}"),
         }
     }

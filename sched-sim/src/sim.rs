@@ -22,7 +22,7 @@ use sched_core::{
     GlobalParams, PcpuData, SchedOps, Time, VcpuData, VcpuToken,
 };
 
-use crate::metrics::DomMetrics;
+use crate::metrics::{DomMetrics, Kind, SampleLog};
 use crate::platform::{EventKind, Lazy, Request, SimPlatform};
 use crate::policy::SimPolicy;
 use crate::report::{DomainReport, PcpuReport, Report};
@@ -266,11 +266,10 @@ pub(crate) fn run<H: SimPolicy>(
             })
             .collect(),
         d: dstate,
-        m: vec![DomMetrics::default(); sc.domains.len()],
+        m: metrics_for(sc, opts)?,
         stats: SimStats::default(),
         check: opts.check_invariants,
         trace: opts.trace,
-        samples: opts.samples,
         req_buf: Vec::with_capacity(64),
         seen: vec![false; vrec.len()],
         peak: (0, 0),
@@ -281,7 +280,39 @@ pub(crate) fn run<H: SimPolicy>(
         fewest_online: npc as i64,
     };
     sim.run()?;
-    Ok(sim.report(H::NAME, duration))
+    let log = sim.m.first().and_then(|m| m.log.clone());
+    let out = sim.report(H::NAME, duration);
+    if let (Some((log, _)), Some(path)) = (log, &opts.samples_csv) {
+        log.borrow_mut().finish().map_err(|e| SimError::Output {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(out)
+}
+
+/// Each domain's metrics, keeping latencies in memory or writing every
+/// sample to a file when `opts` asks.
+fn metrics_for(sc: &Scenario, opts: &SimOptions) -> Result<Vec<DomMetrics>, SimError> {
+    let log = match &opts.samples_csv {
+        Some(path) => {
+            let names = sc.domains.iter().map(|d| d.name.clone()).collect();
+            Some(
+                SampleLog::create(path, names).map_err(|e| SimError::Output {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok((0..sc.domains.len())
+        .map(|i| DomMetrics {
+            kept: opts.samples.then(Vec::new),
+            log: log.as_ref().map(|l| (l.clone(), i as u16)),
+            ..DomMetrics::default()
+        })
+        .collect())
 }
 
 struct Sim<'a, H: SimPolicy> {
@@ -297,7 +328,6 @@ struct Sim<'a, H: SimPolicy> {
     stats: SimStats,
     check: bool,
     trace: bool,
-    samples: bool,
     req_buf: Vec<Request>,
     /// Scratch for the invariant check.
     seen: Vec<bool>,
@@ -514,6 +544,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         self.d[d].alive = self.d[d].alive.saturating_sub(1);
         if self.d[d].alive == 0 {
             self.eng.remove_domain(&self.drec[d]);
+            self.m[d].seal();
         }
     }
 
@@ -946,11 +977,11 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 m.migrations += 1;
             }
             if v.wake_at >= 0 {
-                m.sched.push(now - v.wake_at);
+                m.record(Kind::Sched, now, now - v.wake_at);
                 v.wake_at = -1;
             }
             if v.queued_at >= 0 {
-                m.wait.push(now - v.queued_at);
+                m.record(Kind::Wait, now, now - v.queued_at);
                 v.queued_at = -1;
             }
             if was_removed {
@@ -1108,8 +1139,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 self.m[usize::from(v.dom)].censor(&v.guest, duration);
             }
         }
-        if self.samples {
-            self.stats.latencies = self.m.iter().map(|m| m.latency.to_vec()).collect();
+        if self.m.first().is_some_and(|m| m.kept.is_some()) {
+            self.stats.latencies = self.m.iter_mut().filter_map(|m| m.kept.take()).collect();
         }
         let total = duration as f64 * self.c.len() as f64;
         let domains = self
@@ -1156,6 +1187,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             duration_ns: duration,
             domains,
             pcpus,
+            percentile_error: crate::metrics::PERCENTILE_ERROR,
         };
         (report, std::mem::take(&mut self.stats))
     }

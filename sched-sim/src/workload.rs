@@ -322,7 +322,7 @@ impl Guest {
                 Source::Cpu { .. } => continue,
             };
             if let Some(release) = i.jobs.pop_front() {
-                m.latency.push(t - release);
+                m.record(crate::metrics::Kind::Latency, t, t - release);
                 if t - release > deadline {
                     m.deadline_misses += 1;
                 }

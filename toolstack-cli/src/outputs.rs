@@ -22,10 +22,14 @@ pub(crate) fn write_whole(path: &Path, text: &str) -> Result<(), Failure> {
     r.map_err(|e| Failure::BadInput(format!("{}: cannot write: {e}", path.display())))
 }
 
-const DIST_COLS: [&str; 6] = ["count", "mean_ns", "p50_ns", "p99_ns", "p999_ns", "max_ns"];
+const DIST_COLS: [&str; 7] = [
+    "count", "mean_ns", "p50_ns", "p99_ns", "p999_ns", "max_ns", "min_ns",
+];
 
 fn dist(out: &mut String, d: &Dist) {
-    for v in [d.count, d.mean_ns, d.p50_ns, d.p99_ns, d.p999_ns, d.max_ns] {
+    for v in [
+        d.count, d.mean_ns, d.p50_ns, d.p99_ns, d.p999_ns, d.max_ns, d.min_ns,
+    ] {
         let _ = write!(out, ",{v}");
     }
 }

@@ -1,5 +1,5 @@
 //! `vsched simulate FILE [--policy P[,P...]|all] [--json|--csv] [--seed N]
-//! [--duration D] [--trace FILE] [--plot DIR]`.
+//! [--duration D] [--trace FILE] [--plot DIR] [--samples FILE]`.
 //!
 //! Everything is checked before anything runs or prints (the scenario, every
 //! policy name, the overrides), so bad input leaves stdout empty. With several
@@ -23,7 +23,8 @@ use crate::Failure;
 Examples:
   vsched simulate scenarios/lsvm-ping-4vm.toml --policy all
   vsched simulate host.toml --policy credit,edf-credit --json
-  vsched simulate host.toml --duration 5s --trace run.json --plot plots/")]
+  vsched simulate host.toml --duration 5s --trace run.json --plot plots/
+  vsched simulate host.toml --policy credit,vslicer --samples run.csv   # run-credit.csv, run-vslicer.csv")]
 pub(crate) struct SimulateArgs {
     /// The scenario file (TOML).
     file: PathBuf,
@@ -44,6 +45,12 @@ pub(crate) struct SimulateArgs {
     /// Also write SVG plots to DIR: latency CDFs per policy, CPU shares.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Also write every sample (response latency, scheduling latency,
+    /// runqueue wait) to FILE as CSV rows `domain,kind,at_ns,value_ns`,
+    /// streamed as the run goes. With several policies, one file each:
+    /// `-POLICY` goes before the extension (run.csv: run-credit.csv, ...).
+    #[arg(long, value_name = "FILE")]
+    samples: Option<PathBuf>,
     /// Override the scenario's seed.
     #[arg(long, value_parser = crate::parse_seed)]
     seed: Option<u64>,
@@ -104,29 +111,53 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
             Failure::BadInput(format!("--plot: cannot create {}: {e}", dir.display()))
         })?;
     }
-    if let Some(t) = &args.trace {
+    for (flag, path) in [("--trace", &args.trace), ("--samples", &args.samples)] {
+        let Some(t) = path else { continue };
         let parent = t.parent().filter(|p| !p.as_os_str().is_empty());
         if parent.is_some_and(|p| !p.is_dir()) {
             return Err(Failure::BadInput(format!(
-                "--trace: no directory for {}",
+                "{flag}: no directory for {}",
                 t.display()
             )));
         }
     }
-    let opts = SimOptions {
-        seed: args.seed,
-        duration,
-        trace: args.trace.is_some(),
-        samples: args.plot.is_some(),
-        ..SimOptions::default()
-    };
     let mut runs = Vec::with_capacity(names.len());
     for n in &names {
-        let run = simulate_with_stats(&sc, n, &opts).map_err(|e| match e {
-            SimError::Internal(m) => Failure::Internal(m),
-            SimError::BadInput { field, message } => located(&field, message),
-            other => Failure::BadInput(format!("{file}: {other}")),
+        // Samples go to a temporary name, renamed once the run succeeded:
+        // a failed run leaves no half-written file.
+        let samples = args
+            .samples
+            .as_ref()
+            .map(|f| samples_path(f, n, names.len() > 1));
+        let part = samples.as_ref().map(|f| {
+            let mut p = f.clone().into_os_string();
+            p.push(".part");
+            PathBuf::from(p)
+        });
+        let opts = SimOptions {
+            seed: args.seed,
+            duration,
+            trace: args.trace.is_some(),
+            samples: args.plot.is_some(),
+            samples_csv: part.clone(),
+            ..SimOptions::default()
+        };
+        let run = simulate_with_stats(&sc, n, &opts).map_err(|e| {
+            if let Some(p) = &part {
+                let _ = std::fs::remove_file(p);
+            }
+            match e {
+                SimError::Internal(m) => Failure::Internal(m),
+                SimError::BadInput { field, message } => located(&field, message),
+                e @ SimError::Output { .. } => Failure::BadInput(format!("--samples: {e}")),
+                other => Failure::BadInput(format!("{file}: {other}")),
+            }
         })?;
+        if let (Some(part), Some(to)) = (part, samples) {
+            std::fs::rename(&part, &to).map_err(|e| {
+                Failure::BadInput(format!("--samples: cannot write {}: {e}", to.display()))
+            })?;
+        }
         runs.push(run);
     }
     if let Some(t) = &args.trace {
@@ -156,6 +187,20 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where `--samples FILE` puts policy `policy`'s samples: FILE itself for
+/// one policy, else FILE with `-POLICY` before its extension.
+fn samples_path(file: &std::path::Path, policy: &str, several: bool) -> PathBuf {
+    if !several {
+        return file.to_path_buf();
+    }
+    let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match file.extension() {
+        Some(ext) => format!("{stem}-{policy}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{policy}"),
+    };
+    file.with_file_name(name)
+}
+
 /// Names the flag in a failure about its file.
 fn prefix(flag: &str, f: Failure) -> Failure {
     match f {
@@ -176,6 +221,7 @@ mod tests {
             csv: false,
             trace: None,
             plot: None,
+            samples: None,
             seed: None,
             duration: None,
         }

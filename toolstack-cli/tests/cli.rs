@@ -359,3 +359,77 @@ fn seeds_are_what_a_scenario_file_can_hold() {
     let out = vsched(&["simulate", f.as_str(), "--seed", &max, "--duration", "10ms"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// `--samples` writes every sample the report's distributions summarise,
+/// one file per policy when there are several, and its extremes and mean
+/// agree with the report's exact ones.
+#[test]
+fn samples_are_streamed_to_a_csv_per_policy_and_agree_with_the_report() {
+    let f = scenario("four-vms-one-pinged.toml");
+    let dir = std::env::temp_dir().join(format!("vsched-samples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("run.csv");
+    let out = vsched(&[
+        "simulate",
+        &f,
+        "--json",
+        "--duration",
+        "3s",
+        "--policy",
+        "credit,vslicer",
+        "--samples",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !csv.exists(),
+        "several policies: one file each, not FILE itself"
+    );
+    let reports: Vec<sched_sim::Report> = serde_json::from_slice(&out.stdout).unwrap();
+    for r in &reports {
+        let path = dir.join(format!("run-{}.csv", r.policy));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("domain,kind,at_ns,value_ns"));
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        for d in &r.domains {
+            for (kind, dist) in [
+                ("latency", &d.latency),
+                ("sched_latency", &d.sched_latency),
+                ("wait", &d.wait),
+            ] {
+                let v: Vec<u64> = rows
+                    .iter()
+                    .filter(|c| c[0] == d.name && c[1] == kind)
+                    .map(|c| c[3].parse().unwrap())
+                    .collect();
+                let what = format!("{} {} {kind}", r.policy, d.name);
+                assert_eq!(v.len() as u64, dist.count, "{what}");
+                if v.is_empty() {
+                    continue;
+                }
+                assert_eq!(*v.iter().max().unwrap(), dist.max_ns, "{what}");
+                assert_eq!(*v.iter().min().unwrap(), dist.min_ns, "{what}");
+                assert_eq!(
+                    v.iter().sum::<u64>() / v.len() as u64,
+                    dist.mean_ns,
+                    "{what}"
+                );
+            }
+        }
+        assert!(
+            !dir.join(format!("run-{}.csv.part", r.policy)).exists(),
+            "no partial file left"
+        );
+    }
+    assert!(
+        reports[0].domains[0].latency.count > 100,
+        "the pinged VM's replies are there"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
