@@ -220,13 +220,13 @@ impl Samples {
             return Dist::default();
         };
         let n = self.count;
-        let [p50, p99, p999] = [500, 990, 999].map(|permille| {
-            // The first and last ranks are the exact extremes.
-            match (permille * n).div_ceil(1000).clamp(1, n) {
-                1 => self.min as u64,
-                r if r == n => self.max as u64,
-                r => nearest_rank(h, r).min(self.max as u64),
-            }
+        let ranks = [500, 990, 999].map(|permille: u64| (permille * n).div_ceil(1000).clamp(1, n));
+        let tops = nearest_ranks(h, ranks);
+        // The first and last ranks are the exact extremes.
+        let [p50, p99, p999] = [0, 1, 2].map(|i| match ranks[i] {
+            1 => self.min as u64,
+            r if r == n => self.max as u64,
+            _ => tops[i].min(self.max as u64),
         });
         Dist {
             count: n,
@@ -281,16 +281,22 @@ fn grow(h: &mut Option<Box<Histogram<u32>>>, v: u64) {
 /// The first histogram's reach, ns: 256 exact counters and one doubling.
 const FIRST_HIGH: u64 = 512;
 
-/// The top of the bucket holding the sample at 1-based `rank` (≤ count).
-fn nearest_rank(h: &Histogram<u32>, rank: u64) -> u64 {
-    let mut seen = 0;
+/// The top of the bucket holding the sample at each 1-based rank
+/// (ascending, each ≤ the count), in one walk of the histogram.
+fn nearest_ranks<const N: usize>(h: &Histogram<u32>, ranks: [u64; N]) -> [u64; N] {
+    let mut tops = [h.max(); N];
+    let (mut i, mut seen) = (0, 0);
     for v in h.iter_recorded() {
         seen += v.count_since_last_iteration();
-        if seen >= rank {
-            return h.highest_equivalent(v.value_iterated_to());
+        while i < N && seen >= ranks[i] {
+            tops[i] = h.highest_equivalent(v.value_iterated_to());
+            i += 1;
+        }
+        if i == N {
+            break;
         }
     }
-    h.max()
+    tops
 }
 
 #[cfg(test)]
