@@ -178,6 +178,18 @@ impl AtomicCpuMask {
         }
     }
 
+    /// Sets `cpu` when `on`, else clears it, writing only when that changes
+    /// the set (a read is cheaper than a locked write to a shared line).
+    pub fn assign(&self, cpu: CpuId, on: bool) {
+        if self.contains(cpu) != on {
+            if on {
+                self.set(cpu)
+            } else {
+                self.clear(cpu)
+            }
+        }
+    }
+
     /// Whether `cpu` is in the set (one word read).
     pub fn contains(&self, cpu: CpuId) -> bool {
         self.0

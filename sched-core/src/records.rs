@@ -350,6 +350,21 @@ pub(crate) struct PcpuLocked<'a, H: Hooks> {
     /// The vCPU that followed the one the layer picked out of turn, in its
     /// band (see `Requeue::Resume`).
     pub(crate) resume_before: Option<&'a VcpuData<'a, H>>,
+    /// What the engine last published of this runqueue to stealers (see
+    /// `CreditEngine::note_runq`), so that an unchanged head costs no write.
+    pub(crate) offers: Offer,
+}
+
+/// What a runqueue offers a stealer, judged from its head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Empty.
+    #[default]
+    Nothing,
+    /// Headed by an OVER vCPU: only an idle pCPU takes it.
+    Queued,
+    /// Headed by an UNDER or BOOST vCPU.
+    Urgent,
 }
 
 impl<'a, H: Hooks> PcpuLocked<'a, H> {
@@ -389,6 +404,7 @@ impl<H: Hooks> Default for PcpuData<'_, H> {
                 ext: ManuallyDrop::new(H::PcpuExt::default()),
                 policy_timer: None,
                 resume_before: None,
+                offers: Offer::Nothing,
             }),
             nr_runnable: AtomicU32::new(0),
             online: AtomicBool::new(false),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 mod fuzz;
+mod scale;
 mod xen;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -40,6 +41,14 @@ const COMMANDS: &[Cmd] = &[
         about: "instructions per decision under callgrind, credit engine vs Xen's sorted list; \
                 --check fails if the engine's cost grows more than 1.5x from 8 to 1024 runnable",
         run: bench_icount,
+    },
+    Cmd {
+        name: "bench-scale",
+        usage: "bench-scale [--check] [--policy P]",
+        about: "the simulator on generated hosts of 16, 64 and 256 pCPUs (16 vCPUs each): \
+                instructions per decision under callgrind, wall time and peak memory; --check \
+                fails if the cost per decision grows more than 1.5x from 16 to 256 pCPUs",
+        run: scale::bench_scale,
     },
     Cmd {
         name: "xen-build",
@@ -248,20 +257,25 @@ fn growth(row: &[f64; SIZES.len()]) -> f64 {
 /// Builds the `decision_icount` bench binary (bench profile = release with
 /// debug info) and returns its path, as cargo reports it.
 fn build_icount_binary() -> Result<PathBuf> {
-    let mut c = cargo_bench("decision_icount");
+    bench_executable(cargo_bench("decision_icount"), "decision_icount")
+}
+
+/// Builds the bench `c` names (without running it) and returns the path of
+/// its executable `name`.
+fn bench_executable(mut c: Command, name: &str) -> Result<PathBuf> {
     c.args(["--no-run", "--message-format=json-render-diagnostics"])
         .stderr(Stdio::inherit());
     let out = c.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!("building decision_icount failed ({})", out.status));
+        return Err(format!("building {name} failed ({})", out.status));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("decision_icount"))
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains(name))
         .find_map(|l| json_str(l, "executable"))
         .map(PathBuf::from)
-        .ok_or_else(|| "cargo reported no decision_icount executable".into())
+        .ok_or_else(|| format!("cargo reported no {name} executable"))
 }
 
 /// The string value of `"key":"..."` in one line of cargo's JSON (paths
@@ -284,28 +298,36 @@ fn json_str(line: &str, key: &str) -> Option<String> {
 /// Runs `exe s n k` under callgrind and returns the instructions executed.
 fn callgrind(exe: &Path, out_dir: &Path, s: &str, n: usize, k: u64) -> Result<u64> {
     let file = out_dir.join(format!("callgrind.{s}.{n}.{k}.out"));
+    callgrind_run(exe, &file, &[s, &n.to_string(), &k.to_string()]).map(|(ir, _)| ir)
+}
+
+/// Runs `exe args` under callgrind, profile in `file`: the instructions
+/// executed and what the program printed.
+fn callgrind_run(exe: &Path, file: &Path, args: &[&str]) -> Result<(u64, String)> {
     let out = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", file.display()))
         .arg(exe)
-        .args([s, &n.to_string(), &k.to_string()])
-        .stdout(Stdio::null())
+        .args(args)
         .output()
         .map_err(|e| format!("cannot run valgrind: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "{} {s} {n} {k} under callgrind failed ({}):\n{}",
+            "{} {} under callgrind failed ({}):\n{}",
             exe.display(),
+            args.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    text.lines()
+    let text = fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let ir = text
+        .lines()
         .find_map(|l| {
             l.strip_prefix("summary:")
                 .or_else(|| l.strip_prefix("totals:"))
         })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| format!("{}: no instruction total", file.display()))
+        .ok_or_else(|| format!("{}: no instruction total", file.display()))?;
+    Ok((ir, String::from_utf8_lossy(&out.stdout).into_owned()))
 }

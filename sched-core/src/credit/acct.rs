@@ -119,7 +119,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
         let epoch = self.sort_epoch.load(Relaxed);
         if pc.sort_epoch.load(Relaxed) != epoch {
-            pc.locked.lock().runq.sort();
+            let mut q = pc.locked.lock();
+            q.runq.sort();
+            self.note_runq(cpu, &mut q);
             pc.sort_epoch.store(epoch, Relaxed);
         }
         if pc.tick_armed.load(Relaxed) && pc.is_online() {
@@ -212,6 +214,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 while let Some(v) = vc.get() {
                     let mut credit = v.add_credit(H::grant(v, fair_per_vcpu, per_tslice));
                     let mut retire = false;
+                    let was = v.pri();
                     if credit < 0 {
                         v.set_pri(if H::debt_tolerated(v, credit, per_tslice) {
                             Pri::Under
@@ -244,6 +247,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                             credit /= 2;
                             v.set_credit(credit);
                         }
+                    }
+                    if was == Pri::Over && v.pri() == Pri::Under {
+                        self.note_raised(v);
                     }
                     credit_balance += i64::from(credit);
                     if retire {

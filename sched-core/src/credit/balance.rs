@@ -64,14 +64,14 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     && H::balanceable(v)
                     && self.allowed_cpus(v).contains(cpu)
             })?;
-            self.runq_remove(&mut pq, pp, v);
+            self.runq_remove(peer, &mut pq, pp, v);
             v.set_processor(cpu);
             self.platform.stolen(v.token(), cpu);
             Some(v)
         });
         self.platform.unlock_peer(peer);
         if let Some(v) = moved {
-            self.runq_insert(&mut q, pc, v);
+            self.runq_insert(cpu, &mut q, pc, v);
             self.tickle(cpu, &q, v);
         }
     }

@@ -39,7 +39,7 @@ use crate::ops::{Decision, SchedOps};
 use crate::params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
 use crate::platform::{Platform, TimerKind};
 use crate::records::{
-    ActiveDomAdapter, Affinity, DomData, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
+    ActiveDomAdapter, Affinity, DomData, Offer, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
 };
 use crate::time::{Span, Time};
 
@@ -87,6 +87,15 @@ pub struct CreditEngine<'a, P: Platform, H: Hooks = Credit1> {
     pub(crate) credits_per_tslice: AtomicI32,
     /// Bumped by every accounting pass; pCPUs re-sort when theirs differs.
     pub(crate) sort_epoch: AtomicU32,
+    /// pCPUs whose runqueue holds a vCPU, and those whose runqueue head
+    /// outranks OVER: work stealing visits only peers that can give it
+    /// something, so a steal costs the candidates, not the pool's size
+    /// (Xen walks every non-idle peer). Kept by [`Self::note_runq`].
+    pub(crate) queued: AtomicCpuMask,
+    pub(crate) urgent: AtomicCpuMask,
+    /// vCPUs given a soft affinity (and not since cleared): with none, the
+    /// soft-affinity pass of a steal cannot find anything and is skipped.
+    pub(crate) soft_affine: AtomicU32,
     /// Where the next steal search starts (Xen: `balance_bias[node]`).
     pub(crate) balance_bias: AtomicU16,
     /// Whether the master accounting timer has been armed.
@@ -112,6 +121,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }),
             online: AtomicCpuMask::new(),
             idlers: AtomicCpuMask::new(),
+            queued: AtomicCpuMask::new(),
+            urgent: AtomicCpuMask::new(),
+            soft_affine: AtomicU32::new(0),
             tslice: AtomicI64::new(0),
             ratelimit: AtomicI64::new(0),
             migration_delay: AtomicI64::new(0),
@@ -153,6 +165,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// also counts it runnable there).
     pub(crate) fn runq_insert(
         &self,
+        cpu: CpuId,
         q: &mut PcpuLocked<'a, H>,
         pc: &PcpuData<'a, H>,
         v: &'a VcpuData<'a, H>,
@@ -161,11 +174,13 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if q.runq.insert(v, yielding) {
             pc.inc_runnable(&mut q.ext, v);
         }
+        self.note_runq(cpu, q);
     }
 
     /// Dequeues `v` (Xen: `runq_remove`).
     pub(crate) fn runq_remove(
         &self,
+        cpu: CpuId,
         q: &mut PcpuLocked<'a, H>,
         pc: &PcpuData<'a, H>,
         v: &'a VcpuData<'a, H>,
@@ -174,6 +189,35 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             pc.dec_runnable(&mut q.ext, v);
         }
         q.forget_successor(v);
+        self.note_runq(cpu, q);
+    }
+
+    /// Publishes what `cpu`'s runqueue offers a stealer (`queued`,
+    /// `urgent`), from its head; called with its lock held after every
+    /// change to it. A priority raised while queued (accounting) sets
+    /// `urgent` at once ([`Self::note_raised`]); one lowered leaves it set
+    /// until the next change, which costs a stealer a look, as before. Read
+    /// without the lock, like `nr_runnable`: a stealer racing a change may
+    /// miss work that is a moment old, as in Xen.
+    pub(crate) fn note_runq(&self, cpu: CpuId, q: &mut PcpuLocked<'a, H>) {
+        let offers = match q.runq.head() {
+            None => Offer::Nothing,
+            Some(v) if v.pri() > Pri::Over => Offer::Urgent,
+            Some(_) => Offer::Queued,
+        };
+        if offers != q.offers {
+            q.offers = offers;
+            self.queued.assign(cpu, offers != Offer::Nothing);
+            self.urgent.assign(cpu, offers == Offer::Urgent);
+        }
+    }
+
+    /// `v`'s priority rose from OVER outside its runqueue's lock: if it is
+    /// queued it may now head its runqueue above OVER (whether it is queued
+    /// cannot be read without that lock; a bit set for nothing costs one
+    /// look).
+    pub(crate) fn note_raised(&self, v: &VcpuData<'a, H>) {
+        self.urgent.set(v.processor());
     }
 
     /// Arms, moves or stops the layer's timer on `cpu` to where the layer
@@ -358,7 +402,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             self.acct_stop_locked(&mut a, v);
         }
         if let Some((cpu, pc, mut q)) = self.lock_vcpu(v) {
-            self.runq_remove(&mut q, pc, v);
+            self.runq_remove(cpu, &mut q, pc, v);
             if q.curr.is_some_and(|c| core::ptr::eq(c, v)) {
                 // The host broke the precondition; forget the vCPU rather
                 // than keep a reference the host is about to free.
@@ -388,7 +432,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         if q.curr.is_some_and(|c| core::ptr::eq(c, v)) {
             self.platform.raise_softirq(cpu);
         } else {
-            self.runq_remove(&mut q, pc, v);
+            self.runq_remove(cpu, &mut q, pc, v);
             self.sync_policy_timer(cpu, &mut q);
         }
     }
@@ -414,7 +458,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         {
             v.set_pri(Pri::Boost);
         }
-        self.runq_insert(&mut q, pc, v);
+        self.runq_insert(cpu, &mut q, pc, v);
         H::woken(&mut q.ext, &self.ext, v, || self.platform.now());
         self.sync_policy_timer(cpu, &mut q);
         self.tickle(cpu, &q, v);
@@ -469,16 +513,25 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         if self.pcpu(cpu).is_none() {
             return;
         }
-        if let Some((_, pc, mut q)) = self.lock_vcpu(v) {
-            self.runq_remove(&mut q, pc, v);
+        if let Some((old, pc, mut q)) = self.lock_vcpu(v) {
+            self.runq_remove(old, &mut q, pc, v);
             // Changed under the old runqueue's lock, as `lock_vcpu` expects.
             v.set_processor(cpu);
         }
     }
 
     fn set_affinity(&self, v: &'a VcpuData<'a, H>, affinity: Affinity) {
-        let widened =
-            H::affinity_changed(&self.ext, v, Some(&v.affinity().hard), Some(&affinity.hard));
+        let old = v.affinity();
+        let widened = H::affinity_changed(&self.ext, v, Some(&old.hard), Some(&affinity.hard));
+        match (old.soft.is_some(), affinity.soft.is_some()) {
+            (false, true) => {
+                self.soft_affine.fetch_add(1, Relaxed);
+            }
+            (true, false) => {
+                self.soft_affine.fetch_sub(1, Relaxed);
+            }
+            _ => {}
+        }
         v.set_affinity(affinity);
         if widened {
             self.offer_queued_work();

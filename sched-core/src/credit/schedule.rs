@@ -37,6 +37,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let mut q = pc.locked.lock();
         let prev = q.curr;
         let d = self.schedule_locked(cpu, pc, &mut q, now, prev_runnable, tasklet_work);
+        self.note_runq(cpu, &mut q);
         drop(q);
         // Credit1 brings a vCPU into accounting only when a tick finds it
         // running, so one whose runs never span a tick boundary is never
@@ -239,16 +240,35 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     ) -> (Option<&'a VcpuData<'a, H>>, bool) {
         let pri = local.map_or(Pri::Idle, |v| v.pri());
         if self.online.contains(cpu) {
+            // Only a peer whose head outranks `pri` has anything to give.
+            let offering = if pri == Pri::Idle {
+                self.queued.snapshot()
+            } else {
+                self.urgent.snapshot()
+            };
             for step in [Step::Soft, Step::Hard] {
-                let workers = self.online.snapshot().and_not(&self.idlers.snapshot());
-                let mut workers = workers;
+                if step == Step::Soft && self.soft_affine.load(Relaxed) == 0 {
+                    continue;
+                }
+                let mut workers = self.online.snapshot().and_not(&self.idlers.snapshot());
                 workers.clear(cpu);
                 let bias = CpuId(self.balance_bias.load(Relaxed));
                 let first = tickled.filter(|t| workers.contains(*t));
                 let Some(first) = first.or_else(|| workers.cycle(bias)) else {
                     break;
                 };
-                let mut peer = first;
+                // The peers worth a look, in the order all workers would be
+                // visited: cyclically from `first`.
+                let peers = workers.and(&offering);
+                let start = if peers.contains(first) {
+                    first
+                } else {
+                    match peers.cycle(first) {
+                        Some(p) => p,
+                        None => continue,
+                    }
+                };
+                let mut peer = start;
                 loop {
                     if let Some(v) = self.try_steal_from(peer, cpu, pri, step, now, cools) {
                         self.balance_bias.store(peer.0, Relaxed);
@@ -257,8 +277,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                         }
                         return (Some(v), true);
                     }
-                    match workers.cycle(peer) {
-                        Some(n) if n != first => peer = n,
+                    match peers.cycle(peer) {
+                        Some(n) if n != start => peer = n,
                         _ => break,
                     }
                 }
@@ -330,7 +350,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }
             eligible && cold_at <= now
         })?;
-        self.runq_remove(&mut pq, pp, found);
+        self.runq_remove(peer, &mut pq, pp, found);
         found.set_processor(cpu);
         Some(found)
     }

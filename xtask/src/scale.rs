@@ -1,0 +1,84 @@
+//! `cargo xtask bench-scale`: how the simulator's cost per scheduling
+//! decision grows with the host (issue 15). The `scale` bench of sched-sim
+//! builds the hosts; this runs it under callgrind, one process per size,
+//! for a simulated time that gives each size about the same number of
+//! decisions, and divides the instructions by the decisions. Instruction
+//! counts do not move on a noisy machine; the bench's own run (wall time,
+//! peak memory) is printed beside them for a person to read.
+
+use std::fs;
+
+use crate::{bench_executable, callgrind_run, cargo, root, status, Result};
+
+/// pCPUs of the hosts measured, and the simulated seconds at 16 pCPUs
+/// (a host 4x the size simulates a quarter of that).
+const SIZES: [u16; 3] = [16, 64, 256];
+const BASE_SECS: u32 = 32;
+/// Allowed growth of instructions per decision from 16 to 256 pCPUs.
+const MAX_GROWTH: f64 = 1.5;
+
+pub(crate) fn bench_scale(args: &[String]) -> Result {
+    let mut check = false;
+    let mut policy = "credit".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--check" => check = true,
+            "--policy" => policy = it.next().ok_or("--policy needs a name")?.clone(),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    let mut c = cargo();
+    c.args(["bench", "-p", "sched-sim", "--bench", "scale"]);
+    let exe = bench_executable(c, "scale")?;
+    let out_dir = root().join("target").join("icount");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+
+    println!("instructions per decision, whole simulator ({policy}), callgrind:\n");
+    println!(
+        "{:>6} {:>8} {:>12} {:>16}",
+        "pCPUs", "sim s", "decisions", "instr/decision"
+    );
+    let mut per = Vec::new();
+    for p in SIZES {
+        let secs = (BASE_SECS * 16 / u32::from(p)).max(1).to_string();
+        let file = out_dir.join(format!("callgrind.scale.{policy}.{p}.out"));
+        let (ir, stdout) = callgrind_run(
+            &exe,
+            &file,
+            &[
+                "--one",
+                &p.to_string(),
+                "--secs",
+                &secs,
+                "--policy",
+                &policy,
+            ],
+        )?;
+        let decisions: u64 = stdout
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("decisions="))
+            .and_then(|v| v.parse().ok())
+            .filter(|&d| d > 0)
+            .ok_or_else(|| format!("no decision count in {stdout:?}"))?;
+        let v = ir as f64 / decisions as f64;
+        println!("{p:>6} {secs:>8} {decisions:>12} {v:>16.0}");
+        per.push(v);
+    }
+    let growth = per[per.len() - 1] / per[0];
+    println!("\ngrowth 16 -> 256 pCPUs: {growth:.2}x (limit {MAX_GROWTH}x)\n");
+    // The bench's own run: wall time and peak memory, for the record.
+    let mut run = std::process::Command::new(&exe);
+    run.args(["--policy", &policy]);
+    status(run)?;
+    if growth > MAX_GROWTH {
+        let msg = format!(
+            "cost per decision grows {growth:.2}x from 16 to 256 pCPUs (limit {MAX_GROWTH}x)"
+        );
+        if check {
+            return Err(msg);
+        }
+        eprintln!("warning: {msg}");
+    }
+    Ok(())
+}
