@@ -19,6 +19,9 @@ mod sched_edf;
 mod sched_vslicer;
 mod simulate;
 mod sweep;
+mod sweep_format;
+mod sweep_merge;
+mod sweep_shard;
 mod table;
 mod xen;
 
@@ -65,6 +68,8 @@ enum Command {
     Net(net_cmd::NetArgs),
     /// Run a scenario over the product of parameter values, in parallel.
     Sweep(sweep::SweepArgs),
+    /// Join the shards of a sweep (its --jsonl files) into the whole sweep's output.
+    SweepMerge(sweep_merge::SweepMergeArgs),
     /// Create a simulated host file with its driver domain (Domain-0).
     HostCreate(domains::HostCreateArgs),
     /// Add a domain to the host (xl create).
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
         Command::SchedEdf(args) => sched_edf::run(&args),
         Command::Net(args) => net_cmd::run(&args),
         Command::Sweep(args) => sweep::run(&args),
+        Command::SweepMerge(args) => sweep_merge::run(&args),
         Command::HostCreate(args) => domains::host_create(&args),
         Command::Create(args) => domains::create(&args),
         Command::Destroy(args) => domains::destroy(&args),

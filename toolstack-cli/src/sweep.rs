@@ -1,4 +1,4 @@
-//! `vsched sweep FILE --vary KEY=VALUES ... [--policy P,..] [--shard I/N]`:
+//! `vsched sweep FILE --vary KEY=VALUES ... [--policy P,..] [--shard I/N] [--jsonl]`:
 //! the cartesian product of parameter values, each point a scenario run
 //! under each policy, in parallel (rayon), with a progress bar on a
 //! terminal (indicatif draws nothing when stderr is not one).
@@ -22,10 +22,14 @@
 //! is built. Output is CSV (one row per point, policy and domain) or
 //! `--json`; it does not depend on the number of threads: results are put
 //! back in point order. `--shard I/N` runs the points whose index is I-1
-//! modulo N, so a sweep splits across machines. Each shard's output stands
-//! alone (a CSV with its header, a JSON array), even a shard with no points
-//! (said on stderr), so the shards' data rows, without the repeated
-//! headers, concatenate to the whole.
+//! modulo N, so a sweep splits across machines; inside a Slurm job array,
+//! without `--shard`, the array task picks the shard (`sweep_shard.rs`).
+//! Each shard's output stands alone (a CSV with its header, a JSON array),
+//! even a shard with no points (said on stderr), so the shards' data rows,
+//! without the repeated headers, concatenate to the whole. `--jsonl` writes
+//! the records `vsched sweep-merge` joins (`sweep_format.rs`): a header
+//! naming the sweep (a hash of what defines it) and the shard, then a line
+//! per point, policy and domain.
 
 use std::path::PathBuf;
 
@@ -36,6 +40,7 @@ use sched_sim::scenario::read_text;
 use sched_sim::{policies, simulate, Report, Scenario, SimOptions, Span};
 use toml_edit::{DocumentMut, Item, Value};
 
+use crate::sweep_format::{csv_header, csv_rows, record_line, sweep_hash, Header};
 use crate::Failure;
 
 #[derive(Args)]
@@ -49,10 +54,19 @@ Each shard's output is a standalone CSV with its own header line (with
 --json, its own array). To join shards, keep the first file's header and
 drop the others': { cat part1.csv; for f in part2.csv part3.csv; do tail -n +2 \"$f\"; done; }
 
+With --jsonl, each shard says which sweep it belongs to (sweep_hash: a
+SHA-256 of the scenario file's text, the --vary keys and values, the
+policies, --seed and --duration) and which shard it is; `vsched sweep-merge
+part*.jsonl` checks the shards and prints what the whole sweep prints, byte
+for byte (--csv: its CSV). Without --shard, inside a Slurm job array
+(sbatch --array=1-N; SLURM_ARRAY_TASK_ID, _MIN, _COUNT), the array task
+picks the shard; --shard wins over the environment.
+
 Examples:
   vsched sweep scenarios/lsvm-ping-4vm.toml --vary domain.vm1.microslice=1ms..30ms/1ms --policy vslicer
   vsched sweep scenarios/edf-aperiodic-ping.toml --vary domain.pinged.rt.deadline=3ms,5ms,8ms \\
-      --vary domain.busy1.count=0..5 --policy credit,edf-credit --shard 1/4 > part1.csv")]
+      --vary domain.busy1.count=0..5 --policy credit,edf-credit --shard 1/4 > part1.csv
+  vsched sweep scenarios/lsvm-ping-4vm.toml --vary seed=1..64 --jsonl --shard 2/4 > part2.jsonl")]
 pub(crate) struct SweepArgs {
     /// The scenario file (TOML).
     file: PathBuf,
@@ -71,12 +85,17 @@ pub(crate) struct SweepArgs {
     #[arg(long)]
     duration: Option<String>,
     /// Run only shard I of N (1-based): the points with index ≡ I-1 mod N
-    /// (each shard prints its own CSV header).
+    /// (each shard prints its own CSV header). Default: the Slurm array
+    /// task's shard inside a job array, else the whole sweep.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
     /// Print a JSON array of {point, report} instead of CSV.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jsonl")]
     json: bool,
+    /// Print JSON lines for `vsched sweep-merge`: a header, then one record
+    /// per point, policy and domain.
+    #[arg(long)]
+    jsonl: bool,
 }
 
 /// One varied key and its values, as TOML values.
@@ -267,20 +286,6 @@ fn application_order(axes: &[Axis], doc: &DocumentMut) -> Vec<usize> {
     order
 }
 
-/// Parses `I/N` (1-based I).
-fn parse_shard(s: &str) -> Result<(usize, usize), Failure> {
-    let e = || bad(format!("--shard: {s:?} is not I/N with 1 <= I <= N"));
-    let (i, n) = s.split_once('/').ok_or_else(e)?;
-    let (i, n) = (
-        i.trim().parse::<usize>().map_err(|_| e())?,
-        n.trim().parse::<usize>().map_err(|_| e())?,
-    );
-    if n == 0 || i == 0 || i > n {
-        return Err(e());
-    }
-    Ok((i - 1, n))
-}
-
 pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
     let file = a.file.display().to_string();
     let text = read_text(&a.file).map_err(|e| bad(e.to_string()))?;
@@ -334,12 +339,9 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
     // The order keys are set in at each point: as given, but the counts
     // last, in the order of their domains in the file (see the module doc).
     let order = application_order(&axes, &doc);
-    let (shard, shards) = a
-        .shard
-        .as_deref()
-        .map(parse_shard)
-        .transpose()?
-        .unwrap_or((0, 1));
+    let (shard, from_slurm) = crate::sweep_shard::choose(a.shard.as_deref(), |k| {
+        std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())
+    })?;
     let names: Vec<String> = match a.policy.as_slice() {
         [] => vec![base.policy.clone()],
         [p] if p.trim() == "all" => policies().iter().map(|p| p.to_string()).collect(),
@@ -363,7 +365,7 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
 
     // Build and validate this shard's points before running any.
     let mut points = Vec::new();
-    for idx in (shard..total).step_by(shards) {
+    for idx in (shard.index..total).step_by(shard.count) {
         // The first axis varies slowest.
         let mut rem = idx;
         let mut at = vec![0; axes.len()];
@@ -398,13 +400,13 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
         points.push((idx, chosen, sc));
     }
 
+    if let Some(note) = from_slurm {
+        eprintln!("{note}");
+    }
     if points.is_empty() {
         // Still a standalone output (a header, an empty array), so that
         // joining shards never has to special-case this one.
-        eprintln!(
-            "--shard {}/{shards}: no points in this shard (the sweep has {total})",
-            shard + 1
-        );
+        eprintln!("--shard {shard}: no points in this shard (the sweep has {total})");
     }
 
     let jobs: Vec<(usize, usize)> = (0..points.len())
@@ -427,7 +429,38 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
     results.sort_by_key(|(k, _)| *k);
 
     let mut out = String::new();
-    if a.json {
+    if a.jsonl {
+        let values: Vec<(&str, Vec<String>)> = axes
+            .iter()
+            .map(|x| {
+                let vs = x.values.iter().map(|v| v.to_string().trim().to_string());
+                (x.key.as_str(), vs.collect())
+            })
+            .collect();
+        let hash = sweep_hash(&text, &values, &names, a.seed, opts.duration);
+        let header = Header {
+            sweep_hash: hash.clone(),
+            shard,
+            points: total as u64,
+            records: results
+                .iter()
+                .map(|(_, r)| r.as_ref().map_or(0, |r| r.domains.len() as u64))
+                .sum(),
+            vary: axes.iter().map(|x| x.key.clone()).collect(),
+            policies: names.clone(),
+        };
+        out += &header.line();
+        out.push('\n');
+        for ((p, n), r) in &results {
+            let r = r.as_ref().map_err(|e| Failure::Internal(e.clone()))?;
+            let (idx, chosen, sc) = &points[*p];
+            let seed = opts.seed.unwrap_or(sc.seed);
+            for d in &r.domains {
+                out += &record_line(&hash, *idx as u64, chosen, seed, &names[*n], &r.scenario, d)?;
+                out.push('\n');
+            }
+        }
+    } else if a.json {
         let mut rows = Vec::new();
         for ((p, _), r) in &results {
             let r = r.as_ref().map_err(|e| Failure::Internal(e.clone()))?;
@@ -441,16 +474,11 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
         out = serde_json::Value::from(rows).to_string() + "\n";
     } else {
         let keys: Vec<&str> = axes.iter().map(|x| x.key.as_str()).collect();
-        // The report columns' header, from the CSV of no reports.
-        let header = crate::outputs::csv(&[]);
-        out += &format!("index,{},{header}", keys.join(","));
+        out += &csv_header(&keys);
         for ((p, _), r) in &results {
             let r = r.as_ref().map_err(|e| Failure::Internal(e.clone()))?;
-            let body = crate::outputs::csv(std::slice::from_ref(r));
             let vals: Vec<&str> = points[*p].1.iter().map(|(_, v)| v.as_str()).collect();
-            for l in body.lines().skip(1) {
-                out += &format!("{},{},{l}\n", points[*p].0, vals.join(","));
-            }
+            csv_rows(&mut out, points[*p].0 as u64, &vals, r);
         }
     }
     use std::io::Write;
