@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+mod hist;
 mod metrics;
 mod net;
 mod platform;
@@ -100,6 +101,78 @@ pub struct TraceRun {
     pub end_ns: i64,
 }
 
+/// A vCPU in a [`TraceEvent`]: (domain index in the scenario, vCPU index).
+pub type TraceVcpu = (u16, u16);
+
+/// One scheduling event of the host (with [`SimOptions::trace`]): what a
+/// trace in Xen's own format (`xentrace`) needs beyond [`TraceRun`], namely
+/// every decision, wake and sleep, and how a vCPU left its pCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// When, ns.
+    pub at_ns: i64,
+    /// What.
+    pub kind: TraceKind,
+}
+
+/// What a [`TraceEvent`] records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceKind {
+    /// `do_schedule` on `cpu` (`None` = the idle vCPU). `prev == next`: it
+    /// kept running.
+    Schedule {
+        /// The pCPU.
+        cpu: u16,
+        /// What ran before.
+        prev: Option<TraceVcpu>,
+        /// What runs now.
+        next: Option<TraceVcpu>,
+        /// How `prev` left, when it was switched out.
+        left: Left,
+        /// The host asked for the idle vCPU (Xen's tasklet work).
+        tasklet: bool,
+        /// The slice the scheduler gave, ns (-1: none).
+        slice_ns: i64,
+    },
+    /// Woken (blocked or offline before) onto `cpu`'s runqueue.
+    Wake {
+        /// The vCPU.
+        vcpu: TraceVcpu,
+        /// Where it was placed.
+        cpu: u16,
+    },
+    /// A queued vCPU put to sleep (paused, stopping).
+    Sleep {
+        /// The vCPU.
+        vcpu: TraceVcpu,
+        /// Where it was queued.
+        cpu: u16,
+    },
+    /// The host asked the scheduler where the vCPU goes (`pick_resource`).
+    Picked {
+        /// The vCPU.
+        vcpu: TraceVcpu,
+        /// The answer.
+        cpu: u16,
+    },
+    /// The vCPU left the scheduler for good (its domain stopped).
+    Removed {
+        /// The vCPU.
+        vcpu: TraceVcpu,
+    },
+}
+
+/// The state a switched-out vCPU is left in (Xen's runstates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Left {
+    /// Still runnable: preempted, back on a runqueue.
+    Runnable,
+    /// Nothing to do: waits for an event.
+    Blocked,
+    /// Paused, stopping or being migrated.
+    Offline,
+}
+
 /// Counters of one run, for benchmarks and property tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimStats {
@@ -113,6 +186,8 @@ pub struct SimStats {
     pub violations: Vec<String>,
     /// Who ran where and when, in switch-out order (only with `trace`).
     pub trace: Vec<TraceRun>,
+    /// Every scheduling event, in order (only with `trace`).
+    pub sched_events: Vec<TraceEvent>,
     /// Per domain, response-latency samples in ns, in completion order
     /// (only with `samples`).
     pub latencies: Vec<Vec<i64>>,

@@ -1,11 +1,10 @@
 //! Latency distributions and their summaries, in bounded memory.
 //!
 //! A distribution keeps its count, sum, minimum, maximum and jitter
-//! exactly, and its samples in an HDR histogram (2 significant digits: 128
-//! buckets per doubling, so a bucket spans less than 1/128 of its values;
-//! values below 256 ns are exact). Its memory grows with the logarithm of
-//! the largest sample, not with the number of samples: a day-long run costs
-//! what a minute costs. Percentiles use the **nearest-rank** method: `pN` is
+//! exactly, and its samples in an HDR histogram ([`crate::hist`]: 2
+//! significant digits, values below 256 ns exact). Its memory grows with the
+//! logarithm of the largest sample, not with the number of samples: a
+//! day-long run costs what a minute costs. Percentiles use the **nearest-rank** method: `pN` is
 //! the sample at 1-based rank `ceil(N/100 × count)`, reported as the top of
 //! its histogram bucket (clamped to the exact maximum), so it is at most
 //! [`PERCENTILE_ERROR`] above the exact sample and never below it. The mean
@@ -17,16 +16,12 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::rc::Rc;
 
-use hdrhistogram::Histogram;
-
+use crate::hist::Hist;
 use crate::report::Dist;
 
-/// Significant decimal digits the histograms keep.
-const SIGFIG: u8 = 2;
-
 /// The largest relative error of a reported percentile (above the exact
-/// sample, never below): 1/128 at 2 significant digits.
-pub const PERCENTILE_ERROR: f64 = 1.0 / 128.0;
+/// sample, never below).
+pub const PERCENTILE_ERROR: f64 = crate::hist::BUCKET_ERROR;
 
 /// Everything measured for one domain during a run.
 #[derive(Clone, Debug, Default)]
@@ -184,7 +179,7 @@ pub(crate) struct Samples {
     /// consecutive ones (for [`Samples::jitter`]).
     last: i64,
     diff_sum: i128,
-    hist: Option<Box<Histogram<u32>>>,
+    hist: Option<Box<Hist>>,
     /// The summary, once [`Samples::seal`] has freed the histogram.
     sealed: Option<Dist>,
 }
@@ -204,10 +199,9 @@ impl Samples {
         self.count += 1;
         self.sum += i128::from(ns);
         self.last = ns;
-        let v = ns as u64;
         match &mut self.hist {
-            Some(h) if v <= h.high() => h.saturating_record(v),
-            h => grow(h, v),
+            Some(h) => h.record(ns as u64, self.count),
+            None => self.hist = Some(Box::new(Hist::new(ns as u64))),
         }
     }
 
@@ -221,7 +215,7 @@ impl Samples {
         };
         let n = self.count;
         let ranks = [500, 990, 999].map(|permille: u64| (permille * n).div_ceil(1000).clamp(1, n));
-        let tops = nearest_ranks(h, ranks);
+        let tops = h.nearest_ranks(ranks);
         // The first and last ranks are the exact extremes.
         let [p50, p99, p999] = [0, 1, 2].map(|i| match ranks[i] {
             1 => self.min as u64,
@@ -258,45 +252,6 @@ impl Samples {
         }
         (self.diff_sum / i128::from(self.count - 1)) as u64
     }
-}
-
-/// Records `v` into `h`, first replacing it by a histogram reaching twice
-/// as far as before, or to `v`, holding the same counts. Growing by hand
-/// rather than with the library's auto-resize, which grows its counts the
-/// way a `Vec` grows (up to twice what is needed), keeps each histogram's
-/// memory at what its range needs: 128 counters per doubling.
-fn grow(h: &mut Option<Box<Histogram<u32>>>, v: u64) {
-    let high = h.as_ref().map_or(0, |h| h.high().saturating_mul(2));
-    let high = high.max(v).max(FIRST_HIGH);
-    // Bounds 1..=high (≤ 2^63) at 2 significant digits are always valid.
-    let mut next = Histogram::new_with_bounds(1, high, SIGFIG).expect("valid bounds");
-    if let Some(old) = h.as_deref() {
-        next.add(old)
-            .expect("a wider histogram holds the narrower one's counts");
-    }
-    next.saturating_record(v);
-    *h = Some(Box::new(next));
-}
-
-/// The first histogram's reach, ns: 256 exact counters and one doubling.
-const FIRST_HIGH: u64 = 512;
-
-/// The top of the bucket holding the sample at each 1-based rank
-/// (ascending, each ≤ the count), in one walk of the histogram.
-fn nearest_ranks<const N: usize>(h: &Histogram<u32>, ranks: [u64; N]) -> [u64; N] {
-    let mut tops = [h.max(); N];
-    let (mut i, mut seen) = (0, 0);
-    for v in h.iter_recorded() {
-        seen += v.count_since_last_iteration();
-        while i < N && seen >= ranks[i] {
-            tops[i] = h.highest_equivalent(v.value_iterated_to());
-            i += 1;
-        }
-        if i == N {
-            break;
-        }
-    }
-    tops
 }
 
 #[cfg(test)]
