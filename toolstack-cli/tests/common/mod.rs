@@ -8,12 +8,14 @@ use std::process::{Command, Output};
 /// `vsched ARGS` with `env` set, and `VSCHED_HOST` unset so that the
 /// machine's environment cannot pick the host.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vsched"))
-        .args(args)
-        .env_remove("VSCHED_HOST")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run vsched")
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vsched"));
+    c.args(args).env_remove("VSCHED_HOST");
+    // Run inside a Slurm job array, `vsched sweep` would take its shard from
+    // these: the tests give them only where they mean to.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SLURM_ARRAY_")) {
+        c.env_remove(k);
+    }
+    c.envs(env.iter().copied()).output().expect("run vsched")
 }
 
 /// The path of a bundled scenario.
