@@ -594,13 +594,12 @@ impl Hooks for EdfCredit {
         _: Option<&CpuMask>,
         new: Option<&CpuMask>,
     ) -> bool {
+        let before = g.driver_cpus.snapshot();
         let old_pin = v.ext.driver_pin.swap(-1, Relaxed);
-        let mut freed = false;
         if old_pin >= 0 {
             let c = g.driver_pins.get(old_pin as usize);
             if c.is_some_and(|c| c.fetch_sub(1, Relaxed) == 1) {
                 g.driver_cpus.clear(CpuId(old_pin as u16));
-                freed = true;
             }
         }
         let pin = new
@@ -611,9 +610,13 @@ impl Hooks for EdfCredit {
             g.driver_cpus.set(cpu);
             v.ext.driver_pin.store(i32::from(cpu.0), Relaxed);
         }
-        // A pCPU no driver vCPU is pinned to any more is open to real-time
-        // vCPUs again.
-        freed && !g.driver_cpus.snapshot().contains(CpuId(old_pin as u16))
+        // Any change to the driver's pCPUs may widen where real-time vCPUs
+        // run: a pCPU no driver vCPU is pinned to any more is open to them
+        // again, and a new pin that leaves them no pCPU of the pool lets
+        // them run anywhere (the narrowing never empties an affinity; found
+        // by the long fuzzing run: a driver vCPU re-pinned onto the last pCPU
+        // open to real-time work left one queued beside an idle pCPU).
+        g.driver_cpus.snapshot() != before
     }
 
     fn grant(v: &V<'_>, fair: i32, _: i64) -> i32 {

@@ -204,9 +204,9 @@ pub trait Hooks: Sized + Sync + Send + 'static {
     }
 
     /// `v`'s hard affinity changes from `old` to `new` (`None`: `v` enters
-    /// or leaves the scheduler). Returns whether [`Self::allowed`] now allows
-    /// some vCPUs pCPUs it kept them off before, so that queued work is
-    /// offered to idlers again.
+    /// or leaves the scheduler). Returns whether [`Self::allowed`] may now
+    /// allow some vCPUs pCPUs it kept them off before, so that queued work
+    /// is offered to idlers again (saying so when unsure costs one offer).
     #[must_use]
     fn affinity_changed(
         g: &Self::GlobalExt,

@@ -120,6 +120,22 @@ fn a_domain_made_plain_again_may_use_the_drivers_idle_pcpu_at_once() {
     }
 }
 
+/// A defect the long fuzzing run found (fixed): EDF+credit on 4 pCPUs,
+/// cpu2 out of the pool, driver vCPUs pinned to cpu1 and cpu3, so a
+/// real-time domain may use cpu0 only. Re-pinning a driver vCPU from cpu1
+/// to cpu0 leaves real-time work no pCPU of the pool, so the rule gives way
+/// and it may run anywhere; but only a pin lifted from a pCPU counted as
+/// widening, so nothing offered d1v1 (queued on cpu0) to idle cpu3. Any
+/// change to the driver's pCPUs now offers queued work.
+const DRIVER_REPIN: &str = "ab00060600dd5dbebe0015bebebebe173232170200014932323201493232";
+
+#[test]
+fn a_driver_pin_that_leaves_real_time_work_nowhere_opens_every_pcpu_at_once() {
+    if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(DRIVER_REPIN), Tolerate::NONE) {
+        panic!("{f}");
+    }
+}
+
 #[test]
 fn a_real_time_vcpu_is_never_placed_outside_the_pool() {
     if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(OFFLINE_PICK), Tolerate::NONE) {
