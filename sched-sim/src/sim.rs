@@ -28,7 +28,7 @@ use crate::policy::SimPolicy;
 use crate::report::{DomainReport, PcpuReport, Report};
 use crate::scenario::{ChangeKind, Scenario};
 use crate::workload::Guest;
-use crate::{SimError, SimOptions, SimStats, TraceRun};
+use crate::{Left, SimError, SimOptions, SimStats, TraceEvent, TraceKind, TraceRun};
 
 /// The most invariant violations kept as text (all are counted).
 const MAX_VIOLATIONS: usize = 16;
@@ -510,6 +510,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                     v.wake_at = now;
                     v.queued_at = now;
                     self.eng.wake(&self.vrec[k]);
+                    self.note_vcpu(k, |vcpu, cpu| TraceKind::Wake { vcpu, cpu });
                 }
             }
             Sched::Queued => {
@@ -518,7 +519,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                     v.wake_at = -1;
                     v.queued_at = -1;
                     self.eng.sleep(&self.vrec[k]);
-                    if v.stopping {
+                    self.note_vcpu(k, |vcpu, cpu| TraceKind::Sleep { vcpu, cpu });
+                    if self.v[k].stopping {
                         self.remove(k);
                     }
                 }
@@ -541,6 +543,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         v.guest.clear();
         let d = usize::from(v.dom);
         self.eng.remove_vcpu(&self.vrec[k]);
+        self.note_vcpu(k, |vcpu, _| TraceKind::Removed { vcpu });
         self.d[d].alive = self.d[d].alive.saturating_sub(1);
         if self.d[d].alive == 0 {
             self.eng.remove_domain(&self.drec[d]);
@@ -770,6 +773,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         let r = &self.vrec[k];
         let to = self.eng.pick_cpu(r);
         self.eng.migrate(r, to);
+        self.note_vcpu(k, |vcpu, cpu| TraceKind::Picked { vcpu, cpu });
         self.update(k);
     }
 
@@ -890,6 +894,25 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             .do_schedule(cpu, Time(now), prev_runnable, tasklet_work);
         self.stats.decisions += 1;
         let next = d.next.map(|r| r.token().0 as u32);
+        if self.trace {
+            let who = |k: u32| (self.v[k as usize].dom, self.vrec[k as usize].vcpu_id());
+            let left = match prev.map(|p| &self.v[p as usize]) {
+                Some(v) if !v.guest.has_work() => Left::Blocked,
+                Some(_) if !prev_runnable => Left::Offline,
+                _ => Left::Runnable,
+            };
+            let kind = TraceKind::Schedule {
+                cpu: cpu.0,
+                prev: prev.map(who),
+                next: next.map(who),
+                left,
+                tasklet: tasklet_work,
+                slice_ns: d.slice.map_or(-1, |s| s.as_ns()),
+            };
+            self.stats
+                .sched_events
+                .push(TraceEvent { at_ns: now, kind });
+        }
 
         let cs = &mut self.c[c];
         cs.slice.cancel();
@@ -929,6 +952,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 let r = &self.vrec[p];
                 let to = self.eng.pick_cpu(r);
                 self.eng.migrate(r, to);
+                self.note_vcpu(p, |vcpu, cpu| TraceKind::Picked { vcpu, cpu });
                 if to != cpu {
                     self.m[usize::from(self.v[p].dom)].migrations += 1;
                 }
@@ -1005,6 +1029,17 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             start_ns: self.c[c].since,
             end_ns: end,
         });
+    }
+
+    /// Records an event about vCPU `k` (with `trace`); `kind` gets the
+    /// vCPU and the pCPU it is placed on now.
+    fn note_vcpu(&mut self, k: usize, kind: impl FnOnce((u16, u16), u16) -> TraceKind) {
+        if self.trace {
+            let r = &self.vrec[k];
+            let kind = kind((self.v[k].dom, r.vcpu_id()), r.processor().0);
+            let at_ns = self.now();
+            self.stats.sched_events.push(TraceEvent { at_ns, kind });
+        }
     }
 
     fn vname(&self, k: usize) -> String {

@@ -1,5 +1,6 @@
 //! What `vsched simulate` can write besides its table: CSV rows, a
-//! Chrome/Perfetto trace of who ran where, and SVG plots. Files are written
+//! Chrome/Perfetto trace of who ran where, the same run as Xen's `xentrace`
+//! would have recorded it (`xentrace.rs`), and SVG plots. Files are written
 //! whole (a temporary file renamed into place), so a reader never sees half.
 
 use std::fmt::Write as _;
@@ -10,12 +11,14 @@ use sched_sim::{Dist, Report, Scenario, SimStats};
 
 use crate::{plot, Failure};
 
-/// Writes `text` to `path` through a temporary file beside it.
-pub(crate) fn write_whole(path: &Path, text: &str) -> Result<(), Failure> {
+pub(crate) mod xentrace;
+
+/// Writes `contents` to `path` through a temporary file beside it.
+pub(crate) fn write_whole(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), Failure> {
     let mut tmp = path.as_os_str().to_os_string();
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let r = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
+    let r = std::fs::write(&tmp, contents).and_then(|_| std::fs::rename(&tmp, path));
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

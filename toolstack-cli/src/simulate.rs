@@ -1,5 +1,6 @@
 //! `vsched simulate FILE [--policy P[,P...]|all] [--json|--csv] [--seed N]
-//! [--duration D] [--trace FILE] [--plot DIR] [--samples FILE]`.
+//! [--duration D] [--trace FILE [--trace-format perfetto|xentrace]]
+//! [--plot DIR] [--samples FILE]`.
 //!
 //! Everything is checked before anything runs or prints (the scenario, every
 //! policy name, the overrides), so bad input leaves stdout empty. With several
@@ -10,7 +11,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use sched_sim::scenario::{duration_ok, parse_duration, read_text};
 use sched_sim::{
     policies, simulate_with_stats, Report, Scenario, ScenarioError, SimError, SimOptions,
@@ -24,6 +25,8 @@ Examples:
   vsched simulate scenarios/lsvm-ping-4vm.toml --policy all
   vsched simulate host.toml --policy credit,edf-credit --json
   vsched simulate host.toml --duration 5s --trace run.json --plot plots/
+  vsched simulate host.toml --trace run.xentrace --trace-format xentrace
+  xenalyze --summary --cpu-hz 2G run.xentrace                           # d1 = the first domain
   vsched simulate host.toml --policy credit,vslicer --samples run.csv   # run-credit.csv, run-vslicer.csv")]
 pub(crate) struct SimulateArgs {
     /// The scenario file (TOML).
@@ -38,10 +41,17 @@ pub(crate) struct SimulateArgs {
     /// Print CSV (a row per policy and domain) instead of a table.
     #[arg(long)]
     csv: bool,
-    /// Also write a Chrome/Perfetto trace of what ran on each pCPU (open
-    /// it in ui.perfetto.dev).
+    /// Also write a trace of what ran on each pCPU: a Chrome/Perfetto
+    /// trace (open it in ui.perfetto.dev), or with `--trace-format
+    /// xentrace` Xen's binary trace (one file per policy, named as for
+    /// `--samples`).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// The `--trace` format: `perfetto`, or `xentrace`, the records Xen's
+    /// xentrace writes (read it with `xenalyze --summary --cpu-hz 2G FILE`;
+    /// domain i of the scenario is domain i+1 there).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = TraceFormat::Perfetto, requires = "trace")]
+    trace_format: TraceFormat,
     /// Also write SVG plots to DIR: latency CDFs per policy, CPU shares.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
@@ -57,6 +67,15 @@ pub(crate) struct SimulateArgs {
     /// Override the scenario's duration (e.g. "10s").
     #[arg(long)]
     duration: Option<String>,
+}
+
+/// What `--trace` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TraceFormat {
+    /// Chrome trace-event JSON, every policy in one file.
+    Perfetto,
+    /// Xen's xentrace binary records, one file per policy.
+    Xentrace,
 }
 
 /// A `--duration` value: a number with a unit, within the bounds of a
@@ -111,6 +130,13 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
             Failure::BadInput(format!("--plot: cannot create {}: {e}", dir.display()))
         })?;
     }
+    let max = crate::outputs::xentrace::MAX_DOMAINS;
+    if args.trace_format == TraceFormat::Xentrace && sc.domains.len() > max {
+        return Err(Failure::BadInput(format!(
+            "--trace-format: xentrace names domains 1..={max} (Xen's domain ids); {file} has {}",
+            sc.domains.len()
+        )));
+    }
     for (flag, path) in [("--trace", &args.trace), ("--samples", &args.samples)] {
         let Some(t) = path else { continue };
         let parent = t.parent().filter(|p| !p.as_os_str().is_empty());
@@ -128,7 +154,7 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
         let samples = args
             .samples
             .as_ref()
-            .map(|f| samples_path(f, n, names.len() > 1));
+            .map(|f| per_policy_path(f, n, names.len() > 1));
         let part = samples.as_ref().map(|f| {
             let mut p = f.clone().into_os_string();
             p.push(".part");
@@ -161,8 +187,20 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
         runs.push(run);
     }
     if let Some(t) = &args.trace {
-        crate::outputs::write_whole(t, &crate::outputs::trace(&sc, &runs))
-            .map_err(|e| prefix("--trace", e))?;
+        match args.trace_format {
+            TraceFormat::Perfetto => {
+                crate::outputs::write_whole(t, crate::outputs::trace(&sc, &runs))
+                    .map_err(|e| prefix("--trace", e))?
+            }
+            TraceFormat::Xentrace => {
+                for (r, st) in &runs {
+                    let f = per_policy_path(t, &r.policy, runs.len() > 1);
+                    let bytes =
+                        crate::outputs::xentrace::trace(&sc, &st.sched_events, r.duration_ns);
+                    crate::outputs::write_whole(&f, bytes).map_err(|e| prefix("--trace", e))?;
+                }
+            }
+        }
     }
     if let Some(dir) = &args.plot {
         crate::outputs::plots(dir, &sc, &runs).map_err(|e| prefix("--plot", e))?;
@@ -187,9 +225,10 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Where `--samples FILE` puts policy `policy`'s samples: FILE itself for
-/// one policy, else FILE with `-POLICY` before its extension.
-fn samples_path(file: &std::path::Path, policy: &str, several: bool) -> PathBuf {
+/// Where `--samples FILE` (and `--trace FILE --trace-format xentrace`)
+/// puts policy `policy`'s file: FILE itself for one policy, else FILE with
+/// `-POLICY` before its extension.
+fn per_policy_path(file: &std::path::Path, policy: &str, several: bool) -> PathBuf {
     if !several {
         return file.to_path_buf();
     }
@@ -220,6 +259,7 @@ mod tests {
             json: true,
             csv: false,
             trace: None,
+            trace_format: TraceFormat::Perfetto,
             plot: None,
             samples: None,
             seed: None,

@@ -32,6 +32,7 @@
 #include <xen/softirq.h>
 #include <xen/time.h>
 #include <xen/timer.h>
+#include <xen/trace.h>
 #include <xen/xmalloc.h>
 #include <xen/errno.h>
 #include <xen/err.h>
@@ -41,6 +42,19 @@
 
 #include "private.h"
 #include "rs_sched.h"
+
+/* ------------------------------------------------------------------------
+ * Trace records (xentrace): credit1's, since the three schedulers are of
+ * the credit family and xenalyze decodes credit1's records
+ * (xen/common/sched/credit.c:129-139 has the same definitions). Xen's core
+ * writes the generic ones (switches, runstates, wakes). `vsched simulate
+ * --trace-format xentrace` writes these at the same points: SCHEDULE per
+ * decision, SCHED_TASKLET when the idle unit is asked for (tasklet work or
+ * a pCPU leaving the pool), PICKED_CPU where Xen asks where a unit goes.
+ */
+#define TRC_CSCHED_SCHED_TASKLET TRC_SCHED_CLASS_EVT(CSCHED, 1)
+#define TRC_CSCHED_PICKED_CPU    TRC_SCHED_CLASS_EVT(CSCHED, 5)
+#define TRC_CSCHED_SCHEDULE      TRC_SCHED_CLASS_EVT(CSCHED, 9)
 
 /* ------------------------------------------------------------------------
  * ABI checks: the public-header records are the Rust records.
@@ -664,7 +678,10 @@ static unsigned int rs_pick_checked(const struct scheduler *ops,
 
     if ( unlikely(!rs_cpu_ok(h, unit, cpu)) )
         cpu = rs_fallback_cpu(h, unit);
-    return get_sched_res(cpu)->master_cpu;
+    cpu = get_sched_res(cpu)->master_cpu;
+    TRACE_3D(TRC_CSCHED_PICKED_CPU, unit->domain->domain_id, unit->unit_id,
+             cpu);
+    return cpu;
 }
 
 static struct sched_resource *cf_check
@@ -828,6 +845,13 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
 
     if ( !is_idle_unit(prev) && !prev_runnable )
         RS_UNIT(prev)->blocked = rs_unit_blocked(prev);
+
+    /* As credit1's csched_schedule: {cpu:16, tasklet:8, idle:8} (x86). */
+    TRACE_1D(TRC_CSCHED_SCHEDULE,
+             cpu | ((tasklet_work_scheduled || leaving) << 16) |
+             (is_idle_unit(prev) << 24));
+    if ( tasklet_work_scheduled || leaving )
+        TRACE_0D(TRC_CSCHED_SCHED_TASKLET);
 
     for ( round = 0; ; round++ )
     {

@@ -11,6 +11,7 @@ use std::process::{Command, ExitCode, Stdio};
 mod fuzz;
 mod scale;
 mod xen;
+mod xenalyze;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -72,6 +73,14 @@ const COMMANDS: &[Cmd] = &[
                 and a static vsched (built for musl unless --vsched) setting, reading back and \
                 being refused dom0's parameters through /dev/xen/privcmd",
         run: xen::xen_smoke,
+    },
+    Cmd {
+        name: "xenalyze",
+        usage: "xenalyze [--test]",
+        about: "Xen's trace analyser from the source xen-build used, into target/xen/out/xenalyze; \
+                --test runs the test comparing its summary of a simulated run (vsched simulate \
+                --trace-format xentrace) with the JSON report",
+        run: xenalyze::xenalyze,
     },
     Cmd {
         name: "fuzz",
