@@ -47,4 +47,4 @@ pub use params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, P
 pub use platform::{Platform, TimerKind, VcpuToken};
 pub use records::{Affinity, DomData, DomId, PcpuData, Pri, VcpuData, VcpuFlags};
 pub use time::{Span, Time};
-pub use vslicer::{VSlicer, VSlicerDomParams};
+pub use vslicer::{VSlicer, VSlicerDomParams, VSlicerGlobalParams};

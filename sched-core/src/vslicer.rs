@@ -57,6 +57,9 @@
 //! - **Switching class at run time**: a parameter change is seen by a
 //!   runnable vCPU at its next pick or deschedule (within one slice), when
 //!   the pCPU's counts move it from one class to the other.
+//! - **Which VMs are LSVMs** is the administrator's call in the paper; with
+//!   the pool's `auto_lsvm` on, domains without an explicit microslice are
+//!   classified from their event rate and run bursts ([`auto`]).
 //!
 //! Cost: a requeue walks the vCPU's priority band up to the second NLSVM,
 //! i.e. past at most `m + 1` vCPUs; picks and counts are O(1).
@@ -68,6 +71,10 @@ use crate::hooks::{Hooks, PoolInfo, Requeue};
 use crate::params::{ParamError, CREDITS_PER_MSEC, MICROSLICE_MAX, MICROSLICE_MIN};
 use crate::records::{DomData, PcpuData, Pri, VcpuData};
 use crate::time::{Span, Time};
+
+pub mod auto;
+
+use auto::{AutoClass, AutoLsvm};
 
 /// Micro credits below this count as spent: a microslice shorter than Xen's
 /// smallest ratelimit would cost a context switch for almost no work.
@@ -99,16 +106,43 @@ impl VSlicerDomParams {
     }
 }
 
-/// Per-domain state: the microslice, in ns.
+/// vSlicer's pool-wide parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VSlicerGlobalParams {
+    /// Classify domains without an explicit microslice from their event
+    /// rate and run bursts ([`auto`]); off by default, as in the paper.
+    pub auto_lsvm: bool,
+}
+
+/// Pool-wide state.
+#[derive(Debug, Default)]
+pub struct VsGlobal {
+    auto_lsvm: AtomicBool,
+}
+
+/// Per-domain state: the administrator's microslice, in ns, and the
+/// classifier's.
 #[derive(Debug, Default)]
 pub struct VsDom {
     microslice: AtomicI64,
+    auto: AutoLsvm,
 }
 
 impl VsDom {
+    /// The microslice it runs with: the administrator's, else the one the
+    /// classifier gave (zero while `auto_lsvm` is off).
     fn microslice(&self) -> Span {
-        Span(self.microslice.load(Relaxed))
+        match Span(self.microslice.load(Relaxed)) {
+            Span::ZERO => self.auto.microslice(),
+            t => t,
+        }
     }
+}
+
+/// What automatic detection decided for `dom` and the rates it saw; `None`
+/// when an explicit microslice makes it an LSVM regardless.
+pub fn auto_class(dom: &DomData<'_, VSlicer>) -> Option<AutoClass> {
+    (dom.ext.microslice.load(Relaxed) == 0).then(|| dom.ext.auto.class())
 }
 
 /// Per-vCPU state, touched only under the runqueue lock of its pCPU.
@@ -221,9 +255,9 @@ impl Hooks for VSlicer {
     type VcpuExt = VsVcpu;
     type DomExt = VsDom;
     type PcpuExt<'a> = VsPcpu;
-    type GlobalExt = ();
+    type GlobalExt = VsGlobal;
     type DomParams = VSlicerDomParams;
-    type GlobalParams = ();
+    type GlobalParams = VSlicerGlobalParams;
     const NAME: &'static str = "vslicer";
 
     fn runnable_changed<'a>(
@@ -290,17 +324,18 @@ impl Hooks for VSlicer {
     fn descheduled<'a>(
         _: &PcpuData<'a, Self>,
         x: &mut VsPcpu,
-        _: &(),
+        g: &VsGlobal,
         v: &'a VcpuData<'a, Self>,
         now: Time,
         runnable: bool,
     ) -> Requeue {
-        Self::reclassify(x, v);
         let e = &v.ext;
+        let ran = (now - Time(e.picked_at.load(Relaxed))).max(Span::ZERO);
+        v.dom().ext.auto.ran(ran, g.auto_lsvm.load(Relaxed), now);
+        Self::reclassify(x, v);
         if !e.lsvm.load(Relaxed) {
             return Requeue::Credit;
         }
-        let ran = (now - Time(e.picked_at.load(Relaxed))).max(Span::ZERO);
         let left = Span(e.micro.load(Relaxed)) - ran;
         e.micro.store(left.as_ns(), Relaxed);
         if !runnable || v.pri() == Pri::Over {
@@ -336,7 +371,7 @@ impl Hooks for VSlicer {
     }
 
     fn validate_dom_params(
-        _: &(),
+        _: &VsGlobal,
         _: &DomData<'_, Self>,
         p: &VSlicerDomParams,
         _: PoolInfo,
@@ -344,9 +379,23 @@ impl Hooks for VSlicer {
         p.validate()
     }
 
-    fn set_dom_params(_: &(), dom: &DomData<'_, Self>, p: &VSlicerDomParams) -> bool {
+    fn set_dom_params(_: &VsGlobal, dom: &DomData<'_, Self>, p: &VSlicerDomParams) -> bool {
         dom.ext.microslice.store(p.microslice.as_ns(), Relaxed);
         false
+    }
+
+    fn event<'a>(_: &mut VsPcpu, g: &VsGlobal, v: &'a VcpuData<'a, Self>, _: bool, now: Time) {
+        v.dom().ext.auto.event(g.auto_lsvm.load(Relaxed), now);
+    }
+
+    fn global_params(g: &VsGlobal) -> VSlicerGlobalParams {
+        VSlicerGlobalParams {
+            auto_lsvm: g.auto_lsvm.load(Relaxed),
+        }
+    }
+
+    fn set_global_params(g: &VsGlobal, p: &VSlicerGlobalParams) {
+        g.auto_lsvm.store(p.auto_lsvm, Relaxed);
     }
 
     fn dump_pcpu(

@@ -44,7 +44,9 @@ pub use sched_core::vslicer::round_lengths;
 pub use sched_core::{CreditDomParams, CreditGlobalParams, ParamError, Span, VSlicerDomParams};
 pub use sched_core::{EdfDomParams, RtMode as EdfMode};
 
-pub use report::{Dist, DomainReport, FlowReport, NetReport, PcpuReport, Report, WindowSample};
+pub use report::{
+    AutoLsvmReport, Dist, DomainReport, FlowReport, NetReport, PcpuReport, Report, WindowSample,
+};
 pub use scenario::{
     Arrival, Change, ChangeKind, Domain, DomainChange, Flow, Host, Net, Pool, Rt, RtMode, Scenario,
     ScenarioError, ShaperKind, Workload,
@@ -191,6 +193,8 @@ pub struct SimStats {
     /// Per domain, response-latency samples in ns, in completion order
     /// (only with `samples`).
     pub latencies: Vec<Vec<i64>>,
+    /// When each of those responses completed, ns (only with `samples`).
+    pub latency_at: Vec<Vec<i64>>,
     /// Each whole window's CPU time per domain (only with `window`).
     pub windows: Vec<WindowCpu>,
 }

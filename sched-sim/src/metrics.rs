@@ -37,9 +37,10 @@ pub(crate) struct DomMetrics {
     pub(crate) sched: Samples,
     /// Joining a runqueue (woken or preempted) to running.
     pub(crate) wait: Samples,
-    /// Every response latency, in completion order, when the run keeps
-    /// them in memory (`SimOptions::samples`: plots, the reproductions).
-    pub(crate) kept: Option<Vec<i64>>,
+    /// Every response latency with the instant it completed, in completion
+    /// order, when the run keeps them in memory (`SimOptions::samples`:
+    /// plots, the reproductions).
+    pub(crate) kept: Option<Vec<(i64, i64)>>,
     /// Where every sample is also written, and this domain's index there.
     pub(crate) log: Option<(Log, u16)>,
     pub(crate) deadline_misses: u64,
@@ -60,7 +61,7 @@ impl DomMetrics {
             Kind::Latency => {
                 self.latency.push(ns);
                 if let Some(k) = &mut self.kept {
-                    k.push(ns.max(0));
+                    k.push((at, ns.max(0)));
                 }
             }
             Kind::Sched => self.sched.push(ns),

@@ -2,11 +2,11 @@
 //! each policy's parameters.
 
 use sched_core::{
-    CpuId, CpuMask, Credit1, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Span, VSlicer,
-    VSlicerDomParams,
+    CpuId, CpuMask, Credit1, DomData, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Span,
+    VSlicer, VSlicerDomParams, VSlicerGlobalParams,
 };
 
-use crate::report::Report;
+use crate::report::{AutoLsvmReport, Report};
 use crate::scenario::{Domain, DomainChange, Pool, Scenario};
 use crate::{sim, SimError, SimOptions, SimStats};
 
@@ -25,6 +25,12 @@ pub(crate) trait SimPolicy: Hooks {
     fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask {
         let _ = (sc, d, alive);
         CpuMask::EMPTY
+    }
+    /// What automatic LSVM detection decided for `dom` (vSlicer in a pool
+    /// with `auto_lsvm`).
+    fn auto_lsvm(sc: &Scenario, dom: &DomData<'_, Self>) -> Option<AutoLsvmReport> {
+        let _ = (sc, dom);
+        None
     }
     /// Whether the policy declares that a runnable vCPU of domain `d` (a
     /// domain with runnable vCPUs) may hold a pCPU for as long as it likes,
@@ -52,7 +58,24 @@ impl SimPolicy for VSlicer {
             p.microslice = m;
         }
     }
-    fn global(_: &Pool) {}
+    fn global(pool: &Pool) -> VSlicerGlobalParams {
+        VSlicerGlobalParams {
+            auto_lsvm: pool.auto_lsvm.unwrap_or(false),
+        }
+    }
+    fn auto_lsvm(sc: &Scenario, dom: &DomData<'_, Self>) -> Option<AutoLsvmReport> {
+        if sc.pool.auto_lsvm != Some(true) {
+            return None;
+        }
+        let c = sched_core::vslicer::auto_class(dom)?;
+        Some(AutoLsvmReport {
+            microslice_ns: c.microslice.as_ns(),
+            since_ns: c.since.map(|t| t.ns()),
+            changes: c.changes,
+            events_per_sec: c.events_per_sec,
+            burst_ns: c.burst.as_ns(),
+        })
+    }
 }
 
 impl SimPolicy for EdfCredit {

@@ -67,6 +67,25 @@ pub struct DomainReport {
     /// What its shaper did, when it has a `net` limit (else null).
     #[serde(default)]
     pub net: Option<NetReport>,
+    /// What vSlicer's automatic LSVM detection decided, in a pool with
+    /// `auto_lsvm` for a domain without an explicit microslice (else null).
+    #[serde(default)]
+    pub auto_lsvm: Option<AutoLsvmReport>,
+}
+
+/// Automatic LSVM detection's verdict on a domain at the end of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoLsvmReport {
+    /// The microslice it gave the domain; 0: an NLSVM.
+    pub microslice_ns: i64,
+    /// When the domain last changed class (null: never).
+    pub since_ns: Option<i64>,
+    /// Times it changed class.
+    pub changes: u32,
+    /// Events per second in the last window it measured.
+    pub events_per_sec: u64,
+    /// Mean run burst in that window.
+    pub burst_ns: i64,
 }
 
 /// A shaped domain's network (see `net.rs`).

@@ -25,8 +25,8 @@
 //!
 //! A `[pool]` table sets pool-wide scheduler parameters (`tslice`,
 //! `ratelimit`, `migration_delay`, as `xl sched-credit -s -t/-r/-m` does;
-//! edf-credit's `poll` and `edf_slice`); absent keys keep the defaults
-//! (30 ms, 1 ms, 0; 0.5 ms, 0.5 ms).
+//! edf-credit's `poll` and `edf_slice`; vslicer's `auto_lsvm`, a boolean);
+//! absent keys keep the defaults (30 ms, 1 ms, 0; 0.5 ms, 0.5 ms; false).
 //!
 //! A domain may be shaped: `net = { limit = "2Mbit", shaper = "smooth-window" }`
 //! (or `"token-bucket"`; optional `period` 50 ms, `window` 3 ms, `interval`
@@ -86,6 +86,9 @@ pub struct Pool {
     pub poll: Option<Span>,
     /// edf-credit: how long an EDF pick runs.
     pub edf_slice: Option<Span>,
+    /// vslicer: classify domains without a microslice from their event rate
+    /// and run bursts (off when absent).
+    pub auto_lsvm: Option<bool>,
 }
 
 impl Pool {
@@ -524,6 +527,7 @@ struct RawPool {
     migration_delay: Option<Spanned<String>>,
     poll: Option<Spanned<String>>,
     edf_slice: Option<Spanned<String>>,
+    auto_lsvm: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -858,6 +862,7 @@ fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 migration_delay: cx.opt_duration(&r.migration_delay, "pool.migration_delay")?,
                 poll: cx.opt_duration(&r.poll, "pool.poll")?,
                 edf_slice: cx.opt_duration(&r.edf_slice, "pool.edf_slice")?,
+                auto_lsvm: r.auto_lsvm,
             }
         }
         None => Pool::default(),

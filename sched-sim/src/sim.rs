@@ -1175,7 +1175,16 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             }
         }
         if self.m.first().is_some_and(|m| m.kept.is_some()) {
-            self.stats.latencies = self.m.iter_mut().filter_map(|m| m.kept.take()).collect();
+            let kept: Vec<Vec<(i64, i64)>> =
+                self.m.iter_mut().filter_map(|m| m.kept.take()).collect();
+            self.stats.latency_at = kept
+                .iter()
+                .map(|k| k.iter().map(|s| s.0).collect())
+                .collect();
+            self.stats.latencies = kept
+                .iter()
+                .map(|k| k.iter().map(|s| s.1).collect())
+                .collect();
         }
         let total = duration as f64 * self.c.len() as f64;
         let domains = self
@@ -1183,7 +1192,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             .domains
             .iter()
             .zip(&self.m)
-            .map(|(d, m)| DomainReport {
+            .zip(self.drec)
+            .map(|((d, m), rec)| DomainReport {
                 name: d.name.clone(),
                 cpu_share: m.cpu_ns as f64 / total,
                 cpu_ns: m.cpu_ns,
@@ -1204,6 +1214,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                     d.start.as_ns(),
                     d.stop.map_or(duration, |s| s.as_ns()).min(duration),
                 ),
+                auto_lsvm: H::auto_lsvm(self.sc, rec),
             })
             .collect();
         let pcpus = self

@@ -89,6 +89,37 @@ pub(crate) fn render(sc: &Scenario, reports: &[Report]) -> String {
             );
         }
     }
+    // What automatic LSVM detection decided, and from what.
+    for r in reports {
+        for d in &r.domains {
+            let Some(a) = d.auto_lsvm else { continue };
+            let seen = format!(
+                "last window: {} events/s, mean burst {:.2} ms",
+                a.events_per_sec,
+                a.burst_ns as f64 / 1e6
+            );
+            let _ = match (a.microslice_ns > 0, a.since_ns) {
+                (true, since) => writeln!(
+                    s,
+                    "{}: auto_lsvm made {} an LSVM at {:.2} s (microslice {:.0} ms; {} change(s); {seen})",
+                    r.policy,
+                    d.name,
+                    since.unwrap_or(0) as f64 / 1e9,
+                    a.microslice_ns as f64 / 1e6,
+                    a.changes,
+                ),
+                (false, Some(t)) => writeln!(
+                    s,
+                    "{}: auto_lsvm made {} an NLSVM again at {:.2} s ({} change(s); {seen})",
+                    r.policy,
+                    d.name,
+                    t as f64 / 1e9,
+                    a.changes
+                ),
+                (false, None) => Ok(()),
+            };
+        }
+    }
     net_section(&mut s, reports);
     // Column padding leaves trailing blanks; drop them.
     s.lines().map(|l| l.trim_end().to_string() + "\n").collect()

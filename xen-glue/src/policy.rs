@@ -8,7 +8,7 @@ use sched_core::edf::{EdfDomParams, EdfGlobalParams, RtMode};
 use sched_core::vslicer::VSlicerDomParams;
 use sched_core::{
     Credit1, CreditDomParams, CreditGlobalParams, DomParams, EdfCredit, GlobalParams, Hooks, Span,
-    VSlicer,
+    VSlicer, VSlicerGlobalParams,
 };
 
 use crate::abi::{self, RsDomParams, RsGlobalParams};
@@ -75,9 +75,11 @@ impl XenPolicy for VSlicer {
             microslice: us(c.microslice_us),
         })
     }
-    fn global_to_c(_: &(), _: &mut RsGlobalParams) {}
-    fn global_from_c(c: &RsGlobalParams) -> Option<()> {
-        no_edf_globals(c)
+    // `auto_lsvm` has no field in the sysctl yet: under Xen it stays off
+    // (the simulator has it).
+    fn global_to_c(_: &VSlicerGlobalParams, _: &mut RsGlobalParams) {}
+    fn global_from_c(c: &RsGlobalParams) -> Option<VSlicerGlobalParams> {
+        no_edf_globals(c).map(|()| VSlicerGlobalParams::default())
     }
 }
 

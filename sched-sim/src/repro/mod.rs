@@ -6,6 +6,7 @@
 //! [`Check`] passes, and `vsched repro` prints the tables and draws the CDFs.
 //! Nothing here prints or writes files.
 
+mod auto_lsvm;
 pub mod edf;
 pub mod shaper;
 pub mod vslicer;

@@ -96,6 +96,7 @@ pub fn run_all(opts: &ReproOptions) -> Result<Repro, SimError> {
     fig6(&mut r, &mut crest, opts)?;
     fig7(&mut r, &mut crest, opts)?;
     fig11(&mut r, &mut crest, opts)?;
+    super::auto_lsvm::run(&mut r, opts)?;
     let (label, wait, bound) = crest.worst.clone().unwrap_or_default();
     r.checks.push(check(
         "§3.1",
@@ -219,7 +220,7 @@ fn fig6(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Sim
 
 /// A VM kept 40% busy, as `lookbusy` kept the paper's VMs (Section 5.1):
 /// 40 ms of work released every 100 ms.
-fn lookbusy(i: usize, t_m: Span) -> Domain {
+pub(super) fn lookbusy(i: usize, t_m: Span) -> Domain {
     let mut d = vm(i, t_m);
     d.workloads = vec![Workload::Cpu {
         load: 0.4,
@@ -229,7 +230,7 @@ fn lookbusy(i: usize, t_m: Span) -> Domain {
 }
 
 /// The pinged VM: 40% busy, answering Poisson pings between its work.
-fn pinged(t_m: Span) -> Domain {
+pub(super) fn pinged(t_m: Span) -> Domain {
     let mut d = lookbusy(0, t_m);
     d.workloads.push(Workload::Ping {
         interval: Span::ms(20),

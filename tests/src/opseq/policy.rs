@@ -4,7 +4,7 @@
 
 use sched_core::{
     Credit1, CreditDomParams, CreditGlobalParams, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks,
-    RtMode, Span, VSlicer, VSlicerDomParams,
+    RtMode, Span, VSlicer, VSlicerDomParams, VSlicerGlobalParams,
 };
 
 /// What a domain is to the placement rules, as the host set it.
@@ -48,7 +48,11 @@ impl OpPolicy for VSlicer {
         };
         VSlicerDomParams { microslice }
     }
-    fn global_params_from(_: [u8; 2]) {}
+    fn global_params_from(b: [u8; 2]) -> VSlicerGlobalParams {
+        VSlicerGlobalParams {
+            auto_lsvm: b[0] & 1 == 1,
+        }
+    }
 }
 
 impl OpPolicy for EdfCredit {
