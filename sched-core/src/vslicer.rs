@@ -330,12 +330,16 @@ impl Hooks for VSlicer {
         runnable: bool,
     ) -> Requeue {
         let e = &v.ext;
-        let ran = (now - Time(e.picked_at.load(Relaxed))).max(Span::ZERO);
-        v.dom().ext.auto.ran(ran, g.auto_lsvm.load(Relaxed), now);
+        let ran = || (now - Time(e.picked_at.load(Relaxed))).max(Span::ZERO);
+        let (on, auto) = (g.auto_lsvm.load(Relaxed), &v.dom().ext.auto);
+        if on || auto.started() {
+            auto.ran(ran(), on, now);
+        }
         Self::reclassify(x, v);
         if !e.lsvm.load(Relaxed) {
             return Requeue::Credit;
         }
+        let ran = ran();
         let left = Span(e.micro.load(Relaxed)) - ran;
         e.micro.store(left.as_ns(), Relaxed);
         if !runnable || v.pri() == Pri::Over {

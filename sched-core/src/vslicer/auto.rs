@@ -118,6 +118,13 @@ impl AutoLsvm {
         }
     }
 
+    /// Whether it has measured anything since `auto_lsvm` was last off (if
+    /// not, and it is off, there is nothing to count or forget).
+    #[inline]
+    pub(crate) fn started(&self) -> bool {
+        self.window_start.load(Relaxed) >= 0
+    }
+
     /// An event reached one of the domain's vCPUs at `now`.
     pub(crate) fn event(&self, on: bool, now: Time) {
         if on {
