@@ -132,17 +132,22 @@ impl VsDom {
     /// The microslice it runs with: the administrator's, else the one the
     /// classifier gave (zero while `auto_lsvm` is off).
     fn microslice(&self) -> Span {
-        match Span(self.microslice.load(Relaxed)) {
+        match self.explicit() {
             Span::ZERO => self.auto.microslice(),
             t => t,
         }
+    }
+
+    /// The administrator's microslice (zero: none).
+    fn explicit(&self) -> Span {
+        Span(self.microslice.load(Relaxed))
     }
 }
 
 /// What automatic detection decided for `dom` and the rates it saw; `None`
 /// when an explicit microslice makes it an LSVM regardless.
 pub fn auto_class(dom: &DomData<'_, VSlicer>) -> Option<AutoClass> {
-    (dom.ext.microslice.load(Relaxed) == 0).then(|| dom.ext.auto.class())
+    (dom.ext.explicit() == Span::ZERO).then(|| dom.ext.auto.class())
 }
 
 /// Per-vCPU state, touched only under the runqueue lock of its pCPU.
@@ -368,9 +373,12 @@ impl Hooks for VSlicer {
         !v.ext.lsvm.load(Relaxed)
     }
 
+    /// The administrator's microslice, never the classifier's: a
+    /// read-modify-write of the parameters must not make a classification
+    /// an explicit setting.
     fn dom_params(dom: &DomData<'_, Self>) -> VSlicerDomParams {
         VSlicerDomParams {
-            microslice: dom.ext.microslice(),
+            microslice: dom.ext.explicit(),
         }
     }
 

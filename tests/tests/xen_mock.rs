@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 
 use xen_glue::abi::{
-    RsDecision, RsDomParams, RsGlobalParams, CMD_GETINFO, CMD_PUTINFO, EINVAL, POLICY_CREDIT,
-    POLICY_EDF, POLICY_VSLICER, TIMER_ACCT,
+    RsDecision, RsDomParams, RsGlobalParams, CMD_GETINFO, CMD_PUTINFO, EINVAL, GLOBAL_AUTO_LSVM,
+    POLICY_CREDIT, POLICY_EDF, POLICY_VSLICER, TIMER_ACCT,
 };
 use xen_glue::*;
 
@@ -845,6 +845,10 @@ fn credit_under_a_mock_xen_core() {
         ..p
     }); // not EDF
     bad_g.push(RsGlobalParams { poll_us: 500, ..g });
+    bad_g.push(RsGlobalParams {
+        flags: GLOBAL_AUTO_LSVM,
+        ..g
+    }); // not vSlicer
     hostile(&core, d, &bad, &bad_g);
     // A valid change takes, and weight 0 keeps the weight (credit's rule).
     assert_eq!(core.put(d, RsDomParams { weight: 512, ..p }), 0);
@@ -917,11 +921,53 @@ fn vslicer_under_a_mock_xen_core() {
         edf_slice_us: 500,
         ..g
     });
+    bad_g.push(RsGlobalParams { flags: 2, ..g }); // no such flag
     hostile(&core, 0, &bad, &bad_g);
     core.reset_stats();
     core.run(2000);
     let k = core.unit_of(0)[0];
     assert!(core.units[k].ran > 0);
+    // Automatic detection through the sysctl: dom0, back to no microslice,
+    // wakes from blocked about 95 times a second (0.5 ms of work, 10 ms
+    // asleep) and becomes an LSVM with its burst rounded up to 1 ms; the
+    // hogs, which never block, stay NLSVMs; the domctl says so.
+    assert_eq!(
+        core.put(
+            0,
+            RsDomParams {
+                microslice_us: 0,
+                ..p
+            }
+        ),
+        0
+    );
+    let mut on = RsGlobalParams {
+        flags: GLOBAL_AUTO_LSVM,
+        ..g
+    };
+    assert_eq!(core.global(CMD_PUTINFO, &mut on), 0);
+    let mut back = RsGlobalParams::default();
+    core.global(CMD_GETINFO, &mut back);
+    assert_eq!(back.flags, GLOBAL_AUTO_LSVM);
+    core.run(4000);
+    let d0 = core.get(0);
+    assert_eq!(
+        d0.microslice_us, 0,
+        "the administrator's setting is untouched"
+    );
+    assert_eq!(
+        (d0.auto_microslice_us, d0.auto_changes),
+        (1000, 1),
+        "dom0 classified: {d0:?}"
+    );
+    assert!((80..=100).contains(&d0.auto_events), "{d0:?}");
+    let hog = core.get(1);
+    assert_eq!(
+        (hog.auto_microslice_us, hog.auto_events, hog.auto_changes),
+        (0, 0, 0)
+    );
+    // Read-only fields sent back by a get-modify-put are ignored.
+    assert_eq!(core.put(0, d0), 0);
     core.teardown();
 }
 

@@ -1,12 +1,16 @@
 //! `vsched sched-vslicer`: mark a domain latency-sensitive (an LSVM with a
-//! microslice) or back to normal, and list LSVMs and NLSVMs per pCPU with
-//! the micro-round they get (seed 002, eq. 12), on a simulated host file.
+//! microslice) or back to normal, turn the pool's automatic LSVM detection
+//! on or off, and list LSVMs and NLSVMs per pCPU with the micro-round they
+//! get (seed 002, eq. 12), on a simulated host file or the running Xen
+//! (where each domain's automatic classification is shown too).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use sched_sim::{Scenario, Span, VSlicerDomParams};
 use toml_edit::value;
+
+use xen_glue::abi::{RsDomParams, GLOBAL_AUTO_LSVM};
 
 use crate::host::{self, POOL};
 use crate::xen::{self, Xen};
@@ -19,10 +23,17 @@ T_S and T_n (eq. 12) are shown per pCPU for the vCPUs that can only run
 there (pinned to it, or on a one-pCPU host); others float between pCPUs and
 are listed apart: the scheduler counts them where they run.
 
+With --auto-lsvm on, a domain without a microslice becomes an LSVM while it
+receives 20 or more events a second (two 1 s windows in a row; an NLSVM
+again after three under 10/s), with its mean run burst (1..10 ms) as its
+microslice. An explicit microslice always wins. Under Xen the listing shows
+what the classifier decided for each domain and from what.
+
 Examples:
   vsched sched-vslicer                    list domains and each pCPU's round
   vsched sched-vslicer -d web -m 5ms      make web an LSVM, 5 ms microslices
-  vsched sched-vslicer -d web -m 0        make web an NLSVM again")]
+  vsched sched-vslicer -d web -m 0        make web an NLSVM again
+  vsched sched-vslicer --auto-lsvm on     classify the other domains automatically")]
 pub(crate) struct SchedVslicerArgs {
     /// Domain, by name or ID.
     #[arg(short = 'd', long = "domain")]
@@ -30,6 +41,9 @@ pub(crate) struct SchedVslicerArgs {
     /// Microslice (e.g. 5ms); 0 makes the domain an NLSVM.
     #[arg(short = 'm', long)]
     microslice: Option<String>,
+    /// Automatic LSVM detection for the pool: on or off.
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"], conflicts_with_all = ["domain", "microslice"])]
+    auto_lsvm: Option<String>,
     /// The host file (default: $VSCHED_HOST, then ./host.toml).
     #[arg(long, value_name = "FILE")]
     host: Option<PathBuf>,
@@ -40,11 +54,25 @@ pub(crate) fn run(a: &SchedVslicerArgs) -> Result<(), Failure> {
     if xen::is_xen(&path) {
         return run_xen(a);
     }
+    if let Some(on) = &a.auto_lsvm {
+        let on = on == "on";
+        host::change(&path, |_, doc| {
+            let t = host::pool_table(doc)?;
+            if on {
+                t["auto_lsvm"] = value(true);
+            } else {
+                t.remove("auto_lsvm");
+            }
+            Ok(())
+        })?;
+        return Ok(());
+    }
     let Some(which) = &a.domain else {
         if a.microslice.is_some() {
             return Err(Failure::BadInput("-m needs -d DOMAIN".into()));
         }
         let sc = host::load(&path)?;
+        println!("{}", auto_line(sc.pool.auto_lsvm == Some(true)));
         print!("{}", header());
         for i in 0..sc.domains.len() {
             print!("{}", row(&sc, i));
@@ -86,6 +114,14 @@ fn parse_microslice(m: &str) -> Result<Span, Failure> {
     Ok(t)
 }
 
+/// The pool line: whether automatic detection is on.
+fn auto_line(on: bool) -> String {
+    format!(
+        "Cpupool {POOL}: auto_lsvm={}",
+        if on { "on" } else { "off" }
+    )
+}
+
 fn header() -> String {
     format!(
         "{:<33} {:>4} {:>10} {:>5}\n",
@@ -110,22 +146,52 @@ fn row_of(name: &str, id: usize, t: Span) -> String {
     format!("{name:<33} {id:>4} {ms:>10} {class:>5}\n")
 }
 
-/// The same command on the running Xen (`--host xen`): the domain rows
-/// (each pCPU's round needs the placement, which the domctl does not carry).
+/// Why automatic detection gave a domain without a microslice its class
+/// (Xen's read-only fields); nothing for one with a microslice.
+fn auto_of(p: &RsDomParams) -> String {
+    if p.microslice_us != 0 {
+        return String::new();
+    }
+    format!(
+        "  auto: {} events/s, burst {}, {} change(s)",
+        p.auto_events,
+        xen::show_us(p.auto_burst_us),
+        p.auto_changes
+    )
+}
+
+/// The same command on the running Xen (`--host xen`): the pool line and
+/// the domain rows with what automatic detection decided (each pCPU's round
+/// needs the placement, which the domctl does not carry).
 fn run_xen(a: &SchedVslicerArgs) -> Result<(), Failure> {
     let x = Xen::open()?;
     x.expect("vslicer", "sched-vslicer")?;
-    let row = |id: u16, p: &xen_glue::abi::RsDomParams| {
-        row_of(
-            &xen::dom_name(id),
-            id.into(),
-            Span::us(i64::from(p.microslice_us)),
-        )
+    if let Some(on) = &a.auto_lsvm {
+        let flag = if on == "on" { GLOBAL_AUTO_LSVM } else { 0 };
+        return x.change_pool(0, |p| {
+            p.flags = (p.flags & !GLOBAL_AUTO_LSVM) | flag;
+            Ok(())
+        });
+    }
+    let auto = x.pool(0)?.flags & GLOBAL_AUTO_LSVM != 0;
+    let row = |id: u16, p: &RsDomParams| {
+        // The microslice it runs with: its own, else the classifier's.
+        let t = match p.microslice_us {
+            0 if auto => p.auto_microslice_us,
+            t => t,
+        };
+        let r = row_of(&xen::dom_name(id), id.into(), Span::us(i64::from(t)));
+        if auto {
+            format!("{}{}\n", r.trim_end(), auto_of(p))
+        } else {
+            r
+        }
     };
     let Some(which) = &a.domain else {
         if a.microslice.is_some() {
             return Err(Failure::BadInput("-m needs -d DOMAIN".into()));
         }
+        println!("{}", auto_line(auto));
         print!("{}", header());
         for (id, p) in x.domains()? {
             print!("{}", row(id, &p));

@@ -73,7 +73,7 @@ struct Domctl {
     sched_id: u32,
     sched_cmd: u32,
     params: RsDomParams,
-    _rest: [u8; 100],
+    _rest: [u8; 84],
 }
 
 /// `struct xen_sysctl` carrying `XEN_SYSCTL_scheduler_op`.
@@ -86,7 +86,7 @@ struct SysctlSchedOp {
     sched_cmd: u32,
     _pad: u32,
     params: RsGlobalParams,
-    _rest: [u8; 92],
+    _rest: [u8; 88],
 }
 
 /// `struct xen_sysctl` carrying `XEN_SYSCTL_cpupool_op`.
@@ -235,7 +235,7 @@ impl Xen {
             sched_id: self.sched_id,
             sched_cmd: cmd,
             params: *p,
-            _rest: [0; 100],
+            _rest: [0; 84],
         };
         self.hypercall(HYPERVISOR_DOMCTL, &mut op)?;
         *p = op.params;
@@ -313,7 +313,7 @@ impl Xen {
             sched_cmd: cmd,
             _pad: 0,
             params: *p,
-            _rest: [0; 92],
+            _rest: [0; 88],
         };
         self.hypercall(HYPERVISOR_SYSCTL, &mut op)
             .map_err(|e| refused(e, &pool_name(pool)))?;

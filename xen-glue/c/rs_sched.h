@@ -53,6 +53,11 @@ struct rs_dom_params {
     uint8_t  rt_mode;        /* edf: 0 none, 1 periodic, 2 aperiodic         */
     uint8_t  driver;         /* edf: 1 = the driver domain (dom0); read-only */
     uint16_t pad;
+    /* vslicer, read-only (ignored on putinfo): automatic LSVM detection */
+    uint32_t auto_microslice_us; /* the microslice it gave, 0 = NLSVM        */
+    uint32_t auto_events;        /* events/s in its last window             */
+    uint32_t auto_burst_us;      /* mean run burst in that window           */
+    uint32_t auto_changes;       /* class changes so far                    */
 };
 
 /* Pool-wide parameters: XEN_SYSCTL_SCHEDOP_{get,put}info (same layout as
@@ -63,7 +68,11 @@ struct rs_global_params {
     uint32_t vcpu_migr_delay_us; /* 0..100000                               */
     uint32_t poll_us;            /* edf: 100..100000; else must be 0         */
     uint32_t edf_slice_us;       /* edf: 100..tslice; else must be 0         */
+    uint32_t flags;              /* vslicer: RS_GLOBAL_AUTO_LSVM; else 0    */
 };
+
+/* rs_global_params.flags: vslicer classifies domains without a microslice. */
+#define RS_GLOBAL_AUTO_LSVM 1u
 
 #define RS_CMD_PUTINFO 0
 #define RS_CMD_GETINFO 1

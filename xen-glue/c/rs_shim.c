@@ -78,6 +78,10 @@ static void __init __maybe_unused rs_abi_checks(void)
     RS_SAME_FIELD(xen_domctl_sched_rsched, rs_dom_params, rt_mode);
     RS_SAME_FIELD(xen_domctl_sched_rsched, rs_dom_params, driver);
     RS_SAME_FIELD(xen_domctl_sched_rsched, rs_dom_params, pad);
+    RS_SAME_FIELD(xen_domctl_sched_rsched, rs_dom_params, auto_microslice_us);
+    RS_SAME_FIELD(xen_domctl_sched_rsched, rs_dom_params, auto_events);
+    RS_SAME_FIELD(xen_domctl_sched_rsched, rs_dom_params, auto_burst_us);
+    RS_SAME_FIELD(xen_domctl_sched_rsched, rs_dom_params, auto_changes);
 
     BUILD_BUG_ON(sizeof(struct xen_sysctl_rsched_schedule) !=
                  sizeof(struct rs_global_params));
@@ -87,6 +91,7 @@ static void __init __maybe_unused rs_abi_checks(void)
                   vcpu_migr_delay_us);
     RS_SAME_FIELD(xen_sysctl_rsched_schedule, rs_global_params, poll_us);
     RS_SAME_FIELD(xen_sysctl_rsched_schedule, rs_global_params, edf_slice_us);
+    RS_SAME_FIELD(xen_sysctl_rsched_schedule, rs_global_params, flags);
 
     /* The new union members do not move the existing ones ... */
     BUILD_BUG_ON(offsetof(struct xen_domctl_scheduler_op, u.rsched) !=

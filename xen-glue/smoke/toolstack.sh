@@ -60,6 +60,11 @@ rcredit)
     pools vslicer
     ;;
 vslicer)
+    check auto-on 0 '' sched-vslicer $X --auto-lsvm on
+    check auto-read 0 'auto_lsvm=on' sched-vslicer $X
+    check auto-shown 0 'Domain-0 +0 .*auto: [0-9]+ events/s, burst ' sched-vslicer $X
+    check auto-off 0 '' sched-vslicer $X --auto-lsvm off
+    check auto-read-off 0 'auto_lsvm=off' sched-vslicer $X
     check set-microslice 0 '' sched-vslicer $X -d 0 -m 5ms
     check read-back 0 'Domain-0 +0 +5ms +LSVM' sched-vslicer $X -d 0
     check hostile-microslice 2 'Xen refused' sched-vslicer $X -d 0 -m 500us

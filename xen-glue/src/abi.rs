@@ -69,6 +69,15 @@ pub struct RsDomParams {
     pub driver: u8,
     /// Zero.
     pub pad: u16,
+    /// vSlicer, read-only (ignored on putinfo): the microslice automatic
+    /// LSVM detection gave, in µs, 0 = NLSVM.
+    pub auto_microslice_us: u32,
+    /// vSlicer, read-only: events per second in its last window.
+    pub auto_events: u32,
+    /// vSlicer, read-only: mean run burst in that window, µs.
+    pub auto_burst_us: u32,
+    /// vSlicer, read-only: class changes so far.
+    pub auto_changes: u32,
 }
 
 /// `struct rs_global_params`: pool-wide parameters as the sysctl carries them.
@@ -85,12 +94,17 @@ pub struct RsGlobalParams {
     pub poll_us: u32,
     /// EDF+credit's EDF slice in µs (0 for the other policies).
     pub edf_slice_us: u32,
+    /// vSlicer: [`GLOBAL_AUTO_LSVM`]; 0 for the other policies.
+    pub flags: u32,
 }
+
+/// `RS_GLOBAL_AUTO_LSVM`: vSlicer classifies domains without a microslice.
+pub const GLOBAL_AUTO_LSVM: u32 = 1;
 
 // The C header fixes these sizes; a change here is an ABI break.
 const _: () = assert!(core::mem::size_of::<RsDecision>() == 24);
-const _: () = assert!(core::mem::size_of::<RsDomParams>() == 20);
-const _: () = assert!(core::mem::size_of::<RsGlobalParams>() == 20);
+const _: () = assert!(core::mem::size_of::<RsDomParams>() == 36);
+const _: () = assert!(core::mem::size_of::<RsGlobalParams>() == 24);
 
 extern "C" {
     /// `NOW()`.

@@ -149,6 +149,7 @@ pub fn adjust<H: XenPolicy>(
     match cmd {
         abi::CMD_GETINFO => {
             *p = policy::dom_to_c::<H>(&cur);
+            H::dom_state_to_c(dom, p);
             0
         }
         abi::CMD_PUTINFO => match policy::dom_from_c::<H>(p, &cur) {

@@ -7,8 +7,8 @@
 use sched_core::edf::{EdfDomParams, EdfGlobalParams, RtMode};
 use sched_core::vslicer::VSlicerDomParams;
 use sched_core::{
-    Credit1, CreditDomParams, CreditGlobalParams, DomParams, EdfCredit, GlobalParams, Hooks, Span,
-    VSlicer, VSlicerGlobalParams,
+    Credit1, CreditDomParams, CreditGlobalParams, DomData, DomParams, EdfCredit, GlobalParams,
+    Hooks, Span, VSlicer, VSlicerGlobalParams,
 };
 
 use crate::abi::{self, RsDomParams, RsGlobalParams};
@@ -26,6 +26,11 @@ pub trait XenPolicy: Hooks + Sized + 'static {
     fn global_to_c(p: &Self::GlobalParams, c: &mut RsGlobalParams);
     /// The layer's pool-wide parameters from the sysctl record.
     fn global_from_c(c: &RsGlobalParams) -> Option<Self::GlobalParams>;
+    /// What the layer knows of `dom` beyond its parameters (read-only
+    /// fields of the domctl record).
+    fn dom_state_to_c(dom: &DomData<'_, Self>, c: &mut RsDomParams) {
+        let _ = (dom, c);
+    }
     /// A new domain's layer parameters (before it has vCPUs).
     fn new_domain(domid: u16) -> Option<Self::DomParams> {
         let _ = domid;
@@ -42,9 +47,10 @@ fn to_us(s: Span) -> u32 {
     u32::try_from(s.as_ns() / 1_000).unwrap_or(u32::MAX)
 }
 
-/// The layers without pool-wide parameters refuse EDF's.
-fn no_edf_globals(c: &RsGlobalParams) -> Option<()> {
-    (c.poll_us == 0 && c.edf_slice_us == 0).then_some(())
+/// Credit1 has no pool-wide parameters of a layer: it refuses EDF's and
+/// vSlicer's.
+fn no_layer_globals(c: &RsGlobalParams) -> Option<()> {
+    (c.poll_us == 0 && c.edf_slice_us == 0 && c.flags == 0).then_some(())
 }
 
 impl XenPolicy for Credit1 {
@@ -60,7 +66,7 @@ impl XenPolicy for Credit1 {
     }
     fn global_to_c(_: &(), _: &mut RsGlobalParams) {}
     fn global_from_c(c: &RsGlobalParams) -> Option<()> {
-        no_edf_globals(c)
+        no_layer_globals(c)
     }
 }
 
@@ -75,11 +81,26 @@ impl XenPolicy for VSlicer {
             microslice: us(c.microslice_us),
         })
     }
-    // `auto_lsvm` has no field in the sysctl yet: under Xen it stays off
-    // (the simulator has it).
-    fn global_to_c(_: &VSlicerGlobalParams, _: &mut RsGlobalParams) {}
+    fn global_to_c(p: &VSlicerGlobalParams, c: &mut RsGlobalParams) {
+        c.flags = if p.auto_lsvm {
+            abi::GLOBAL_AUTO_LSVM
+        } else {
+            0
+        };
+    }
     fn global_from_c(c: &RsGlobalParams) -> Option<VSlicerGlobalParams> {
-        no_edf_globals(c).map(|()| VSlicerGlobalParams::default())
+        let known = c.poll_us == 0 && c.edf_slice_us == 0 && c.flags & !abi::GLOBAL_AUTO_LSVM == 0;
+        known.then_some(VSlicerGlobalParams {
+            auto_lsvm: c.flags & abi::GLOBAL_AUTO_LSVM != 0,
+        })
+    }
+    fn dom_state_to_c(dom: &DomData<'_, Self>, c: &mut RsDomParams) {
+        if let Some(a) = sched_core::vslicer::auto_class(dom) {
+            c.auto_microslice_us = to_us(a.microslice);
+            c.auto_events = u32::try_from(a.events_per_sec).unwrap_or(u32::MAX);
+            c.auto_burst_us = to_us(a.burst);
+            c.auto_changes = a.changes;
+        }
     }
 }
 
@@ -118,6 +139,9 @@ impl XenPolicy for EdfCredit {
         c.edf_slice_us = to_us(p.edf_slice);
     }
     fn global_from_c(c: &RsGlobalParams) -> Option<EdfGlobalParams> {
+        if c.flags != 0 {
+            return None;
+        }
         Some(EdfGlobalParams {
             poll: us(c.poll_us),
             edf_slice: us(c.edf_slice_us),
