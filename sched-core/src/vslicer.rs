@@ -315,7 +315,10 @@ impl Hooks for VSlicer {
         // than a micro-round's worth under the current counts.
         left = left.min(t_n);
         e.micro.store(left.as_ns(), Relaxed);
-        let slice = v.dom().ext.microslice().min(left);
+        // Read again after `reclassify`: under Xen the classifier (another
+        // pCPU) may have made the domain an NLSVM in between; never a
+        // zero slice.
+        let slice = v.dom().ext.microslice().max(MICRO_CREDIT_FLOOR).min(left);
         // A remainder shorter than the ratelimit would be stretched to it
         // (and overrun T_n): run it with this microslice instead.
         let rest = left - slice;
