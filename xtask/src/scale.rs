@@ -1,8 +1,10 @@
 //! `cargo xtask bench-scale`: how the simulator's cost per scheduling
 //! decision grows with the host (issue 15). The `scale` bench of sched-sim
 //! builds the hosts; this runs it under callgrind, one process per size,
-//! for a simulated time that gives each size about the same number of
-//! decisions, and divides the instructions by the decisions. Instruction
+//! for a simulated time T that gives each size about the same number of
+//! decisions, and again for 2T, and divides the difference in instructions
+//! by the difference in decisions: the cost of running, without the setup
+//! and the report (which grow with the host, not with its decisions). Instruction
 //! counts do not move on a noisy machine; the bench's own run (wall time,
 //! peak memory) is printed beside them for a person to read.
 
@@ -34,35 +36,46 @@ pub(crate) fn bench_scale(args: &[String]) -> Result {
     let out_dir = root().join("target").join("icount");
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
 
-    println!("instructions per decision, whole simulator ({policy}), callgrind:\n");
+    println!(
+        "instructions per decision, whole simulator ({policy}), callgrind; the run of T \
+         subtracted from the run of 2T, so setup and the report do not count:\n"
+    );
     println!(
         "{:>6} {:>8} {:>12} {:>16}",
-        "pCPUs", "sim s", "decisions", "instr/decision"
+        "pCPUs", "T s", "decisions", "instr/decision"
     );
     let mut per = Vec::new();
     for p in SIZES {
-        let secs = (BASE_SECS * 16 / u32::from(p)).max(1).to_string();
-        let file = out_dir.join(format!("callgrind.scale.{policy}.{p}.out"));
-        let (ir, stdout) = callgrind_run(
-            &exe,
-            &file,
-            &[
-                "--one",
-                &p.to_string(),
-                "--secs",
-                &secs,
-                "--policy",
-                &policy,
-            ],
-        )?;
-        let decisions: u64 = stdout
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("decisions="))
-            .and_then(|v| v.parse().ok())
-            .filter(|&d| d > 0)
-            .ok_or_else(|| format!("no decision count in {stdout:?}"))?;
-        let v = ir as f64 / decisions as f64;
-        println!("{p:>6} {secs:>8} {decisions:>12} {v:>16.0}");
+        let secs = (BASE_SECS * 16 / u32::from(p)).max(1);
+        let run = |secs: u32| -> Result<(u64, u64)> {
+            let file = out_dir.join(format!("callgrind.scale.{policy}.{p}.{secs}.out"));
+            let (ir, stdout) = callgrind_run(
+                &exe,
+                &file,
+                &[
+                    "--one",
+                    &p.to_string(),
+                    "--secs",
+                    &secs.to_string(),
+                    "--policy",
+                    &policy,
+                ],
+            )?;
+            let decisions = stdout
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("decisions="))
+                .and_then(|v| v.parse().ok())
+                .filter(|&d| d > 0)
+                .ok_or_else(|| format!("no decision count in {stdout:?}"))?;
+            Ok((ir, decisions))
+        };
+        let (ir1, d1) = run(secs)?;
+        let (ir2, d2) = run(2 * secs)?;
+        if d2 <= d1 || ir2 <= ir1 {
+            return Err(format!("{p} pCPUs: the longer run did no more work"));
+        }
+        let v = (ir2 - ir1) as f64 / (d2 - d1) as f64;
+        println!("{p:>6} {secs:>8} {:>12} {v:>16.0}", d2 - d1);
         per.push(v);
     }
     let growth = per[per.len() - 1] / per[0];
