@@ -339,9 +339,9 @@ impl Hooks for VSlicer {
     ) -> Requeue {
         let e = &v.ext;
         let ran = || (now - Time(e.picked_at.load(Relaxed))).max(Span::ZERO);
-        let (on, auto) = (g.auto_lsvm.load(Relaxed), &v.dom().ext.auto);
-        if on || auto.started() {
-            auto.ran(ran(), on, now);
+        let auto = &v.dom().ext.auto;
+        if g.auto_lsvm.load(Relaxed) || auto.started() {
+            auto.ran(ran(), &g.auto_lsvm, now);
         }
         Self::reclassify(x, v);
         if !e.lsvm.load(Relaxed) {
@@ -400,7 +400,7 @@ impl Hooks for VSlicer {
     }
 
     fn event<'a>(_: &mut VsPcpu, g: &VsGlobal, v: &'a VcpuData<'a, Self>, _: bool, now: Time) {
-        v.dom().ext.auto.event(g.auto_lsvm.load(Relaxed), now);
+        v.dom().ext.auto.event(&g.auto_lsvm, now);
     }
 
     fn global_params(g: &VsGlobal) -> VSlicerGlobalParams {

@@ -209,6 +209,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             q.offers = offers;
             self.queued.assign(cpu, offers != Offer::Nothing);
             self.urgent.assign(cpu, offers == Offer::Urgent);
+            // A raise by accounting (without this lock) racing a clear here
+            // can be lost until this runqueue next changes: a stealer then
+            // passes this peer by, as it does when its try-lock fails, and
+            // the vCPU runs at this pCPU's next decision. Closing it would
+            // cost a fence on every decision for a moment's delay.
         }
     }
 

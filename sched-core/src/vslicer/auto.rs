@@ -30,7 +30,7 @@
 //! Everything is per domain, in atomics (events arrive under different
 //! pCPUs' locks); a window is evaluated once, by whoever moves its start.
 
-use core::sync::atomic::{AtomicI64, AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed};
 
 use crate::time::{Span, Time};
 
@@ -126,25 +126,25 @@ impl AutoLsvm {
     }
 
     /// An event reached one of the domain's vCPUs at `now`.
-    pub(crate) fn event(&self, on: bool, now: Time) {
-        if on {
+    pub(crate) fn event(&self, auto: &AtomicBool, now: Time) {
+        if auto.load(Relaxed) {
             self.events.fetch_add(1, Relaxed);
         }
-        self.evaluate(on, now);
+        self.evaluate(auto, now);
     }
 
     /// One of its vCPUs ran `ran` since it was picked, ending at `now`.
-    pub(crate) fn ran(&self, ran: Span, on: bool, now: Time) {
-        if on {
+    pub(crate) fn ran(&self, ran: Span, auto: &AtomicBool, now: Time) {
+        if auto.load(Relaxed) {
             self.runs.fetch_add(1, Relaxed);
             self.run_ns.fetch_add(ran.as_ns().max(0), Relaxed);
         }
-        self.evaluate(on, now);
+        self.evaluate(auto, now);
     }
 
-    /// Closes the window if it has ended (`on`: the pool's `auto_lsvm`).
-    fn evaluate(&self, on: bool, now: Time) {
-        if !on {
+    /// Closes the window if it has ended (`auto`: the pool's `auto_lsvm`).
+    fn evaluate(&self, auto: &AtomicBool, now: Time) {
+        if !auto.load(Relaxed) {
             // Off: forget the class (at this domain's next activity) and
             // start afresh if it is turned on again; while off, one read.
             if self.window_start.load(Relaxed) < 0 {
@@ -208,6 +208,12 @@ impl AutoLsvm {
         self.microslice.store(t_m.as_ns(), Relaxed);
         self.since.store(now.ns(), Relaxed);
         self.changes.fetch_add(1, Relaxed);
+        // Turned off on another pCPU while this window was judged: its
+        // reset may have come before this store, so forget the class again
+        // (otherwise it would stay until `auto_lsvm` is turned back on).
+        if !auto.load(Relaxed) {
+            self.evaluate(auto, now);
+        }
     }
 }
 
@@ -223,24 +229,26 @@ pub fn derived_microslice(burst: Span) -> Span {
 mod tests {
     use super::*;
 
+    static ON: AtomicBool = AtomicBool::new(true);
+
     /// Drives one window: `events` events and runs of `burst` spread over
     /// it, then the evaluation at its end.
     fn window(a: &AutoLsvm, t: &mut i64, events: u32, burst: Span) {
         for _ in 0..events {
-            a.event(true, Time(*t));
+            a.event(&ON, Time(*t));
         }
         for _ in 0..10 {
-            a.ran(burst, true, Time(*t));
+            a.ran(burst, &ON, Time(*t));
         }
         *t += WINDOW.as_ns();
-        a.ran(burst, true, Time(*t));
+        a.ran(burst, &ON, Time(*t));
     }
 
     #[test]
     fn a_busy_event_stream_makes_an_lsvm_after_two_windows_and_keeps_it() {
         let a = AutoLsvm::default();
         let mut t = 0;
-        a.ran(Span::ms(3), true, Time(t)); // starts the window
+        a.ran(Span::ms(3), &ON, Time(t)); // starts the window
         window(&a, &mut t, 50, Span::us(3_400));
         assert_eq!(a.microslice(), Span::ZERO, "one window is not enough");
         window(&a, &mut t, 50, Span::us(3_400));
@@ -257,7 +265,7 @@ mod tests {
     fn no_events_never_make_an_lsvm_and_quiet_windows_end_one() {
         let a = AutoLsvm::default();
         let mut t = 0;
-        a.ran(Span::ms(30), true, Time(t));
+        a.ran(Span::ms(30), &ON, Time(t));
         for _ in 0..10 {
             window(&a, &mut t, 0, Span::ms(30));
         }
@@ -282,7 +290,7 @@ mod tests {
     fn turning_it_off_forgets_the_class() {
         let a = AutoLsvm::default();
         let mut t = 0;
-        a.ran(Span::ms(1), true, Time(t));
+        a.ran(Span::ms(1), &ON, Time(t));
         window(&a, &mut t, 100, Span::us(200));
         window(&a, &mut t, 100, Span::us(200));
         assert_eq!(
@@ -290,7 +298,7 @@ mod tests {
             MICROSLICE_MIN,
             "a short burst gets the floor"
         );
-        a.event(false, Time(t));
+        a.event(&AtomicBool::new(false), Time(t));
         assert_eq!(a.microslice(), Span::ZERO);
     }
 }
