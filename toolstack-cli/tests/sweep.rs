@@ -12,21 +12,7 @@ fn vsched(args: &[&str], threads: &str) -> Output {
 }
 
 fn sweep(extra: &[&str], threads: &str) -> Output {
-    let f = scenario("edf-aperiodic-ping.toml");
-    let mut args = vec![
-        "sweep",
-        f.as_str(),
-        "--vary",
-        "domain.pinged.rt.deadline=3ms..9ms/3ms",
-        "--vary",
-        "domain.busy1.count=0..2",
-        "--policy",
-        "credit,edf-credit",
-        "--duration",
-        "2s",
-    ];
-    args.extend_from_slice(extra);
-    vsched(&args, threads)
+    common::sweep("2s", extra, &[("RAYON_NUM_THREADS", threads)])
 }
 
 #[test]

@@ -6,50 +6,24 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{ok, refused, scenario};
 
-/// The variables a Slurm job array sets: cleared for every run here, so a
-/// test run inside an array job does not shard the sweeps.
-const SLURM: [&str; 5] = [
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_TASK_MIN",
-    "SLURM_ARRAY_TASK_MAX",
-    "SLURM_ARRAY_TASK_COUNT",
-    "SLURM_ARRAY_TASK_STEP",
-];
-
-/// `vsched ARGS` with only `env` of the Slurm variables.
+/// `vsched ARGS` with `env` (the caller's Slurm variables are cleared by
+/// `common::run`, so a test run inside an array job does not shard).
 fn vsched(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vsched"));
-    c.args(args)
-        .env_remove("VSCHED_HOST")
-        .env("RAYON_NUM_THREADS", "2");
-    for v in SLURM {
-        c.env_remove(v);
-    }
-    c.envs(env.iter().copied()).output().expect("run vsched")
+    let mut env = env.to_vec();
+    env.push(("RAYON_NUM_THREADS", "2"));
+    common::run(args, &env)
 }
 
 /// The sweep split here: 3 × 3 points, two policies, 5 to 7 domains, short
 /// runs (108 records).
 fn sweep(extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let f = scenario("edf-aperiodic-ping.toml");
-    let mut args = vec![
-        "sweep",
-        f.as_str(),
-        "--vary",
-        "domain.pinged.rt.deadline=3ms..9ms/3ms",
-        "--vary",
-        "domain.busy1.count=0..2",
-        "--policy",
-        "credit,edf-credit",
-        "--duration",
-        "300ms",
-    ];
-    args.extend_from_slice(extra);
-    vsched(&args, env)
+    let mut env = env.to_vec();
+    env.push(("RAYON_NUM_THREADS", "2"));
+    common::sweep("300ms", extra, &env)
 }
 
 /// A scratch directory, removed when dropped.

@@ -18,6 +18,27 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.envs(env.iter().copied()).output().expect("run vsched")
 }
 
+/// The sweeps the sweep tests run: the bundled EDF ping scenario over 3
+/// deadlines × 0..2 extra busy domains, under credit and edf-credit,
+/// `duration` a point, with `extra` flags and `env`.
+pub fn sweep(duration: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let f = scenario("edf-aperiodic-ping.toml");
+    let mut args = vec![
+        "sweep",
+        f.as_str(),
+        "--vary",
+        "domain.pinged.rt.deadline=3ms..9ms/3ms",
+        "--vary",
+        "domain.busy1.count=0..2",
+        "--policy",
+        "credit,edf-credit",
+        "--duration",
+        duration,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, env)
+}
+
 /// The path of a bundled scenario.
 pub fn scenario(name: &str) -> String {
     format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
