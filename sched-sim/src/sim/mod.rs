@@ -22,43 +22,23 @@ use sched_core::{
     GlobalParams, PcpuData, SchedOps, Time, VcpuData, VcpuToken,
 };
 
-use crate::metrics::{DomMetrics, Kind, SampleLog};
+use crate::metrics::{DomMetrics, Kind};
 use crate::platform::{EventKind, Lazy, Request, SimPlatform};
 use crate::policy::SimPolicy;
-use crate::report::{DomainReport, PcpuReport, Report};
-use crate::scenario::{ChangeKind, Scenario};
+use crate::report::Report;
+use crate::scenario::Scenario;
 use crate::workload::Guest;
-use crate::{Left, SimError, SimOptions, SimStats, TraceEvent, TraceKind, TraceRun};
 
-/// The most invariant violations kept as text (all are counted).
-const MAX_VIOLATIONS: usize = 16;
+mod changes;
+mod check;
+mod report;
+mod trace;
+
+use crate::{Left, SimError, SimOptions, SimStats, TraceEvent, TraceKind};
+use report::metrics_for;
+
 /// Scheduling rounds at one instant before the loop is declared stuck.
 const MAX_ROUNDS_PER_INSTANT: u32 = 100_000;
-
-/// The longest a runnable vCPU may wait on a runqueue before the checker
-/// calls it starved, from what the host knows (ns): `tslice` (also the
-/// accounting period), the runnable vCPUs, the weights of live domains, and
-/// the waiting vCPU's domain (its vCPUs, its weight) and pCPUs it may use.
-///
-/// Credit1's argument: a vCPU in debt (at most one timeslice of credit, the
-/// clip) gets at least `tslice · pCPUs · weight / weights / vcpus` of credit
-/// per accounting period, so it is UNDER again within
-/// `weights · vcpus / (pCPUs · weight) + 1` periods; once UNDER it waits at
-/// most one slice for each runnable vCPU (vSlicer's micro-round `T_S` and
-/// EDF's short picks fit in that too). Twice that, plus 100 ms, leaves room
-/// for ratelimits, ticks and boosts: it catches waits without end, not
-/// credit1's ordinary unfairness.
-fn starvation_bound(
-    tslice: i64,
-    runnable: i64,
-    weights: i64,
-    vcpus: i64,
-    weight: i64,
-    pcpus: i64,
-) -> i64 {
-    let periods = (weights * vcpus + pcpus * weight - 1) / (pcpus * weight).max(1) + 1;
-    2 * tslice * (periods + runnable + 1) + 100_000_000
-}
 
 /// Where a vCPU is, as the host sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,30 +269,6 @@ pub(crate) fn run<H: SimPolicy>(
         })?;
     }
     Ok(out)
-}
-
-/// Each domain's metrics, keeping latencies in memory or writing every
-/// sample to a file when `opts` asks.
-fn metrics_for(sc: &Scenario, opts: &SimOptions) -> Result<Vec<DomMetrics>, SimError> {
-    let log = match &opts.samples_csv {
-        Some(path) => {
-            let names = sc.domains.iter().map(|d| d.name.clone()).collect();
-            Some(
-                SampleLog::create(path, names).map_err(|e| SimError::Output {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?,
-            )
-        }
-        None => None,
-    };
-    Ok((0..sc.domains.len())
-        .map(|i| DomMetrics {
-            kept: opts.samples.then(Vec::new),
-            log: log.as_ref().map(|l| (l.clone(), i as u16)),
-            ..DomMetrics::default()
-        })
-        .collect())
 }
 
 struct Sim<'a, H: SimPolicy> {
@@ -638,128 +594,6 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         }
     }
 
-    /// A `[[change]]`: an administrator's parameter change to a running
-    /// domain, or a pCPU leaving or rejoining the pool.
-    fn change(&mut self, i: usize) -> Result<(), SimError> {
-        let c = match &self.sc.changes[i].what {
-            ChangeKind::Domain(c) => c,
-            &ChangeKind::Pcpu { pcpu, online } => {
-                if online {
-                    self.pcpu_online(usize::from(pcpu));
-                } else {
-                    self.pcpu_offline(usize::from(pcpu));
-                }
-                return Ok(());
-            }
-        };
-        let bad = |message: String| SimError::BadInput {
-            field: format!("change[{i}]"),
-            message,
-        };
-        let d = self
-            .sc
-            .domains
-            .iter()
-            .position(|d| d.name == c.domain)
-            .ok_or_else(|| bad("names no domain".into()))?;
-        let rec = &self.drec[d];
-        let mut p = self.eng.dom_params(rec);
-        if let Some(w) = c.weight {
-            p.credit.weight = w;
-        }
-        let weight = p.credit.weight;
-        if let Some(cap) = c.cap {
-            p.credit.cap = cap;
-        }
-        H::change(&mut p.policy, c);
-        self.eng
-            .set_dom_params(rec, p)
-            .map_err(|e| bad(e.to_string()))?;
-        self.d[d].weight = weight;
-        Ok(())
-    }
-
-    /// pCPU `c` leaves the pool, the way Xen's `cpu_disable_scheduler` and
-    /// `schedule_cpu_rm` take a CPU out (offline, suspend): the vCPU running
-    /// there is descheduled (the idle vCPU runs, as with tasklet work), the
-    /// vCPUs queued there are put to sleep, the scheduler lets go of the pCPU
-    /// (its timers, the accounting master's among them, move to a pCPU that
-    /// stays), then every vCPU placed there is placed anew, its affinity
-    /// broken first if no pCPU of it is left, and woken if it was runnable.
-    fn pcpu_offline(&mut self, c: usize) {
-        let cpu = CpuId(c as u16);
-        if !self.online.contains(cpu) {
-            return;
-        }
-        if self.c[c].running.is_some() {
-            self.schedule(cpu, true);
-            self.drain_requests();
-        }
-        self.online.clear(cpu);
-        self.fewest_online = self.fewest_online.min(i64::from(self.online.count()));
-        let placed: Vec<usize> = (0..self.v.len())
-            .filter(|&k| {
-                self.vrec[k].processor() == cpu
-                    && !matches!(self.v[k].sched, Sched::Offline | Sched::Removed)
-            })
-            .collect();
-        for &k in &placed {
-            if self.v[k].sched == Sched::Queued {
-                self.v[k].sched = Sched::Idle;
-                self.v[k].wake_at = -1;
-                self.v[k].queued_at = -1;
-                self.eng.sleep(&self.vrec[k]);
-            }
-        }
-        self.eng.remove_pcpu(cpu);
-        let online = self.online;
-        for k in placed {
-            if !self.v[k].hard.intersects(&online) {
-                let old = self.v[k].hard;
-                self.v[k].broken.get_or_insert(old);
-                self.set_hard(k, online);
-            }
-            self.place(k);
-        }
-    }
-
-    /// pCPU `c` rejoins the pool (online, resume): the scheduler takes it
-    /// back idle, and affinities broken when their pCPUs left are restored
-    /// once one of them is back (Xen restores them on resume).
-    fn pcpu_online(&mut self, c: usize) {
-        let cpu = CpuId(c as u16);
-        if self.online.contains(cpu) {
-            return;
-        }
-        self.online.set(cpu);
-        self.eng.add_pcpu(cpu);
-        let online = self.online;
-        for k in 0..self.v.len() {
-            let Some(old) = self.v[k].broken.filter(|old| old.intersects(&online)) else {
-                continue;
-            };
-            self.v[k].broken = None;
-            self.set_hard(k, old);
-            match self.v[k].sched {
-                Sched::Running(r) if !old.contains(CpuId(r)) => {
-                    self.v[k].migrate = true;
-                    self.plat_raise(r);
-                }
-                Sched::Idle | Sched::Queued if !old.contains(self.vrec[k].processor()) => {
-                    if self.v[k].sched == Sched::Queued {
-                        self.v[k].sched = Sched::Idle;
-                        self.v[k].wake_at = -1;
-                        self.v[k].queued_at = -1;
-                        self.eng.sleep(&self.vrec[k]);
-                    }
-                    self.place(k);
-                }
-                _ => {}
-            }
-        }
-        self.plat_raise(cpu.0);
-    }
-
     /// Sets `k`'s hard affinity, in the host's view and the scheduler's.
     fn set_hard(&mut self, k: usize, hard: CpuMask) {
         self.v[k].hard = hard;
@@ -867,13 +701,6 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             self.m[usize::from(self.v[k as usize].dom)].cpu_ns += dt;
         }
         cs.last_acct = now;
-    }
-
-    fn violation(&mut self, msg: String) {
-        self.stats.violation_count += 1;
-        if self.stats.violations.len() < MAX_VIOLATIONS {
-            self.stats.violations.push(msg);
-        }
     }
 
     /// `do_schedule` on `cpu` and the context switch it asks for.
@@ -1014,227 +841,5 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             }
             self.arm(k);
         }
-    }
-
-    /// Records that vCPU `k` ran on `c` from its switch-in until `end`.
-    fn trace_run(&mut self, c: usize, k: u32, end: i64) {
-        if !self.trace {
-            return;
-        }
-        let k = k as usize;
-        self.stats.trace.push(TraceRun {
-            cpu: c as u16,
-            domain: self.v[k].dom,
-            vcpu: self.vrec[k].vcpu_id(),
-            start_ns: self.c[c].since,
-            end_ns: end,
-        });
-    }
-
-    /// Records an event about vCPU `k` (with `trace`); `kind` gets the
-    /// vCPU and the pCPU it is placed on now.
-    fn note_vcpu(&mut self, k: usize, kind: impl FnOnce((u16, u16), u16) -> TraceKind) {
-        if self.trace {
-            let r = &self.vrec[k];
-            let kind = kind((self.v[k].dom, r.vcpu_id()), r.processor().0);
-            let at_ns = self.now();
-            self.stats.sched_events.push(TraceEvent { at_ns, kind });
-        }
-    }
-
-    fn vname(&self, k: usize) -> String {
-        let r = &self.vrec[k];
-        format!(
-            "{}.v{}",
-            self.sc.domains[usize::from(self.v[k].dom)].name,
-            r.vcpu_id()
-        )
-    }
-
-    /// The invariants of DESIGN.md that a host can see, at a quiescent instant.
-    fn check_invariants(&mut self) {
-        let now = self.now();
-        self.seen.iter_mut().for_each(|s| *s = false);
-        let mut idle = CpuMask::EMPTY;
-        let mut queued_core = 0u64;
-        for c in 0..self.c.len() {
-            let cpu = CpuId(c as u16);
-            let cur = self.eng.current(cpu).map(|r| r.token().0);
-            queued_core += u64::from(self.eng.queued(cpu));
-            let host = self.c[c].running.map(|k| k as usize);
-            if cur != host {
-                self.violation(format!(
-                    "t={now}ns: cpu{c}: scheduler runs {cur:?}, host runs {host:?}"
-                ));
-            }
-            match cur {
-                Some(k) if k < self.seen.len() => {
-                    if std::mem::replace(&mut self.seen[k], true) {
-                        self.violation(format!(
-                            "t={now}ns: {} is current on two pCPUs",
-                            self.vname(k)
-                        ));
-                    }
-                    if self.v[k].sched == Sched::Removed {
-                        self.violation(format!(
-                            "t={now}ns: removed {} runs on cpu{c}",
-                            self.vname(k)
-                        ));
-                    }
-                }
-                Some(k) => self.violation(format!("t={now}ns: cpu{c} runs unknown vCPU {k}")),
-                None if self.online.contains(cpu) => idle.set(cpu),
-                None => {}
-            }
-        }
-        let queued_host = self.v.iter().filter(|v| v.sched == Sched::Queued).count() as u64;
-        if queued_core != queued_host {
-            self.violation(format!(
-                "t={now}ns: {queued_core} vCPUs on runqueues, host counts {queued_host} queued"
-            ));
-        }
-        self.check_waits(now, &idle);
-    }
-
-    /// Work conservation and starvation, judged from the host's view alone:
-    /// which vCPUs are queued (runnable, not parked), their hard affinity
-    /// less what a declared policy rule keeps them off ([`SimPolicy::kept_off`]),
-    /// which pCPUs idle, and how long each has waited.
-    fn check_waits(&mut self, now: i64, idle: &CpuMask) {
-        let alive: Vec<bool> = self.d.iter().map(|d| d.alive > 0).collect();
-        let runnable_now = self
-            .v
-            .iter()
-            .filter(|v| matches!(v.sched, Sched::Queued | Sched::Running(_)))
-            .count() as i64;
-        let weights_now: i64 = self
-            .d
-            .iter()
-            .filter(|d| d.alive > 0)
-            .map(|d| i64::from(d.weight))
-            .sum();
-        self.peak = (self.peak.0.max(runnable_now), self.peak.1.max(weights_now));
-        let (runnable, weights) = self.peak;
-        let tslice = self.sc.pool.credit_params().tslice.as_ns();
-        let unbounded_runner = self.v.iter().any(|v| {
-            matches!(v.sched, Sched::Queued | Sched::Running(_))
-                && H::runs_unbounded(self.sc, usize::from(v.dom))
-        });
-        for k in 0..self.v.len() {
-            let (sched, paused, hard, queued_at) = {
-                let v = &self.v[k];
-                (v.sched, v.paused, v.hard, v.queued_at)
-            };
-            if sched != Sched::Queued || paused {
-                continue;
-            }
-            let d = usize::from(self.v[k].dom);
-            let off = H::kept_off(self.sc, d, &|e| alive[e]);
-            let allowed = match hard.and_not(&off) {
-                m if m.is_empty() => hard,
-                m => m,
-            };
-            if let Some(c) = allowed.and(idle).first() {
-                let on = self.vrec[k].processor().0;
-                self.violation(format!(
-                    "t={now}ns: cpu{} idles while {} waits on cpu{on} (work conservation)",
-                    c.0,
-                    self.vname(k)
-                ));
-            }
-            let waited = now - queued_at;
-            let bound = starvation_bound(
-                tslice,
-                runnable,
-                weights,
-                i64::from(self.sc.domains[d].vcpus),
-                i64::from(self.d[d].weight),
-                self.fewest_online,
-            );
-            if queued_at >= 0 && waited > bound && !unbounded_runner {
-                self.violation(format!(
-                    "t={now}ns: {} has waited {waited}ns on a runqueue, over the bound of {bound}ns (starvation)",
-                    self.vname(k)
-                ));
-            }
-        }
-    }
-
-    fn report(mut self, policy: &str, duration: i64) -> (Report, SimStats) {
-        self.plat.set_now(duration);
-        for c in 0..self.c.len() {
-            self.account(c, duration);
-            if let Some(k) = self.c[c].running {
-                self.progress(k as usize);
-                self.trace_run(c, k, duration);
-            }
-        }
-        for v in &self.v {
-            if !matches!(v.sched, Sched::Offline | Sched::Removed) {
-                self.m[usize::from(v.dom)].censor(&v.guest, duration);
-            }
-        }
-        if self.m.first().is_some_and(|m| m.kept.is_some()) {
-            let kept: Vec<Vec<(i64, i64)>> =
-                self.m.iter_mut().filter_map(|m| m.kept.take()).collect();
-            self.stats.latency_at = kept
-                .iter()
-                .map(|k| k.iter().map(|s| s.0).collect())
-                .collect();
-            self.stats.latencies = kept
-                .iter()
-                .map(|k| k.iter().map(|s| s.1).collect())
-                .collect();
-        }
-        let total = duration as f64 * self.c.len() as f64;
-        let domains = self
-            .sc
-            .domains
-            .iter()
-            .zip(&self.m)
-            .zip(self.drec)
-            .map(|((d, m), rec)| DomainReport {
-                name: d.name.clone(),
-                cpu_share: m.cpu_ns as f64 / total,
-                cpu_ns: m.cpu_ns,
-                work_ns: m.work_ns,
-                switches: m.switches,
-                migrations: m.migrations,
-                latency: m.latency.summary(),
-                sched_latency: m.sched.summary(),
-                wait: m.wait.summary(),
-                jitter_ns: m.latency.jitter(),
-                deadline_misses: m.deadline_misses,
-                lost: m.lost,
-                unanswered: m.unanswered,
-                unanswered_max_ns: m.unanswered_max_ns,
-                net: crate::net::shape(
-                    d,
-                    &m.sent,
-                    d.start.as_ns(),
-                    d.stop.map_or(duration, |s| s.as_ns()).min(duration),
-                ),
-                auto_lsvm: H::auto_lsvm(self.sc, rec),
-            })
-            .collect();
-        let pcpus = self
-            .c
-            .iter()
-            .enumerate()
-            .map(|(i, c)| PcpuReport {
-                id: i as u16,
-                busy: c.busy_ns as f64 / duration as f64,
-                switches: c.switches,
-            })
-            .collect();
-        let report = Report {
-            scenario: self.sc.name.clone(),
-            policy: policy.to_string(),
-            duration_ns: duration,
-            domains,
-            pcpus,
-            percentile_error: crate::metrics::PERCENTILE_ERROR,
-        };
-        (report, std::mem::take(&mut self.stats))
     }
 }
