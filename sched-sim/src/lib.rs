@@ -6,13 +6,16 @@
 //! stream is a seeded SplitMix64.
 //!
 //! Files, one concern each:
-//! - [`scenario`]: the TOML scenario contract, with file:line errors;
+//! - [`scenario`]: the TOML scenario contract (`scenario/`: the model, the
+//!   file layer, conversion with file:line errors, validation);
 //! - `workload`: the guest models (`cpu`, `ping`, `periodic`);
-//! - `metrics`: latency distributions, percentiles and jitter;
+//! - `metrics`: what is measured per domain, and the sample log;
+//! - `hist`: a distribution's HDR histogram in the memory its data needs;
 //! - `net`: the shaper pass over what the guests sent (flows, jitter, rates);
 //! - [`report`]: the JSON report contract;
 //! - `platform`: the simulated `Platform` (clock, events, timers, requests);
-//! - `sim`: the event loop speaking Xen's scheduler protocol;
+//! - `sim`: the event loop speaking Xen's scheduler protocol (`sim/`: the
+//!   loop, the invariant checker, changes, the report, the trace records);
 //! - `policy`: the policy registry and how scenario keys become parameters;
 //! - [`repro`]: the papers' experiments and their checks, as data;
 //! - this file: the public entry points and the policy registry.
@@ -24,6 +27,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod hist;
 mod metrics;

@@ -1,6 +1,8 @@
 //! Cross-crate tests live in tests/tests/; this library holds what they
 //! share with each other and with the fuzz targets in `fuzz/`.
 
+#![forbid(unsafe_code)]
+
 pub mod opseq;
 
 use sched_sim::{simulate_with_stats, Report, Scenario, SimOptions, SimStats};

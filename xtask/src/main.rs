@@ -3,6 +3,8 @@
 //! [`COMMANDS`], so adding one (`ci`, `xen-build`, `qemu-boot`, ...) is adding
 //! a row and a function.
 
+#![forbid(unsafe_code)]
+
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
