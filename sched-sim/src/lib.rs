@@ -17,7 +17,6 @@
 //! - `sim`: the event loop speaking Xen's scheduler protocol (`sim/`: the
 //!   loop, the invariant checker, changes, the report, the trace records);
 //! - `policy`: the policy registry and how scenario keys become parameters;
-//! - [`repro`]: the papers' experiments and their checks, as data;
 //! - this file: the public entry points and the policy registry.
 //!
 //! ```no_run
@@ -35,8 +34,9 @@ mod net;
 mod platform;
 mod policy;
 pub mod report;
-pub mod repro;
 mod rng;
+
+pub use rng::SplitMix64;
 pub mod scenario;
 mod sim;
 mod workload;

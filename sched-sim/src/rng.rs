@@ -8,11 +8,11 @@
 
 /// SplitMix64 (Steele, Lea, Flood 2014), the seeding generator of xoshiro.
 #[derive(Clone, Debug)]
-pub(crate) struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A stream for `seed` and the identity words `ids`.
-    pub(crate) fn new(seed: u64, ids: &[u64]) -> Self {
+    pub fn new(seed: u64, ids: &[u64]) -> Self {
         let mut r = SplitMix64(seed);
         for &id in ids {
             r.0 ^= r.next_u64().wrapping_add(id);
@@ -20,7 +20,8 @@ impl SplitMix64 {
         r
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -29,12 +30,12 @@ impl SplitMix64 {
     }
 
     /// Uniform in [0, 1), 53 bits.
-    pub(crate) fn next_f64(&mut self) -> f64 {
+    pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// An exponential variate with the given mean, in whole nanoseconds (>= 1).
-    pub(crate) fn exp_ns(&mut self, mean_ns: i64) -> i64 {
+    pub fn exp_ns(&mut self, mean_ns: i64) -> i64 {
         let u = self.next_f64();
         let x = -(1.0 - u).ln() * mean_ns as f64;
         (x.round() as i64).max(1)

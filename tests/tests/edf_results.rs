@@ -1,9 +1,9 @@
 //! EDF+credit's results (seed 001) and seed 000's stream monitor,
-//! reproduced: every claim of `sched_sim::repro::edf` holds with the
+//! reproduced: every claim of `sched_repro::edf` holds with the
 //! tolerance stated beside the paper's behaviour (`vsched repro edf-credit`
 //! prints the same table).
 
-use sched_sim::repro::{edf, ReproOptions};
+use sched_repro::{edf, ReproOptions};
 
 #[test]
 fn every_edf_credit_claim_is_reproduced_within_its_tolerance() {

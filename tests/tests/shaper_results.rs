@@ -1,8 +1,8 @@
 //! The traffic shaper's results (seed 001 §III-C, §V-B/C), reproduced:
-//! every claim of `sched_sim::repro::shaper` holds with its stated
+//! every claim of `sched_repro::shaper` holds with its stated
 //! tolerance (`vsched repro shaper` prints the same table).
 
-use sched_sim::repro::{shaper, ReproOptions};
+use sched_repro::{shaper, ReproOptions};
 
 #[test]
 fn every_shaper_claim_is_reproduced_within_its_tolerance() {

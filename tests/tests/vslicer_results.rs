@@ -1,8 +1,8 @@
 //! vSlicer's results (seed 002), reproduced: every claim of
-//! `sched_sim::repro::vslicer` holds with the tolerance stated beside the
+//! `sched_repro::vslicer` holds with the tolerance stated beside the
 //! paper's number (`vsched repro vslicer` prints the same table).
 
-use sched_sim::repro::{vslicer, ReproOptions};
+use sched_repro::{vslicer, ReproOptions};
 
 #[test]
 fn every_vslicer_claim_is_reproduced_within_its_tolerance() {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use sched_sim::repro::{Cdf, Curve};
+use sched_repro::{Cdf, Curve};
 use sched_sim::{Dist, Report, Scenario, SimStats};
 
 use crate::{plot, Failure};

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use sched_sim::repro::{Cdf, Lines};
+use sched_repro::{Cdf, Lines};
 
 /// At most this many points per curve (evenly spaced ranks): keeps files small.
 const MAX_POINTS: usize = 2000;

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use sched_sim::repro::{self, Repro, ReproOptions, Table};
+use sched_repro::{Repro, ReproOptions, Table};
 
 use crate::{plot, table, Failure};
 
@@ -55,9 +55,9 @@ pub(crate) fn run(args: &ReproArgs) -> Result<(), Failure> {
         })?;
     }
     let r = match args.paper {
-        Paper::Vslicer => repro::vslicer::run_all(&opts),
-        Paper::EdfCredit => repro::edf::run_all(&opts),
-        Paper::Shaper => repro::shaper::run_all(&opts),
+        Paper::Vslicer => sched_repro::vslicer::run_all(&opts),
+        Paper::EdfCredit => sched_repro::edf::run_all(&opts),
+        Paper::Shaper => sched_repro::shaper::run_all(&opts),
     }
     .map_err(|e| Failure::Internal(e.to_string()))?;
     print!("{}", render(&r));

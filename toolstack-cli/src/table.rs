@@ -126,7 +126,7 @@ pub(crate) fn render(sc: &Scenario, reports: &[Report]) -> String {
 }
 
 /// A titled table with columns as wide as their widest cell.
-pub(crate) fn grid(t: &sched_sim::repro::Table) -> String {
+pub(crate) fn grid(t: &sched_repro::Table) -> String {
     let mut w: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
     for row in &t.rows {
         for (i, cell) in row.iter().enumerate() {

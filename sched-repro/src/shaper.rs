@@ -23,8 +23,8 @@ use sched_core::shaper::{Shaper, ShaperParams, SmoothWindow, TokenBucket};
 use sched_core::{Span, Time};
 
 use super::{busy, check, ms, one_core, run, Cdf, Curve, Lines, Repro, ReproOptions, Table};
-use crate::scenario::{Rt, RtMode, Workload};
-use crate::SimError;
+use sched_sim::scenario::{Rt, RtMode, Workload};
+use sched_sim::SimError;
 
 const MBIT: u64 = 1_000_000;
 
@@ -172,7 +172,7 @@ fn fig8(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
 /// Fig. 9: HTTP waiting time.
 fn fig9(r: &mut Repro, opts: &ReproOptions) {
     // Poisson requests, deterministic from the seed (SplitMix64).
-    let mut rng = crate::rng::SplitMix64::new(opts.seed, &[9]);
+    let mut rng = sched_sim::SplitMix64::new(opts.seed, &[9]);
     let mut t = 0i64;
     let mut requests = Vec::new();
     while t < opts.duration.as_ns() {

@@ -25,8 +25,8 @@
 use sched_core::Span;
 
 use super::{busy, check, ms, one_core, run, Cdf, Curve, Repro, ReproOptions, Table};
-use crate::scenario::{Arrival, Domain, Rt, RtMode, Scenario, Workload};
-use crate::{SimError, SimStats};
+use sched_sim::scenario::{Arrival, Domain, Rt, RtMode, Scenario, Workload};
+use sched_sim::{SimError, SimStats};
 
 /// The default poll period and EDF slice (seed 001 §IV).
 const POLL: Span = Span::us(500);
@@ -97,7 +97,7 @@ fn fig6(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
             "vm1 share %",
         ],
     );
-    let row = |t: &mut Table, label: String, rep: &crate::Report| {
+    let row = |t: &mut Table, label: String, rep: &sched_sim::Report| {
         let d = &rep.domains[0];
         t.rows.push(vec![
             label,
@@ -172,7 +172,7 @@ fn fig7(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
             "pings",
         ],
     );
-    let row = |t: &mut Table, n: usize, label: String, d: &crate::DomainReport| {
+    let row = |t: &mut Table, n: usize, label: String, d: &sched_sim::DomainReport| {
         t.rows.push(vec![
             n.to_string(),
             label,

@@ -10,8 +10,8 @@ use sched_core::Span;
 
 use super::vslicer::{lookbusy, pinged};
 use super::{busy, check, ms, one_core, Repro, ReproOptions, Table};
-use crate::report::Report;
-use crate::{SimError, SimStats};
+use sched_sim::report::Report;
+use sched_sim::{SimError, SimStats};
 
 /// The hand-configured microslice (the ping experiments' 5 ms).
 const HAND: Span = Span::ms(5);
@@ -22,7 +22,7 @@ const WITHIN: f64 = 0.10;
 
 /// The mixed host: the pinged VM (40% busy, pings every 20 ms), two VMs
 /// 40% busy and two CPU hogs, on one core.
-fn host(name: &str, opts: &ReproOptions, t_m: Span, auto: bool) -> crate::Scenario {
+fn host(name: &str, opts: &ReproOptions, t_m: Span, auto: bool) -> sched_sim::Scenario {
     let mut doms = vec![
         pinged(t_m),
         lookbusy(1, Span::ZERO),
@@ -84,7 +84,7 @@ pub(super) fn run(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
         ],
     );
     for d in &auto.domains {
-        let a = d.auto_lsvm.unwrap_or(crate::AutoLsvmReport {
+        let a = d.auto_lsvm.unwrap_or(sched_sim::AutoLsvmReport {
             microslice_ns: 0,
             since_ns: None,
             changes: 0,

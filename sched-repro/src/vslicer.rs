@@ -20,9 +20,9 @@ use sched_core::Span;
 use super::{
     busy, check, gaps, ms, one_core, run, runs_from, Cdf, Curve, Repro, ReproOptions, Table,
 };
-use crate::report::Report;
-use crate::scenario::{Arrival, Domain, Scenario, Workload};
-use crate::SimError;
+use sched_sim::report::Report;
+use sched_sim::scenario::{Arrival, Domain, Scenario, Workload};
+use sched_sim::SimError;
 
 /// `T_NLSVM`: Xen's default timeslice.
 const T_NLSVM: Span = Span::ms(30);
@@ -309,7 +309,7 @@ fn fig7(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Sim
             if m > 0 {
                 share_dev = share_dev.max(dev);
             }
-            let avg = |ds: &[crate::DomainReport]| {
+            let avg = |ds: &[sched_sim::DomainReport]| {
                 ds.iter().map(|d| d.cpu_share * 100.0).sum::<f64>() / ds.len().max(1) as f64
             };
             shares.rows.push(vec![

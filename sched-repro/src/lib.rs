@@ -4,7 +4,11 @@
 //!
 //! Results are plain data ([`Repro`]): the cross-crate tests assert that every
 //! [`Check`] passes, and `vsched repro` prints the tables and draws the CDFs.
-//! Nothing here prints or writes files.
+//! Nothing here prints or writes files. A crate of its own: the simulator
+//! knows nothing of the papers, and the papers only use its public API.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod auto_lsvm;
 pub mod edf;
@@ -13,8 +17,8 @@ pub mod vslicer;
 
 use sched_core::Span;
 
-use crate::scenario::{Domain, Host, Scenario, Workload};
-use crate::{simulate_with_stats, Report, SimError, SimOptions, SimStats, TraceRun};
+use sched_sim::scenario::{Domain, Host, Scenario, Workload};
+use sched_sim::{simulate_with_stats, Report, SimError, SimOptions, SimStats, TraceRun};
 
 /// One claim of a paper, reproduced.
 #[derive(Clone, Debug, PartialEq)]
