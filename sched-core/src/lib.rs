@@ -15,7 +15,6 @@
 //! - [`credit`]: the credit1 engine.
 //! - [`vslicer`]: vSlicer's microslicing for latency-sensitive domains.
 //! - [`edf`]: EDF+credit's double runqueue for real-time domains.
-//! - [`shaper`]: netback's token bucket and the smooth-window PID shaper.
 #![no_std]
 #![forbid(clippy::float_arithmetic)]
 #![deny(missing_docs)]
@@ -32,7 +31,6 @@ pub mod params;
 pub mod platform;
 pub mod records;
 mod runq;
-pub mod shaper;
 #[cfg(test)]
 mod testworld;
 pub mod time;

@@ -80,8 +80,6 @@ pub enum ParamError {
         /// pCPUs real-time domains may use.
         capacity: u32,
     },
-    /// A shaper parameter out of bounds (see `shaper::ShaperParams`).
-    Shaper,
     /// The domain or vCPU is not known to this scheduler.
     Unknown,
 }
@@ -129,10 +127,6 @@ impl fmt::Display for ParamError {
                 "infeasible: real-time vCPUs would need {}.{:03} pCPUs (EDF slice / deadline each), only {capacity} available to them",
                 demand_per_mille / 1000,
                 demand_per_mille % 1000
-            ),
-            ParamError::Shaper => write!(
-                f,
-                "shaper: limit 1kbit..100Gbit/s, period 1ms..10s, window 100us..1s, interval 10ms..60s, gains 0..10000 (thousandths)"
             ),
             ParamError::Unknown => write!(f, "no such domain or vCPU"),
         }

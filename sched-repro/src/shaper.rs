@@ -4,7 +4,7 @@
 //! (Fig. 11), and the seed's whole path: a VM's scheduling delay, then the
 //! shaper.
 //!
-//! The shapers are `sched_core::shaper`'s, fed packet by packet. Choices:
+//! The shapers are `sched_shaper`'s, fed packet by packet. Choices:
 //! - RTP: 1400-byte packets every 5.6 ms (2 Mbit/s) through a 2.2 Mbit/s
 //!   limit: netback's bucket holds at most one period's credit and drops
 //!   what a whole packet cannot use, so at exactly 2 Mbit/s (12500 bytes per
@@ -19,8 +19,8 @@
 //! - jitter is RFC 3550's interarrival jitter `J += (|D| − J) / 16` over the
 //!   packets' transit times (departure − send), averaged over the stream.
 
-use sched_core::shaper::{Shaper, ShaperParams, SmoothWindow, TokenBucket};
 use sched_core::{Span, Time};
+use sched_shaper::{Shaper, ShaperParams, SmoothWindow, TokenBucket};
 
 use super::{busy, check, ms, one_core, run, Cdf, Curve, Lines, Repro, ReproOptions, Table};
 use sched_sim::scenario::{Rt, RtMode, Workload};

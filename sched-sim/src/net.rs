@@ -1,6 +1,6 @@
 //! The network half of a run (seed 001's path: a VM's scheduling delay,
 //! then the shaper): the bytes a domain's guest sent, at the instants its
-//! jobs completed, go through the domain's shaper (`sched_core::shaper`)
+//! jobs completed, go through the domain's shaper (`sched_shaper`)
 //! together with its bulk senders, after the run. The shaper is causal and
 //! the guest does not wait for it, so doing this afterwards is exact.
 //!
@@ -9,8 +9,8 @@
 //! delays (the running estimate `J += (|D| − J) / 16`, averaged over the
 //! flow); for the smooth window, its position at each adjust interval.
 
-use sched_core::shaper::{Shaper, SmoothWindow, TokenBucket};
 use sched_core::Time;
+use sched_shaper::{Shaper, SmoothWindow, TokenBucket};
 
 use crate::metrics::{Samples, Sent};
 use crate::report::{FlowReport, NetReport, WindowSample};

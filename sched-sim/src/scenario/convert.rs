@@ -567,7 +567,7 @@ pub(super) fn convert_net(
             ))
         }
     };
-    let d = sched_core::shaper::ShaperParams::new(limit_bps);
+    let d = sched_shaper::ShaperParams::new(limit_bps);
     let net = Net {
         limit_bps,
         shaper,

@@ -250,13 +250,13 @@ pub struct Net {
 
 impl Net {
     /// The core shaper's parameters.
-    pub fn params(&self) -> sched_core::shaper::ShaperParams {
-        sched_core::shaper::ShaperParams {
+    pub fn params(&self) -> sched_shaper::ShaperParams {
+        sched_shaper::ShaperParams {
             limit_bps: self.limit_bps,
             period: self.period,
             window: self.window,
             interval: self.interval,
-            gains: sched_core::shaper::Gains::default(),
+            gains: sched_shaper::Gains::default(),
         }
     }
 }

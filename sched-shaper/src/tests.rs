@@ -131,7 +131,7 @@ fn bad_parameters_are_refused() {
             ..ok
         },
     ] {
-        assert_eq!(bad.validate(), Err(ParamError::Shaper), "{bad:?}");
+        assert_eq!(bad.validate(), Err(ShaperError), "{bad:?}");
     }
 }
 

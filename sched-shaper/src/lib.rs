@@ -45,8 +45,26 @@
 //!   needs 11.7 s), and an interval over its allocation counts up to 4×
 //!   its error.
 
-use crate::params::ParamError;
-use crate::time::{Span, Time};
+#![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+use sched_core::{Span, Time};
+
+/// A shaper parameter out of bounds (see [`ShaperParams::validate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShaperError;
+
+impl fmt::Display for ShaperError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "shaper: limit 1kbit..100Gbit/s, period 1ms..10s, window 100us..1s, interval 10ms..60s, gains 0..10000 (thousandths)"
+        )
+    }
+}
 
 /// Netback's burst allowance: one packet of up to 128 KiB.
 const MAX_PACKET_BURST: u64 = 131_072;
@@ -111,7 +129,7 @@ impl ShaperParams {
     }
 
     /// Checks every bound; an error names what is wrong.
-    pub fn validate(&self) -> Result<(), ParamError> {
+    pub fn validate(&self) -> Result<(), ShaperError> {
         let in_range = |t: Span, lo: Span, hi: Span| t >= lo && t <= hi;
         if !(1_000..=100_000_000_000).contains(&self.limit_bps)
             || !in_range(self.period, Span::ms(1), Span::secs(10))
@@ -121,7 +139,7 @@ impl ShaperParams {
             || self.gains.ki > 10_000
             || self.gains.kd > 10_000
         {
-            return Err(ParamError::Shaper);
+            return Err(ShaperError);
         }
         Ok(())
     }
