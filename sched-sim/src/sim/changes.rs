@@ -78,8 +78,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         for &k in &placed {
             if self.v[k].sched == Sched::Queued {
                 self.v[k].sched = Sched::Idle;
-                self.v[k].wake_at = -1;
-                self.v[k].queued_at = -1;
+                self.v[k].wake_at = None;
+                self.v[k].queued_at = None;
                 self.eng.sleep(&self.vrec[k]);
             }
         }
@@ -120,8 +120,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 Sched::Idle | Sched::Queued if !old.contains(self.vrec[k].processor()) => {
                     if self.v[k].sched == Sched::Queued {
                         self.v[k].sched = Sched::Idle;
-                        self.v[k].wake_at = -1;
-                        self.v[k].queued_at = -1;
+                        self.v[k].wake_at = None;
+                        self.v[k].queued_at = None;
                         self.eng.sleep(&self.vrec[k]);
                     }
                     self.place(k);

@@ -143,7 +143,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                     self.vname(k)
                 ));
             }
-            let waited = now - queued_at;
+            let waited = queued_at.map_or(0, |t| now - t);
             let bound = starvation_bound(
                 tslice,
                 runnable,
@@ -152,7 +152,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 i64::from(self.d[d].weight),
                 self.fewest_online,
             );
-            if queued_at >= 0 && waited > bound && !unbounded_runner {
+            if queued_at.is_some() && waited > bound && !unbounded_runner {
                 self.violation(format!(
                     "t={now}ns: {} has waited {waited}ns on a runqueue, over the bound of {bound}ns (starvation)",
                     self.vname(k)

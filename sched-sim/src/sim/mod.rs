@@ -61,10 +61,10 @@ struct VState {
     paused: bool,
     stopping: bool,
     migrate: bool,
-    /// When `wake()` was called for it and it has not run since (-1 = none).
-    wake_at: i64,
-    /// When it joined a runqueue (woken or preempted) and has not run since (-1 = none).
-    queued_at: i64,
+    /// When `wake()` was called for it, if it has not run since.
+    wake_at: Option<i64>,
+    /// When it joined a runqueue (woken or preempted), if it has not run since.
+    queued_at: Option<i64>,
     /// Its hard affinity, as the host set it.
     hard: CpuMask,
     /// The affinity it had before the host broke it (every pCPU it allowed
@@ -212,8 +212,8 @@ pub(crate) fn run<H: SimPolicy>(
             paused: false,
             stopping: false,
             migrate: false,
-            wake_at: -1,
-            queued_at: -1,
+            wake_at: None,
+            queued_at: None,
             hard,
             broken: None,
             progress_from: 0,
@@ -463,8 +463,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                     self.remove(k);
                 } else if runnable {
                     v.sched = Sched::Queued;
-                    v.wake_at = now;
-                    v.queued_at = now;
+                    v.wake_at = Some(now);
+                    v.queued_at = Some(now);
                     self.eng.wake(&self.vrec[k]);
                     self.note_vcpu(k, |vcpu, cpu| TraceKind::Wake { vcpu, cpu });
                 }
@@ -472,8 +472,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             Sched::Queued => {
                 if !runnable {
                     v.sched = Sched::Idle;
-                    v.wake_at = -1;
-                    v.queued_at = -1;
+                    v.wake_at = None;
+                    v.queued_at = None;
                     self.eng.sleep(&self.vrec[k]);
                     self.note_vcpu(k, |vcpu, cpu| TraceKind::Sleep { vcpu, cpu });
                     if self.v[k].stopping {
@@ -772,8 +772,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             } else {
                 Sched::Idle
             };
-            v.wake_at = -1;
-            v.queued_at = if prev_runnable { now } else { -1 };
+            v.wake_at = None;
+            v.queued_at = prev_runnable.then_some(now);
             self.eng.context_saved(&self.vrec[p]);
             if std::mem::take(&mut self.v[p].migrate) && !self.v[p].stopping {
                 let r = &self.vrec[p];
@@ -827,13 +827,11 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             if d.migrated {
                 m.migrations += 1;
             }
-            if v.wake_at >= 0 {
-                m.record(Kind::Sched, now, now - v.wake_at);
-                v.wake_at = -1;
+            if let Some(at) = v.wake_at.take() {
+                m.record(Kind::Sched, now, now - at);
             }
-            if v.queued_at >= 0 {
-                m.record(Kind::Wait, now, now - v.queued_at);
-                v.queued_at = -1;
+            if let Some(at) = v.queued_at.take() {
+                m.record(Kind::Wait, now, now - at);
             }
             if was_removed {
                 // Never let it run: deschedule it again at once.
