@@ -6,26 +6,18 @@
 //! coverage (`cargo xtask fuzz`).
 
 use sched_core::{Credit1, EdfCredit, VSlicer};
+use sched_sim::SplitMix64;
 use tests::opseq::{self, Failure, OpPolicy, Stats, Tolerate};
 
 /// Random inputs per policy when `OPSEQ_CASES` is not set: about 10 s in
 /// release for the three policies on a 2-core machine.
 const DEFAULT_CASES: u64 = 3000;
 
-/// SplitMix64, for inputs that do not depend on any crate's RNG.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// Input `i` of the run: 16..2048 bytes.
 fn input(seed: u64, i: u64) -> Vec<u8> {
-    let mut s = seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f);
-    let len = 16 + (splitmix(&mut s) % 2032) as usize;
-    (0..len).map(|_| splitmix(&mut s) as u8).collect()
+    let mut r = SplitMix64::new(seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f), &[]);
+    let len = 16 + (r.next_u64() % 2032) as usize;
+    (0..len).map(|_| r.next_u64() as u8).collect()
 }
 
 fn hex(b: &[u8]) -> String {

@@ -16,25 +16,21 @@ use std::time::Instant;
 
 use sched_sim::{
     Arrival, Change, ChangeKind, Domain, DomainChange, Host, Rt, RtMode, Scenario, SimOptions,
-    SimStats, Span, Workload,
+    SimStats, Span, SplitMix64, Workload,
 };
 
 const PCPUS: u16 = 8;
 const STEADY: usize = 4;
 
-/// SplitMix64: the soak's own reproducible randomness.
-struct Rng(u64);
+/// The soak's reproducible randomness: the simulator's SplitMix64.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Rng {
+        Rng(SplitMix64::new(seed, &[]))
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next_u64() % n
     }
 }
 
@@ -78,7 +74,7 @@ fn churned(rng: &mut Rng, i: usize, start: Span, end: Span) -> Domain {
 /// change every 20 s, a pCPU out for a minute every 10 minutes and all but
 /// one out for 30 s every hour.
 fn soak(secs: i64, seed: u64) -> Scenario {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let end = Span::secs(secs);
     let mut domains: Vec<Domain> = (0..STEADY)
         .map(|i| {
