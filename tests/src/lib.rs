@@ -19,6 +19,19 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// This process's peak resident set, KiB (`VmHWM` in `/proc/self/status`;
+/// 0 where there is none): what a long run or a large host cost in memory.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Runs `sc` under `policy` with `opts` and panics, naming the policy, if
 /// the simulator's invariant checker found any violation.
 pub fn run_checked(sc: &Scenario, policy: &str, opts: &SimOptions) -> (Report, SimStats) {

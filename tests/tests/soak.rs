@@ -200,18 +200,6 @@ fn twenty_minutes_of_churn_under_every_policy() {
     }
 }
 
-/// Peak resident memory of this process, from `/proc/self/status`.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 #[ignore = "the full soak: SOAK_HOURS (default 24) simulated hours under credit"]
 fn the_full_soak() {
@@ -242,7 +230,7 @@ fn the_full_soak() {
         stats.windows.len(),
         worst * 100.0,
         stats.decisions,
-        peak_rss_kib() / 1024,
+        tests::peak_rss_kib() / 1024,
         r.domains.iter().map(|d| d.unanswered).sum::<u64>()
     );
 }

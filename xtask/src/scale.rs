@@ -1,5 +1,5 @@
 //! `cargo xtask bench-scale`: how the simulator's cost per scheduling
-//! decision grows with the host (issue 15). The `scale` bench of sched-sim
+//! decision grows with the host (issue 15). The `scale` bench of the tests crate
 //! builds the hosts; this runs it under callgrind, one process per size,
 //! for a simulated time T that gives each size about the same number of
 //! decisions, and again for 2T, and divides the difference in instructions
@@ -31,7 +31,7 @@ pub(crate) fn bench_scale(args: &[String]) -> Result {
         }
     }
     let mut c = cargo();
-    c.args(["bench", "-p", "sched-sim", "--bench", "scale"]);
+    c.args(["bench", "-p", "tests", "--bench", "scale"]);
     let exe = bench_executable(c, "scale")?;
     let out_dir = root().join("target").join("icount");
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;

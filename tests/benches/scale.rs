@@ -10,7 +10,7 @@
 //! asserted: this is a benchmark, read by a person or by `cargo xtask
 //! bench-scale --check`.
 //!
-//!     cargo bench -p sched-sim --bench scale [-- --policy P] [-- --secs N] [-- --pcpus 16,64]
+//!     cargo bench -p tests --bench scale [-- --policy P] [-- --secs N] [-- --pcpus 16,64]
 
 use std::process::Command;
 use std::time::Instant;
@@ -65,18 +65,6 @@ fn scenario(pcpus: u16, secs: i64) -> Scenario {
     )
 }
 
-/// This process's peak resident set, KiB (`VmHWM` in /proc/self/status).
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// One run, printed as one line of `key=value` fields for the parent.
 fn one(pcpus: u16, secs: i64, policy: &str) {
     let sc = scenario(pcpus, secs);
@@ -88,7 +76,7 @@ fn one(pcpus: u16, secs: i64, policy: &str) {
     println!(
         "pcpus={pcpus} vcpus={} wall_s={wall:.3} peak_kib={} decisions={} switches={switches} events={}",
         u32::from(pcpus) * u32::from(VCPUS_PER_PCPU),
-        peak_kib(),
+        tests::peak_rss_kib(),
         st.decisions,
         st.events,
     );
