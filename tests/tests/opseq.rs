@@ -128,6 +128,21 @@ fn a_driver_pin_that_leaves_real_time_work_nowhere_opens_every_pcpu_at_once() {
     }
 }
 
+/// A defect the second long fuzzing run found (fixed): EDF+credit on 6
+/// pCPUs. A driver domain's new vCPU pinned to a pCPU can leave real-time
+/// work no pCPU of the pool, so the rule gives way and it may run anywhere;
+/// `insert_vcpu` took a new pin to only ever narrow and offered nothing, so
+/// real-time vCPUs queued behind a busy pCPU waited beside an idle one.
+/// `insert_vcpu` now offers queued work when the rule widens.
+const DRIVER_INSERTED: &str = "5d010385b800abe23f00000000000000ab00ffab03ffe20100ffabe23001b800d9d9ab00abab00ffab3001abab00ffab03ffffe294ab1dff0600001b1b2fffdfab03ffffe2e2ff0129ff03ffffe2000095959595959595b6b7fafafad4ff493636363636ff";
+
+#[test]
+fn a_new_driver_vcpu_that_leaves_real_time_work_nowhere_opens_every_pcpu() {
+    if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(DRIVER_INSERTED), Tolerate::NONE) {
+        panic!("{f}");
+    }
+}
+
 #[test]
 fn a_real_time_vcpu_is_never_placed_outside_the_pool() {
     if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(OFFLINE_PICK), Tolerate::NONE) {

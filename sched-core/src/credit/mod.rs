@@ -392,10 +392,15 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             v.dom().add_vcpus(1);
             H::vcpus_changed(&self.ext, v.dom(), 1);
         }
-        // A vCPU coming in only ever narrows where others may run.
-        let _ = H::affinity_changed(&self.ext, v, None, Some(&v.affinity().hard));
+        // A vCPU coming in may widen where others run too: a new driver pin
+        // that leaves real-time work no pCPU of the pool lets it run
+        // anywhere (found by the long fuzzing run).
+        let widened = H::affinity_changed(&self.ext, v, None, Some(&v.affinity().hard));
         let cpu = self.res_pick(v);
         v.set_processor(cpu);
+        if widened {
+            self.offer_queued_work();
+        }
     }
 
     fn remove_vcpu(&self, v: &'a VcpuData<'a, H>) {
