@@ -40,6 +40,10 @@ pub fn fuzz(data: &[u8], run: fn(&[u8]) -> Result<Stats, Failure>) {
             OPS.fetch_add(s.ops, Relaxed);
             DECISIONS.fetch_add(s.decisions, Relaxed);
         }
-        Err(f) => panic!("invariant broken:\n{f}"),
+        Err(f) => {
+            // A crash skips the exit report: say how far the run got first.
+            report();
+            panic!("invariant broken:\n{f}")
+        }
     }
 }
