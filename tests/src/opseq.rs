@@ -200,7 +200,8 @@ pub fn run_with<H: OpPolicy>(data: &[u8], tolerate: Tolerate) -> Result<Stats, F
         trace: std::env::var_os("OPSEQ_TRACE").is_some(),
         tolerate,
         decided: [(0, 0); MAX_PCPUS],
-        last_decision: (0, 0),
+        scanned: (0, 0),
+        offered: [(0, 0); MAX_PCPUS],
         unpinned_at: [i64::MIN; MAX_PCPUS],
     };
     for c in 0..npc {
@@ -304,9 +305,12 @@ struct Host<'a, H: OpPolicy> {
     tolerate: Tolerate,
     /// Per pCPU: decisions that switched, and when the last one was.
     decided: [(u64, i64); MAX_PCPUS],
-    /// When the last decision that offered queued work to idlers was (on
-    /// any pCPU), and the migration delay then.
-    last_decision: (i64, i64),
+    /// When a pCPU last decided to idle (it looked at every peer's queue
+    /// to steal), and the migration delay then.
+    scanned: (i64, i64),
+    /// Per pCPU: when its last switch was (it offered the work left in its
+    /// own queue to the idlers), and the migration delay then.
+    offered: [(i64, i64); MAX_PCPUS],
     /// When a driver vCPU's pin on each pCPU was last lifted.
     unpinned_at: [i64; MAX_PCPUS],
 }
@@ -947,10 +951,14 @@ impl<'a, H: OpPolicy> Host<'a, H> {
             .do_schedule(CpuId(c as u16), Time(now), prev_runnable, false);
         self.stats.decisions += 1;
         let next = d.next.map(|r| r.token().0);
-        if next != prev || next.is_none() {
-            // A switch tickles idlers for queued work; an idle decision
-            // tries to steal it (a ratelimited one does neither).
-            self.last_decision = (now, self.migration_delay);
+        // An idle decision tries to steal from every peer; a switch tickles
+        // idlers for the work queued on its own pCPU only (a ratelimited
+        // decision does neither).
+        if next.is_none() {
+            self.scanned = (now, self.migration_delay);
+        }
+        if next != prev {
+            self.offered[c] = (now, self.migration_delay);
         }
         self.log(|| {
             format!(
@@ -1059,13 +1067,16 @@ impl<'a, H: OpPolicy> Host<'a, H> {
     /// keeps its vCPU without tickling), and steal it only when its context
     /// is saved and it is not cache-hot (credit1's migration delay, by
     /// design: nobody looks again when it cools). So it is excused while
-    /// its context is unsaved, while it was cache-hot at the last decision
-    /// that offered work to idlers, and (a reported defect, see [`Tolerate`]) until its
-    /// pCPU's next switch if its context was saved after the last one.
+    /// its context is unsaved, while it was cache-hot at the last look at
+    /// it (its own pCPU's last switch, or any pCPU's last idle decision,
+    /// whichever came later), and (a reported defect, see [`Tolerate`])
+    /// until its pCPU's next switch if its context was saved after the
+    /// last one.
     fn cannot_be_stolen(&self, k: usize) -> bool {
         let v = self.v[k].expect("queued");
-        let (n, _) = self.decided[self.rec(k).processor().index() % MAX_PCPUS];
-        let (last, delay) = self.last_decision;
+        let on = self.rec(k).processor().index() % MAX_PCPUS;
+        let (n, _) = self.decided[on];
+        let (last, delay) = self.scanned.max(self.offered[on]);
         let hot_then = last - v.desched_at < delay;
         let hot_now = self.now() - v.desched_at < self.migration_delay;
         let late = self.tolerate.late_save && v.saved_late == Some(n);

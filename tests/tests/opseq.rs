@@ -143,6 +143,23 @@ fn a_new_driver_vcpu_that_leaves_real_time_work_nowhere_opens_every_pcpu() {
     }
 }
 
+/// A false report the fuzzer found in the oracle, not the engine: vSlicer
+/// on 6 pCPUs. d8v0 is requeued on cpu1 while cache-hot (migration delay
+/// 5 ms), so no idler may take it at cpu1's switch, and nothing looks at
+/// cpu1's queue again until cpu1 decides (credit1's migration delay, by
+/// design). When d8v0 had cooled, cpu0 switched: the
+/// oracle counted that as a look at every queue, but a switch tickles idlers
+/// only for work queued on its own pCPU (cpu0's d15v0 may not run on cpu3).
+/// The oracle now counts a pCPU's own switch and any pCPU's idle decision.
+const HOT_AT_ITS_LAST_LOOK: &str = "fdffc0010069002e2effffffffadadad190efd17ef010000190101000e0e0100ef7d7d007d00000300037d7d0101000000ef00410000030603fb0efbadadadadadadffffff412eadad190e020301900303fb0000001d002300064100000603fb002303030306230303310375fb002303630003030303fb0000001d037d7d0101ff010000ff00060103630003030303fb0000001d037d7d0101ff7d06010000ff00060100000603fb0006040000000375fb00230303030303fb020317caf8fd20ef01000187000000ffffffff412eadadadad0203019017ca0efb2dfbfbfbfbfbfb00ad";
+
+#[test]
+fn a_vcpu_hot_at_its_pcpus_last_switch_waits_for_its_next_one() {
+    if let Err(f) = opseq::run_with::<VSlicer>(&unhex(HOT_AT_ITS_LAST_LOOK), Tolerate::NONE) {
+        panic!("{f}");
+    }
+}
+
 #[test]
 fn a_real_time_vcpu_is_never_placed_outside_the_pool() {
     if let Err(f) = opseq::run_with::<EdfCredit>(&unhex(OFFLINE_PICK), Tolerate::NONE) {
