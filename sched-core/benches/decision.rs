@@ -15,8 +15,21 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 
-use common::{EngineLoop, Loop, SortedList, SIZES};
-use sched_core::{Credit1, EdfCredit, VSlicer};
+use common::{engine_name, EngineLoop, Loop, SortedList, SIZES, XEN_LIST};
+
+/// Checks every policy's engine against the model at `n`.
+macro_rules! cross_check_all {
+    ([$($t:ty),*] $n:expr) => {
+        $(common::cross_check::<$t>($n, 4 * ($n + 1));)*
+    };
+}
+
+/// Times every policy's engine at `n`.
+macro_rules! run_all {
+    ([$($t:ty),*] $g:expr, $n:expr) => {
+        $(run($g, &engine_name::<$t>(), $n, EngineLoop::<$t>::new($n));)*
+    };
+}
 
 /// Times `l.decide()`; generic so that the call is direct, as a host's is.
 fn run<L: Loop>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, n: usize, mut l: L) {
@@ -28,17 +41,13 @@ fn run<L: Loop>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, n: usize, mut 
 fn decision(c: &mut Criterion) {
     // Every structure must make the same (expected) picks before we time them.
     for n in SIZES {
-        common::cross_check::<Credit1>(n, 4 * (n + 1));
-        common::cross_check::<VSlicer>(n, 4 * (n + 1));
-        common::cross_check::<EdfCredit>(n, 4 * (n + 1));
+        sched_core::with_policies!(cross_check_all, n);
     }
     let mut g = c.benchmark_group("decision");
     g.throughput(Throughput::Elements(1));
     for n in SIZES {
-        run(&mut g, "credit-engine", n, EngineLoop::<Credit1>::new(n));
-        run(&mut g, "vslicer-engine", n, EngineLoop::<VSlicer>::new(n));
-        run(&mut g, "edf-engine", n, EngineLoop::<EdfCredit>::new(n));
-        run(&mut g, "xen-sorted-list", n, SortedList::new(n));
+        sched_core::with_policies!(run_all, &mut g, n);
+        run(&mut g, XEN_LIST, n, SortedList::new(n));
     }
     g.finish();
 }

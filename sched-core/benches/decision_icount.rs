@@ -1,8 +1,9 @@
 //! The decision loop of `decision.rs` without criterion, for counting
 //! instructions under callgrind (`cargo xtask bench-icount` runs it).
 //!
-//! `decision_icount STRUCTURE N K`: sets up STRUCTURE (`credit-engine`,
-//! `vslicer-engine`, `edf-engine` or `xen-sorted-list`) with N queued vCPUs, runs it to its steady state, then
+//! `decision_icount STRUCTURE N K`: sets up STRUCTURE (`NAME-engine` for a
+//! policy of the registry, or `xen-sorted-list`) with N queued vCPUs, runs
+//! it to its steady state, then
 //! performs K decisions. The instructions of one decision are
 //! `(Ir(K) - Ir(0)) / K`: the difference removes setup and warm-up.
 //!
@@ -14,8 +15,25 @@ mod common;
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use common::{EngineLoop, Loop, SortedList, SIZES, STRUCTURES};
-use sched_core::{Credit1, EdfCredit, VSlicer};
+use common::{engine_name, EngineLoop, Loop, SortedList, SIZES, XEN_LIST};
+
+/// Checks every policy's engine against the model at `n`.
+macro_rules! cross_check_all {
+    ([$($t:ty),*] $n:expr) => {
+        $(common::cross_check::<$t>($n, 4 * ($n + 1));)*
+    };
+}
+
+/// Drives structure `$s` for `$k` decisions at `$n`, if it is an engine.
+macro_rules! drive_engine {
+    ([$($t:ty),*] $s:expr, $n:expr, $k:expr) => {{
+        let mut sum = None;
+        $(if $s == engine_name::<$t>() {
+            sum = Some(drive(EngineLoop::<$t>::new($n), $k));
+        })*
+        sum
+    }};
+}
 
 fn drive<L: Loop>(mut l: L, k: u64) -> usize {
     let mut sum = 0usize;
@@ -35,9 +53,7 @@ fn main() -> ExitCode {
     match positional.as_slice() {
         [] => {
             for n in SIZES {
-                common::cross_check::<Credit1>(n, 4 * (n + 1));
-                common::cross_check::<VSlicer>(n, 4 * (n + 1));
-                common::cross_check::<EdfCredit>(n, 4 * (n + 1));
+                sched_core::with_policies!(cross_check_all, n);
             }
             println!("decision_icount: engines and Xen-list model agree for N in {SIZES:?}");
             ExitCode::SUCCESS
@@ -47,13 +63,15 @@ fn main() -> ExitCode {
                 eprintln!("decision_icount: N and K must be numbers");
                 return ExitCode::from(2);
             };
-            let sum = match *s {
-                "credit-engine" => drive(EngineLoop::<Credit1>::new(n), k),
-                "vslicer-engine" => drive(EngineLoop::<VSlicer>::new(n), k),
-                "edf-engine" => drive(EngineLoop::<EdfCredit>::new(n), k),
-                "xen-sorted-list" => drive(SortedList::new(n), k),
-                _ => {
-                    eprintln!("decision_icount: structure must be one of {STRUCTURES:?}");
+            let engine = sched_core::with_policies!(drive_engine, *s, n, k);
+            let sum = match engine {
+                Some(sum) => sum,
+                None if *s == XEN_LIST => drive(SortedList::new(n), k),
+                None => {
+                    eprintln!(
+                        "decision_icount: structure must be NAME-engine for a policy of {:?}, or {XEN_LIST}",
+                        sched_core::POLICIES.iter().map(|p| p.name).collect::<Vec<_>>()
+                    );
                     return ExitCode::from(2);
                 }
             };

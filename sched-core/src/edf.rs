@@ -57,6 +57,7 @@ use crate::cpumask::{AtomicCpuMask, CpuId, CpuMask, MAX_CPUS};
 use crate::hooks::{Hooks, PoolInfo, Requeue};
 use crate::params::{ParamError, CREDITS_PER_MSEC};
 use crate::records::{DomData, PcpuData, Pri, VcpuData};
+use crate::registry::{Policy, PolicyInfo};
 use crate::time::{Span, Time};
 
 /// Shortest relative deadline (SCHED_DEADLINE's order of magnitude).
@@ -403,6 +404,15 @@ impl EdfGlobalParams {
     }
 }
 
+impl Policy for EdfCredit {
+    const INFO: PolicyInfo = PolicyInfo {
+        name: "edf-credit",
+        xen_name: "edfcredit",
+        display: "EDF+credit",
+        xen_id: 12,
+    };
+}
+
 impl Hooks for EdfCredit {
     type VcpuExt = EdfVcpu;
     type DomExt = EdfDom;
@@ -410,7 +420,6 @@ impl Hooks for EdfCredit {
     type GlobalExt = EdfGlobal;
     type DomParams = EdfDomParams;
     type GlobalParams = EdfGlobalParams;
-    const NAME: &'static str = "edf-credit";
     const USES_TIMER: bool = true;
 
     /// A vCPU in this pCPU's deadline tree keeps its deadline only here.

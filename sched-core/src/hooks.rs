@@ -17,6 +17,7 @@ use core::fmt;
 use crate::cpumask::CpuMask;
 use crate::params::ParamError;
 use crate::records::{DomData, PcpuData, Pri, VcpuData};
+use crate::registry::{Policy, PolicyInfo};
 use crate::time::{Span, Time};
 
 /// Where a vCPU descheduled while still runnable goes back on its runqueue.
@@ -44,7 +45,7 @@ pub struct PoolInfo {
 }
 
 /// Policy-specific data and decisions layered on the credit engine.
-pub trait Hooks: Sized + Sync + Send + 'static {
+pub trait Hooks: Policy + Sized + Sync + Send + 'static {
     /// Extra per-vCPU data the layer keeps in the host-owned record.
     type VcpuExt: Default + Sync + Send;
     /// Extra per-domain data the layer keeps in the host-owned record.
@@ -59,8 +60,6 @@ pub trait Hooks: Sized + Sync + Send + 'static {
     type DomParams: Copy + Default + PartialEq + fmt::Debug + Send + Sync;
     /// The layer's pool-wide parameters (beside timeslice and ratelimit).
     type GlobalParams: Copy + Default + PartialEq + fmt::Debug + Send + Sync;
-    /// The policy's name as `sched=` and reports spell it.
-    const NAME: &'static str;
     /// Whether the layer uses its timer ([`Self::next_timer`]); when not,
     /// the engine skips the bookkeeping on its hot paths.
     const USES_TIMER: bool = false;
@@ -309,5 +308,13 @@ impl Hooks for Credit1 {
     type GlobalExt = ();
     type DomParams = ();
     type GlobalParams = ();
-    const NAME: &'static str = "credit";
+}
+
+impl Policy for Credit1 {
+    const INFO: PolicyInfo = PolicyInfo {
+        name: "credit",
+        xen_name: "rcredit",
+        display: "Rust credit",
+        xen_id: 10,
+    };
 }

@@ -15,6 +15,7 @@
 //! - [`credit`]: the credit1 engine.
 //! - [`vslicer`]: vSlicer's microslicing for latency-sensitive domains.
 //! - [`edf`]: EDF+credit's double runqueue for real-time domains.
+//! - [`registry`]: the list of policies, once; every host derives its own.
 #![no_std]
 #![forbid(clippy::float_arithmetic)]
 #![deny(missing_docs)]
@@ -30,6 +31,7 @@ pub mod ops;
 pub mod params;
 pub mod platform;
 pub mod records;
+pub mod registry;
 mod runq;
 #[cfg(test)]
 mod testworld;
@@ -44,5 +46,6 @@ pub use ops::{Decision, SchedOps};
 pub use params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
 pub use platform::{Platform, TimerKind, VcpuToken};
 pub use records::{Affinity, DomData, DomId, PcpuData, Pri, VcpuData, VcpuFlags};
+pub use registry::{Policy, PolicyInfo, POLICIES};
 pub use time::{Span, Time};
 pub use vslicer::{VSlicer, VSlicerDomParams, VSlicerGlobalParams};

@@ -12,6 +12,7 @@ use crate::hooks::Hooks;
 use crate::params::ParamError;
 use crate::platform::TimerKind;
 use crate::records::{Affinity, DomData, VcpuData};
+use crate::registry::Policy;
 use crate::time::{Span, Time};
 
 /// The outcome of `do_schedule` (Xen: `prev->next_task`, `next_time`,
@@ -43,7 +44,7 @@ pub trait SchedOps<'a> {
 
     /// The policy's `sched=` name.
     fn name(&self) -> &'static str {
-        <Self::Hooks as Hooks>::NAME
+        <Self::Hooks as Policy>::INFO.name
     }
 
     /// Adds pCPU `cpu` to the pool (`init_pdata` / `switch_sched`).

@@ -70,6 +70,7 @@ use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering
 use crate::hooks::{Hooks, PoolInfo, Requeue};
 use crate::params::{ParamError, CREDITS_PER_MSEC, MICROSLICE_MAX, MICROSLICE_MIN};
 use crate::records::{DomData, PcpuData, Pri, VcpuData};
+use crate::registry::{Policy, PolicyInfo};
 use crate::time::{Span, Time};
 
 pub mod auto;
@@ -256,6 +257,15 @@ impl VSlicer {
     }
 }
 
+impl Policy for VSlicer {
+    const INFO: PolicyInfo = PolicyInfo {
+        name: "vslicer",
+        xen_name: "vslicer",
+        display: "vSlicer",
+        xen_id: 11,
+    };
+}
+
 impl Hooks for VSlicer {
     type VcpuExt = VsVcpu;
     type DomExt = VsDom;
@@ -263,7 +273,6 @@ impl Hooks for VSlicer {
     type GlobalExt = VsGlobal;
     type DomParams = VSlicerDomParams;
     type GlobalParams = VSlicerGlobalParams;
-    const NAME: &'static str = "vslicer";
 
     fn runnable_changed<'a>(
         _: &PcpuData<'a, Self>,

@@ -9,7 +9,7 @@
 use sched_core::Span;
 
 use super::vslicer::{lookbusy, pinged};
-use super::{busy, check, ms, one_core, Repro, ReproOptions, Table};
+use super::{busy, check, ms, one_core, Repro, ReproOptions, Table, VSLICER};
 use sched_sim::report::Report;
 use sched_sim::{SimError, SimStats};
 
@@ -65,8 +65,8 @@ fn largest_share_deviation(rep: &Report) -> f64 {
 }
 
 pub(super) fn run(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
-    let (auto, ast) = super::run(&host("auto-lsvm", opts, Span::ZERO, true), "vslicer")?;
-    let (_, hst) = super::run(&host("auto-lsvm-hand", opts, HAND, false), "vslicer")?;
+    let (auto, ast) = super::run(&host("auto-lsvm", opts, Span::ZERO, true), VSLICER)?;
+    let (_, hst) = super::run(&host("auto-lsvm-hand", opts, HAND, false), VSLICER)?;
     let mut t = Table::new(
         format!(
             "Automatic LSVM detection (beyond the paper): 1 pinged VM, 2 VMs 40% busy, \

@@ -24,7 +24,9 @@
 
 use sched_core::Span;
 
-use super::{busy, check, ms, one_core, run, Cdf, Curve, Repro, ReproOptions, Table};
+use super::{
+    busy, check, ms, one_core, run, Cdf, Curve, Repro, ReproOptions, Table, CREDIT, EDF_CREDIT,
+};
 use sched_sim::scenario::{Arrival, Domain, Rt, RtMode, Scenario, Workload};
 use sched_sim::{SimError, SimStats};
 
@@ -108,13 +110,13 @@ fn fig6(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
             format!("{:.1}", d.cpu_share * 100.0),
         ]);
     };
-    let (credit, _) = run(&scenario(None), "credit")?;
-    row(&mut t, "credit".into(), &credit);
+    let (credit, _) = run(&scenario(None), CREDIT)?;
+    row(&mut t, CREDIT.into(), &credit);
     let cm = credit.domains[0].deadline_misses;
     let mut worst = Vec::new();
     for d in DEADLINES {
         let dl = Span::ms(d);
-        let (rep, _) = run(&scenario(rt(RtMode::Periodic, dl)), "edf-credit")?;
+        let (rep, _) = run(&scenario(rt(RtMode::Periodic, dl)), EDF_CREDIT)?;
         row(&mut t, format!("edf-credit, periodic D={d}ms"), &rep);
         let v = &rep.domains[0];
         let bound = dl + POLL + SWITCH + Span::us(300);
@@ -184,8 +186,8 @@ fn fig7(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
     };
     let mut credit_max = Vec::new();
     for n in [1, 3] {
-        let (rep, _) = run(&with_busy("fig7", pinged(None), n, opts), "credit")?;
-        row(&mut t, n, "credit".into(), &rep.domains[0]);
+        let (rep, _) = run(&with_busy("fig7", pinged(None), n, opts), CREDIT)?;
+        row(&mut t, n, CREDIT.into(), &rep.domains[0]);
         credit_max.push(rep.domains[0].latency.max_ns);
     }
     let mut cdf = Cdf {
@@ -193,15 +195,15 @@ fn fig7(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
         title: "Ping latency beside 5 busy VMs (seed 001 Fig. 7)".into(),
         curves: Vec::new(),
     };
-    let (c5, st) = run(&with_busy("fig7", pinged(None), 5, opts), "credit")?;
-    row(&mut t, 5, "credit".into(), &c5.domains[0]);
+    let (c5, st) = run(&with_busy("fig7", pinged(None), 5, opts), CREDIT)?;
+    row(&mut t, 5, CREDIT.into(), &c5.domains[0]);
     credit_max.push(c5.domains[0].latency.max_ns);
-    cdf.curves.push(curve("credit", &st));
+    cdf.curves.push(curve(CREDIT, &st));
     let mut results = Vec::new();
     for d in DEADLINES {
         let dl = Span::ms(d);
         let sc = with_busy("fig7", pinged(rt(RtMode::Aperiodic, dl)), 5, opts);
-        let (rep, st) = run(&sc, "edf-credit")?;
+        let (rep, st) = run(&sc, EDF_CREDIT)?;
         row(
             &mut t,
             5,
@@ -268,7 +270,7 @@ fn fig12(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
         &["policy", "interval", "vm1", "vm2", "vm3", "vm4", "vm5"],
     );
     for (label, with_rt) in [
-        ("edf-credit", false),
+        (EDF_CREDIT, false),
         ("edf-credit, vm3 aperiodic + vm4 periodic D=10ms", true),
     ] {
         let doms = life
@@ -288,7 +290,7 @@ fn fig12(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
             })
             .collect();
         let sc = one_core("fig12", s(60), opts.seed, doms);
-        let (_, st) = run(&sc, "edf-credit")?;
+        let (_, st) = run(&sc, EDF_CREDIT)?;
         for w in cuts.windows(2) {
             // Skip the first second after a change: credit settles in one or
             // two accounting periods.
@@ -361,20 +363,20 @@ fn stream(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
     let mut edf_bad = 0u64;
     for n in 1..=6 {
         for (label, mode, policy) in [
-            ("credit", None, "credit"),
+            (CREDIT, None, CREDIT),
             (
                 "edf-credit, periodic D=1ms",
                 rt(RtMode::Periodic, Span::ms(1)),
-                "edf-credit",
+                EDF_CREDIT,
             ),
         ] {
             let (rep, _) = run(&with_busy("stream", monitor(mode), n, opts), policy)?;
             let d = &rep.domains[0];
             let bad = d.deadline_misses + d.lost;
-            if policy == "credit" && bad > 0 && credit_bad_from.is_none() {
+            if policy == CREDIT && bad > 0 && credit_bad_from.is_none() {
                 credit_bad_from = Some(n);
             }
-            if policy == "edf-credit" {
+            if policy == EDF_CREDIT {
                 edf_bad += bad;
             }
             t.rows.push(vec![
@@ -435,8 +437,8 @@ fn reservation(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
     );
     let mut res = Vec::new();
     for (label, reserve, policy) in [
-        ("credit", None, "credit"),
-        ("edf-credit, reserve 1 ms", Some(Span::ms(1)), "edf-credit"),
+        (CREDIT, None, CREDIT),
+        ("edf-credit, reserve 1 ms", Some(Span::ms(1)), EDF_CREDIT),
     ] {
         let (rep, _) = run(&with_busy("reserve", io(reserve), 2, opts), policy)?;
         let d = &rep.domains[0];

@@ -15,7 +15,7 @@ pub mod edf;
 pub mod shaper;
 pub mod vslicer;
 
-use sched_core::Span;
+use sched_core::{Credit1, EdfCredit, Policy, Span, VSlicer};
 
 use sched_sim::scenario::{Domain, Host, Scenario, Workload};
 use sched_sim::{simulate_with_stats, Report, SimError, SimOptions, SimStats, TraceRun};
@@ -163,6 +163,11 @@ pub(crate) fn busy(name: &str) -> Domain {
     });
     d
 }
+
+/// The policies' names, from the registry.
+pub(crate) const CREDIT: &str = Credit1::INFO.name;
+pub(crate) const VSLICER: &str = VSlicer::INFO.name;
+pub(crate) const EDF_CREDIT: &str = EdfCredit::INFO.name;
 
 /// One run, with the trace and latency samples kept.
 pub(crate) fn run(sc: &Scenario, policy: &str) -> Result<(Report, SimStats), SimError> {

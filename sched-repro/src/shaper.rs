@@ -22,7 +22,10 @@
 use sched_core::{Span, Time};
 use sched_shaper::{Shaper, ShaperParams, SmoothWindow, TokenBucket};
 
-use super::{busy, check, ms, one_core, run, Cdf, Curve, Lines, Repro, ReproOptions, Table};
+use super::{
+    busy, check, ms, one_core, run, Cdf, Curve, Lines, Repro, ReproOptions, Table, CREDIT,
+    EDF_CREDIT,
+};
 use sched_sim::scenario::{Rt, RtMode, Workload};
 use sched_sim::SimError;
 
@@ -128,7 +131,7 @@ fn rtp_sends(opts: &ReproOptions, rt: Option<Rt>, policy: &str) -> Result<RtpRun
 /// shaper as the seed's VM sends them under credit (in bursts after each
 /// wait behind the busy VMs); the same sequence goes through each shaper.
 fn fig8(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
-    let (_, sends) = rtp_sends(opts, None, "credit")?;
+    let (_, sends) = rtp_sends(opts, None, CREDIT)?;
     let mut t = Table::new("Fig. 8: an RTP sender's packets (2 Mbit/s, bursty from scheduling) through a 2.2 Mbit/s limit: delay added by the shaper", &["shaper", "delay mean (ms)", "p99", "max", "RFC 3550 jitter (ms)", "rate (Mbit/s)"]);
     let mut cdf = Cdf {
         id: "fig8-rtp".into(),
@@ -385,11 +388,11 @@ fn end_to_end(r: &mut Repro, opts: &ReproOptions) -> Result<(), SimError> {
         deadline: Some(Span::ms(3)),
     };
     for (label, mode, policy, shaper) in [
-        ("credit + token bucket", None, "credit", 0),
+        ("credit + token bucket", None, CREDIT, 0),
         (
             "edf-credit (periodic, D = 3 ms) + smooth window",
             Some(edf),
-            "edf-credit",
+            EDF_CREDIT,
             1,
         ),
     ] {

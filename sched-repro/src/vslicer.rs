@@ -19,6 +19,7 @@ use sched_core::Span;
 
 use super::{
     busy, check, gaps, ms, one_core, run, runs_from, Cdf, Curve, Repro, ReproOptions, Table,
+    CREDIT, VSLICER,
 };
 use sched_sim::report::Report;
 use sched_sim::scenario::{Arrival, Domain, Scenario, Workload};
@@ -136,8 +137,8 @@ fn fig6(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Sim
     for (fig, m, t_m, paper_best, paper_worst) in [("6a", 1, 10, 30, 30), ("6b", 2, 5, 5, 35)] {
         let t_m = Span::ms(t_m);
         let sc = vms(&format!("fig{fig}"), 4, m, t_m, Span::secs(10), opts.seed);
-        let (rep, st) = run(&sc, "vslicer")?;
-        let (crep, _) = run(&sc, "credit")?;
+        let (rep, st) = run(&sc, VSLICER)?;
+        let (crep, _) = run(&sc, CREDIT)?;
         crest.record(&format!("Fig. {fig}"), &rep, m, t_m);
         let runs = runs_from(&st, WARM);
         let runs = &runs[..runs.len().saturating_sub(1)];
@@ -245,7 +246,7 @@ pub(super) fn pinged(t_m: Span) -> Domain {
 fn fig7(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), SimError> {
     let t_m = Span::ms(5);
     let configs = [
-        ("credit", 0usize),
+        (CREDIT, 0usize),
         ("vSlicer 1 LSVM", 1),
         ("vSlicer 2 LSVMs", 2),
     ];
@@ -280,7 +281,7 @@ fn fig7(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Sim
             let mut doms = vec![pinged(if m > 0 { t_m } else { Span::ZERO })];
             doms.extend((1..n).map(|i| lookbusy(i, if i < m { t_m } else { Span::ZERO })));
             let sc = one_core(&format!("fig7-{n}"), opts.duration, opts.seed, doms);
-            let policy = if m == 0 { "credit" } else { "vslicer" };
+            let policy = if m == 0 { CREDIT } else { VSLICER };
             let (rep, st) = run(&sc, policy)?;
             if m > 0 {
                 crest.record(&format!("Fig. 7, {n} VMs, {m} LSVM(s)"), &rep, m, t_m);
@@ -417,7 +418,7 @@ fn fig11(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Si
     for ts in [30, 10, 5, 1] {
         let mut sc = with_refill(vms("fig4", 4, 0, Span::ZERO, dur, opts.seed));
         sc.pool.tslice = Some(Span::ms(ts));
-        let (rep, _) = run(&sc, "credit")?;
+        let (rep, _) = run(&sc, CREDIT)?;
         let work = rep.domains[0].work_ns;
         if ts == 30 {
             base = work;
@@ -441,7 +442,7 @@ fn fig11(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Si
     // Fig. 11: 2 LSVMs + 2 NLSVMs; the STREAM-like VM as NLSVM (vm3) or LSVM (vm1).
     let (credit, _) = run(
         &with_refill(vms("fig11", 4, 0, Span::ZERO, dur, opts.seed)),
-        "credit",
+        CREDIT,
     )?;
     let mut t11 = Table::new(
         "Fig. 11: STREAM-like VM throughput vs credit, 2 LSVMs + 2 NLSVMs",
@@ -452,7 +453,7 @@ fn fig11(r: &mut Repro, crest: &mut Crest, opts: &ReproOptions) -> Result<(), Si
     for t_m in [15, 10, 5, 3, 1] {
         let t_m = Span::ms(t_m);
         let sc = with_refill(vms("fig11", 4, 2, t_m, dur, opts.seed));
-        let (rep, _) = run(&sc, "vslicer")?;
+        let (rep, _) = run(&sc, VSLICER)?;
         crest.record(&format!("Fig. 11, T_m = {t_m}"), &rep, 2, t_m);
         let as_n = rep.domains[2].work_ns as f64 / credit.domains[2].work_ns.max(1) as f64;
         let as_l = rep.domains[0].work_ns as f64 / credit.domains[0].work_ns.max(1) as f64;

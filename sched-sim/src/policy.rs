@@ -2,8 +2,8 @@
 //! each policy's parameters.
 
 use sched_core::{
-    CpuId, CpuMask, Credit1, DomData, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Span,
-    VSlicer, VSlicerDomParams, VSlicerGlobalParams,
+    CpuId, CpuMask, Credit1, DomData, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Policy,
+    Span, VSlicer, VSlicerDomParams, VSlicerGlobalParams,
 };
 
 use crate::report::{AutoLsvmReport, Report};
@@ -112,21 +112,21 @@ impl SimPolicy for EdfCredit {
 
 pub(crate) type Runner = fn(&Scenario, &SimOptions) -> Result<(Report, SimStats), SimError>;
 
-/// The policy registry: one line per policy, `"name" => HooksType`.
-macro_rules! registry {
-    ($($name:literal => $hooks:ty),* $(,)?) => {
-        pub(crate) const POLICIES: &[&str] = &[$($name),*];
+/// The policy table, derived from `sched_core`'s registry: every policy
+/// runs here once it implements [`SimPolicy`].
+macro_rules! table {
+    ([$($t:ty),*]) => {
+        /// The canonical names, in registry order.
+        pub(crate) const POLICIES: &[&str] = &[$(<$t as Policy>::INFO.name),*];
+
+        /// The run function of the policy called `name`.
         pub(crate) fn runner(name: &str) -> Option<Runner> {
-            match name {
-                $($name => Some(sim::run::<$hooks>),)*
-                _ => None,
-            }
+            $(if name == <$t as Policy>::INFO.name {
+                return Some(sim::run::<$t>);
+            })*
+            None
         }
     };
 }
 
-registry! {
-    "credit" => Credit1,
-    "vslicer" => VSlicer,
-    "edf-credit" => EdfCredit,
-}
+sched_core::with_policies!(table);

@@ -15,6 +15,7 @@
 use std::process::Command;
 use std::time::Instant;
 
+use sched_core::Policy;
 use sched_sim::{Arrival, Domain, Host, Scenario, SimOptions, Span, Workload};
 
 /// vCPUs per pCPU, and per domain.
@@ -97,7 +98,7 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let policy = opt("--policy").unwrap_or_else(|| "credit".into());
+    let policy = opt("--policy").unwrap_or_else(|| sched_core::Credit1::INFO.name.into());
     let secs: i64 = opt("--secs").map_or(60, |s| s.parse().expect("--secs N"));
     if let Some(p) = opt("--one") {
         one(p.parse().expect("--one PCPUS"), secs, &policy);

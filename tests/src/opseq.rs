@@ -28,8 +28,8 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use sched_core::{
-    Affinity, CpuId, CpuMask, Credit1, CreditDomParams, CreditEngine, DomData, DomId, DomParams,
-    EdfCredit, GlobalParams, PcpuData, SchedOps, Time, TimerKind, VSlicer, VcpuData, VcpuToken,
+    Affinity, CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams,
+    GlobalParams, PcpuData, SchedOps, Time, TimerKind, VcpuData, VcpuToken,
 };
 
 pub use ops::Op;
@@ -150,19 +150,6 @@ impl Tolerate {
     };
 }
 
-/// The policies, in the order [`run_any`]'s first byte selects them.
-pub const POLICIES: [&str; 3] = ["credit", "vslicer", "edf-credit"];
-
-/// Runs `data` under the policy its first byte chooses.
-pub fn run_any(data: &[u8]) -> Result<Stats, Failure> {
-    let (first, rest) = data.split_first().unwrap_or((&0, &[]));
-    match first % 3 {
-        0 => run::<Credit1>(rest),
-        1 => run::<VSlicer>(rest),
-        _ => run::<EdfCredit>(rest),
-    }
-}
-
 /// Runs `data` under policy `H` with the oracle of [`Tolerate::REPORTED`].
 pub fn run<H: OpPolicy>(data: &[u8]) -> Result<Stats, Failure> {
     run_with::<H>(data, Tolerate::REPORTED)
@@ -223,7 +210,7 @@ pub fn run_with<H: OpPolicy>(data: &[u8], tolerate: Tolerate) -> Result<Stats, F
                 let _ = host.eng.dump(&mut message);
                 message.push_str(&host.describe());
                 return Err(Failure {
-                    policy: H::NAME,
+                    policy: H::INFO.name,
                     pcpus: npc,
                     lazy_save,
                     message,

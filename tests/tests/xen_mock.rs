@@ -28,9 +28,16 @@ use std::ffi::c_void;
 
 use xen_glue::abi::{
     RsDecision, RsDomParams, RsGlobalParams, CMD_GETINFO, CMD_PUTINFO, EINVAL, GLOBAL_AUTO_LSVM,
-    POLICY_CREDIT, POLICY_EDF, POLICY_VSLICER, TIMER_ACCT,
+    TIMER_ACCT,
 };
 use xen_glue::*;
+
+use sched_core::{Credit1, EdfCredit, Policy, VSlicer};
+
+// The scheduler ids the shim registers the policies under.
+const POLICY_CREDIT: u32 = Credit1::INFO.xen_id;
+const POLICY_VSLICER: u32 = VSlicer::INFO.xen_id;
+const POLICY_EDF: u32 = EdfCredit::INFO.xen_id;
 
 const STEP: i64 = 50_000; // 50 µs of simulated time per step
 const MS: i64 = 1_000_000;

@@ -13,23 +13,31 @@ use crate::host;
 use crate::xen::{self, Xen};
 use crate::Failure;
 
-/// Xen's scheduler ids and `sched=` names, ours and its own.
-const SCHED_NAMES: [(u32, &str); 8] = [
+/// Xen's own schedulers' ids and `sched=` names (`public/domctl.h`); ours
+/// are the registry's.
+const XEN_OWN: [(u32, &str); 5] = [
     (5, "credit"),
     (6, "credit2"),
     (7, "arinc653"),
     (8, "rtds"),
     (9, "null"),
-    (10, "rcredit"),
-    (11, "vslicer"),
-    (12, "edfcredit"),
 ];
 
+/// The id of the scheduler Xen calls `name`, ours first.
+fn sched_id(name: &str) -> Option<u32> {
+    let ours = sched_core::POLICIES.iter().find(|p| p.xen_name == name);
+    ours.map(|p| p.xen_id)
+        .or_else(|| XEN_OWN.iter().find(|s| s.1 == name).map(|s| s.0))
+}
+
 fn sched_name(id: u32) -> String {
-    SCHED_NAMES
-        .iter()
-        .find(|s| s.0 == id)
-        .map_or_else(|| format!("id {id}"), |s| s.1.to_string())
+    match sched_core::registry::by_xen_id(id) {
+        Some(p) => p.xen_name.to_string(),
+        None => XEN_OWN
+            .iter()
+            .find(|s| s.0 == id)
+            .map_or_else(|| format!("id {id}"), |s| s.1.to_string()),
+    }
 }
 
 /// Where the command runs: `--host` (only `xen` for all but the listing).
@@ -152,10 +160,13 @@ fn cpu_list(cpus: &[u32]) -> String {
 
 /// `cpupool-create`.
 pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
-    let Some(&(sched_id, _)) = SCHED_NAMES.iter().find(|s| s.1 == a.sched) else {
+    let Some(sched_id) = sched_id(&a.sched) else {
+        let xen_own: Vec<&str> = XEN_OWN.iter().map(|s| s.1).collect();
         return Err(Failure::BadInput(format!(
-            "--sched {}: one of rcredit, vslicer, edfcredit (or credit, credit2, rtds, null, arinc653)",
-            a.sched
+            "--sched {}: one of {} (or {})",
+            a.sched,
+            xen::xen_names().join(", "),
+            xen_own.join(", ")
         )));
     };
     let mut seen = std::collections::BTreeSet::new();

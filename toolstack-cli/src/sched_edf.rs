@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use sched_core::{EdfCredit, Policy};
 use sched_sim::{ParamError, Scenario, Span};
 use toml_edit::{value, InlineTable};
 
@@ -230,7 +231,10 @@ fn pool_line(sc: &Scenario) -> String {
 }
 
 fn pool_line_of(poll_us: i64, slice_us: i64) -> String {
-    format!("Cpupool {POOL}: sched=edf-credit poll={poll_us}us edf-slice={slice_us}us")
+    format!(
+        "Cpupool {POOL}: sched={} poll={poll_us}us edf-slice={slice_us}us",
+        EdfCredit::INFO.name
+    )
 }
 
 fn header() -> String {
@@ -264,7 +268,7 @@ fn row_of(name: &str, id: usize, t: &str, d: &str, r: &str, driver: bool) -> Str
 /// runs the admission test.
 fn run_xen(a: &SchedEdfArgs, pool_set: bool, dom_set: bool) -> Result<(), Failure> {
     let x = Xen::open()?;
-    x.expect("edfcredit", "sched-edf")?;
+    x.expect(EdfCredit::INFO.xen_name, "sched-edf")?;
     let pool = |p: &xen_glue::abi::RsGlobalParams| {
         pool_line_of(i64::from(p.poll_us), i64::from(p.edf_slice_us))
     };

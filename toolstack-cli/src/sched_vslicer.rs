@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use sched_core::{Policy, VSlicer};
 use sched_sim::{Scenario, Span, VSlicerDomParams};
 use toml_edit::value;
 
@@ -165,7 +166,7 @@ fn auto_of(p: &RsDomParams) -> String {
 /// needs the placement, which the domctl does not carry).
 fn run_xen(a: &SchedVslicerArgs) -> Result<(), Failure> {
     let x = Xen::open()?;
-    x.expect("vslicer", "sched-vslicer")?;
+    x.expect(VSlicer::INFO.xen_name, "sched-vslicer")?;
     if let Some(on) = &a.auto_lsvm {
         let flag = if on == "on" { GLOBAL_AUTO_LSVM } else { 0 };
         return x.change_pool(0, |p| {

@@ -15,6 +15,7 @@ use std::mem::{offset_of, size_of};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use sched_core::registry;
 use sched_sim::Span;
 use xen_glue::abi::{RsDomParams, RsGlobalParams, CMD_GETINFO, CMD_PUTINFO};
 
@@ -52,9 +53,10 @@ const ENODEV: i32 = 19;
 const EADDRNOTAVAIL: i32 = 99;
 const EINVAL: i32 = 22;
 
-/// The schedulers xen-glue registers, by `sched_id`.
-pub(crate) const SCHEDULERS: [(u32, &str); 3] =
-    [(10, "rcredit"), (11, "vslicer"), (12, "edfcredit")];
+/// The `sched=` names of the schedulers xen-glue registers (the registry's).
+pub(crate) fn xen_names() -> Vec<&'static str> {
+    registry::POLICIES.iter().map(|p| p.xen_name).collect()
+}
 
 /// `privcmd_hypercall_t`.
 #[repr(C)]
@@ -174,8 +176,9 @@ impl Xen {
         xen.sched_id = op.word as u32;
         if xen.name().is_none() {
             return Err(Failure::BadInput(format!(
-                "--host xen: Xen runs scheduler id {}, not one of vsched's (boot Xen with sched=rcredit, vslicer or edfcredit)",
-                xen.sched_id
+                "--host xen: Xen runs scheduler id {}, not one of vsched's (boot Xen with sched={})",
+                xen.sched_id,
+                xen_names().join(", sched=")
             )));
         }
         Ok(xen)
@@ -183,10 +186,7 @@ impl Xen {
 
     /// The booted scheduler's `sched=` name.
     pub(crate) fn name(&self) -> Option<&'static str> {
-        SCHEDULERS
-            .iter()
-            .find(|s| s.0 == self.sched_id)
-            .map(|s| s.1)
+        registry::by_xen_id(self.sched_id).map(|p| p.xen_name)
     }
 
     /// Refuses a command meant for another of the schedulers.
@@ -297,7 +297,7 @@ impl Xen {
             self.sched_id
         } else {
             let info = self.cpupool(pool)?;
-            if !SCHEDULERS.iter().any(|s| s.0 == info.sched_id) {
+            if registry::by_xen_id(info.sched_id).is_none() {
                 return Err(Failure::BadInput(format!(
                     "-p {pool}: the pool runs scheduler id {}, not one of vsched's",
                     info.sched_id

@@ -21,11 +21,6 @@
 
 #define RS_MASK_WORDS 4
 
-/* Policies, also the offset of the scheduler id from XEN_SCHEDULER_RCREDIT. */
-#define RS_POLICY_CREDIT  0   /* sched=rcredit   */
-#define RS_POLICY_VSLICER 1   /* sched=vslicer   */
-#define RS_POLICY_EDF     2   /* sched=edfcredit */
-
 /* Timer kinds Rust arms through rs_xen_set_timer / rs_xen_stop_timer. */
 #define RS_TIMER_TICK   0     /* per pCPU: the 10 ms credit tick           */
 #define RS_TIMER_ACCT   1     /* one per instance, on the master pCPU      */
@@ -79,9 +74,10 @@ struct rs_global_params {
 
 /* ---- Implemented in Rust (xen-glue), called by the shim ---------------- */
 
-/* A scheduler instance (one per cpupool); NULL when out of memory or an
- * unknown policy. `host` is handed back in rs_xen_set_timer/stop_timer. */
-void *rs_sched_init(uint32_t policy, void *host);
+/* A scheduler instance (one per cpupool) of the policy registered as
+ * `sched_id` (rs_policies.h); NULL when out of memory or an unknown id.
+ * `host` is handed back in rs_xen_set_timer/stop_timer. */
+void *rs_sched_init(uint32_t sched_id, void *host);
 void rs_sched_deinit(void *inst);
 /* The pCPU joins / leaves the instance (switch_sched / deinit_pdata). */
 void rs_sched_add_pcpu(void *inst, uint32_t cpu);

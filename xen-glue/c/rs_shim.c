@@ -105,10 +105,6 @@ static void __init __maybe_unused rs_abi_checks(void)
     BUILD_BUG_ON(sizeof_field(struct xen_sysctl, u) != 128);
 
     BUILD_BUG_ON(sizeof(struct rs_decision) != 24);
-    BUILD_BUG_ON(XEN_SCHEDULER_VSLICER - XEN_SCHEDULER_RCREDIT !=
-                 RS_POLICY_VSLICER);
-    BUILD_BUG_ON(XEN_SCHEDULER_EDFCREDIT - XEN_SCHEDULER_RCREDIT !=
-                 RS_POLICY_EDF);
     BUILD_BUG_ON(RS_CMD_PUTINFO != XEN_DOMCTL_SCHEDOP_putinfo ||
                  RS_CMD_GETINFO != XEN_DOMCTL_SCHEDOP_getinfo ||
                  RS_CMD_PUTINFO != XEN_SYSCTL_SCHEDOP_putinfo ||
@@ -131,7 +127,7 @@ struct rs_pcpu {
 /* Per instance (ops->sched_data); `host` in rs_sched.h. */
 struct rs_host {
     void *inst;                 /* what rs_sched_init returned */
-    unsigned int policy;
+    unsigned int policy;        /* its sched_id (rs_policies.h) */
     spinlock_t acct_lock;       /* acct timer init/migrate/kill */
     struct timer acct;          /* RS_TIMER_ACCT, on acct_cpu */
     unsigned int acct_cpu;      /* UINT_MAX: not initialised */
@@ -408,10 +404,10 @@ static int cf_check rs_init(struct scheduler *ops)
         return -ENOMEM;
     spin_lock_init(&h->acct_lock);
     h->acct_cpu = UINT_MAX;
-    h->policy = ops->sched_id - XEN_SCHEDULER_RCREDIT;
+    h->policy = ops->sched_id;
 
     RS_ENTER_ALLOC(flags, prev);
-    h->inst = rs_sched_init(h->policy, h);
+    h->inst = rs_sched_init(ops->sched_id, h);
     RS_LEAVE_ALLOC(flags, prev);
     if ( !h->inst )
     {
@@ -1058,15 +1054,12 @@ static const struct scheduler var = {                   \
 };                                                      \
 REGISTER_SCHEDULER(var)
 
-#ifdef CONFIG_SCHED_RCREDIT
-RS_SCHEDULER(sched_rcredit_def, "Rust credit", "rcredit",
-             XEN_SCHEDULER_RCREDIT);
-#endif
-#ifdef CONFIG_SCHED_VSLICER
-RS_SCHEDULER(sched_vslicer_def, "vSlicer", "vslicer",
-             XEN_SCHEDULER_VSLICER);
-#endif
-#ifdef CONFIG_SCHED_EDFCREDIT
-RS_SCHEDULER(sched_edfcredit_def, "EDF+credit", "edfcredit",
-             XEN_SCHEDULER_EDFCREDIT);
-#endif
+/*
+ * One scheduler per policy of sched-core's registry: rs_policies.h, written
+ * by `cargo xtask xen-build` from sched_core::registry, has one
+ * RS_POLICY(opt_name, "name", sched_id) line per policy.
+ */
+#define RS_POLICY(OPT, NAME, ID)                                \
+    RS_SCHEDULER(sched_ ## OPT ## _def, NAME, #OPT, ID);
+#include "rs_policies.h"
+#undef RS_POLICY

@@ -3,13 +3,6 @@
 
 use core::ffi::c_void;
 
-/// `RS_POLICY_CREDIT`: `sched=rcredit`.
-pub const POLICY_CREDIT: u32 = 0;
-/// `RS_POLICY_VSLICER`: `sched=vslicer`.
-pub const POLICY_VSLICER: u32 = 1;
-/// `RS_POLICY_EDF`: `sched=edfcredit`.
-pub const POLICY_EDF: u32 = 2;
-
 /// `RS_TIMER_TICK`: the per-pCPU credit tick.
 pub const TIMER_TICK: u32 = 0;
 /// `RS_TIMER_ACCT`: the instance's accounting timer on its master pCPU.

@@ -20,7 +20,7 @@ use crate::policy::XenPolicy;
 /// One scheduler instance (Xen makes one per cpupool).
 #[repr(C)]
 pub struct Instance<H: XenPolicy> {
-    /// `H::POLICY`, first so that an entry point can tell the policy of an
+    /// `H`'s Xen scheduler id, first so that an entry point can tell the policy of an
     /// instance from its address alone.
     pub policy: u32,
     /// The credit engine with the policy layer.
@@ -70,7 +70,7 @@ pub fn create<H: XenPolicy>(host: *mut c_void) -> *mut c_void {
     // freed, never moved) and outlives the engine, which is dropped first in
     // `destroy`.
     unsafe {
-        addr_of_mut!((*p).policy).write(H::POLICY);
+        addr_of_mut!((*p).policy).write(H::INFO.xen_id);
         let pcpus = addr_of_mut!((*p).pcpus).cast::<PcpuData<'static, H>>();
         for i in 0..MAX_CPUS {
             pcpus.add(i).write(PcpuData::new());

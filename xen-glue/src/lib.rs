@@ -8,9 +8,9 @@
 //! keeps (interrupts off around every call into Rust).
 //!
 //! One instance per cpupool, all of its state behind the pointer
-//! `rs_sched_init` returns: three policies (credit1, vSlicer, EDF+credit)
-//! share these entry points, and the first word of an instance says which
-//! one it is. Files:
+//! `rs_sched_init` returns: the registry's policies (`sched_core::registry`)
+//! share these entry points, and the first word of an instance, the Xen
+//! scheduler id, says which one it is. Files:
 //! - `abi.rs`: the records and services of the C header;
 //! - `platform.rs`: the core's `Platform` over Xen, with deferred parking;
 //! - `policy.rs`: each policy's parameters in the domctl/sysctl records;
@@ -33,7 +33,7 @@ pub mod policy;
 
 use core::ffi::c_void;
 
-use sched_core::{CpuMask, Credit1, DomData, EdfCredit, VSlicer};
+use sched_core::{CpuMask, DomData, Policy};
 
 use abi::{RsDecision, RsDomParams, RsGlobalParams, MASK_WORDS};
 use instance::{Instance, Unit};
@@ -50,17 +50,35 @@ unsafe fn policy_of(inst: *const c_void) -> Option<u32> {
 }
 
 /// Runs `$f::<H>(args)` for the policy of `$inst`, or yields `$none` for a
-/// null or unknown instance.
+/// null or unknown instance. The policies are the registry's
+/// (`sched_core::with_policies!`).
 macro_rules! dispatch {
     ($inst:expr, $none:expr, $f:ident($($arg:expr),*)) => {
-        // SAFETY: the shim passes the pointer `rs_sched_init` returned.
-        match unsafe { policy_of($inst) } {
-            Some(<Credit1 as XenPolicy>::POLICY) => $f::<Credit1>($inst $(, $arg)*),
-            Some(<VSlicer as XenPolicy>::POLICY) => $f::<VSlicer>($inst $(, $arg)*),
-            Some(<EdfCredit as XenPolicy>::POLICY) => $f::<EdfCredit>($inst $(, $arg)*),
-            _ => $none,
-        }
+        sched_core::with_policies!(dispatch_to, $inst, $none, $f($inst $(, $arg)*))
     };
+}
+
+/// [`dispatch!`] over the registry's list of policy types.
+macro_rules! dispatch_to {
+    ([$($t:ty),*] $inst:expr, $none:expr, $f:ident $args:tt) => {{
+        // SAFETY: the shim passes the pointer `rs_sched_init` returned.
+        let id = unsafe { policy_of($inst) };
+        $(if id == Some(<$t as Policy>::INFO.xen_id) {
+            $f::<$t> $args
+        } else)* {
+            $none
+        }
+    }};
+}
+
+/// An instance of the policy Xen knows by `sched_id`, or null.
+macro_rules! create_for {
+    ([$($t:ty),*] $id:expr, $host:expr) => {{
+        $(if $id == <$t as Policy>::INFO.xen_id {
+            return instance::create::<$t>($host);
+        })*
+        core::ptr::null_mut()
+    }};
 }
 
 /// The instance behind Xen's `ops->sched_data`.
@@ -90,16 +108,12 @@ unsafe fn mask(m: *const u64) -> Option<CpuMask> {
     (!m.is_null()).then(|| CpuMask::from_words(unsafe { *m.cast::<[u64; MASK_WORDS]>() }))
 }
 
-/// Makes a scheduler instance for `policy` (`RS_POLICY_*`); null when out
-/// of memory or the policy is unknown.
+/// Makes a scheduler instance for the policy Xen registered under
+/// `sched_id` (`struct scheduler.sched_id`, from the registry); null when
+/// out of memory or the id is not a policy's.
 #[no_mangle]
-pub extern "C" fn rs_sched_init(policy: u32, host: *mut c_void) -> *mut c_void {
-    match policy {
-        abi::POLICY_CREDIT => instance::create::<Credit1>(host),
-        abi::POLICY_VSLICER => instance::create::<VSlicer>(host),
-        abi::POLICY_EDF => instance::create::<EdfCredit>(host),
-        _ => core::ptr::null_mut(),
-    }
+pub extern "C" fn rs_sched_init(sched_id: u32, host: *mut c_void) -> *mut c_void {
+    sched_core::with_policies!(create_for, sched_id, host)
 }
 
 /// Frees an instance (`deinit`).

@@ -202,7 +202,7 @@ pub fn dump_cpu<H: XenPolicy>(i: &'static Instance<H>, cpu: u32) {
         Some(v) => writeln!(
             out,
             "{}: CPU[{cpu:02}] running d{}v{} pri {:?} credit {}, {} queued",
-            H::NAME,
+            H::INFO.name,
             v.dom().id().0,
             v.vcpu_id(),
             v.pri(),
@@ -212,7 +212,7 @@ pub fn dump_cpu<H: XenPolicy>(i: &'static Instance<H>, cpu: u32) {
         None => writeln!(
             out,
             "{}: CPU[{cpu:02}] idle, {} queued",
-            H::NAME,
+            H::INFO.name,
             i.engine.queued(c)
         ),
     };

@@ -15,8 +15,6 @@ use crate::abi::{self, RsDomParams, RsGlobalParams};
 
 /// A policy the glue registers with Xen.
 pub trait XenPolicy: Hooks + Sized + 'static {
-    /// Its `RS_POLICY_*` number.
-    const POLICY: u32;
     /// The layer's parameters in the domctl record.
     fn dom_to_c(p: &Self::DomParams, c: &mut RsDomParams);
     /// The layer's parameters from the domctl record; `None` when a field
@@ -54,7 +52,6 @@ fn no_layer_globals(c: &RsGlobalParams) -> Option<()> {
 }
 
 impl XenPolicy for Credit1 {
-    const POLICY: u32 = abi::POLICY_CREDIT;
     fn dom_to_c(_: &(), _: &mut RsDomParams) {}
     fn dom_from_c(c: &RsDomParams, _: &()) -> Option<()> {
         let none = c.microslice_us == 0
@@ -71,7 +68,6 @@ impl XenPolicy for Credit1 {
 }
 
 impl XenPolicy for VSlicer {
-    const POLICY: u32 = abi::POLICY_VSLICER;
     fn dom_to_c(p: &VSlicerDomParams, c: &mut RsDomParams) {
         c.microslice_us = to_us(p.microslice);
     }
@@ -105,7 +101,6 @@ impl XenPolicy for VSlicer {
 }
 
 impl XenPolicy for EdfCredit {
-    const POLICY: u32 = abi::POLICY_EDF;
     fn dom_to_c(p: &EdfDomParams, c: &mut RsDomParams) {
         c.deadline_us = to_us(p.deadline);
         c.reserve_us = to_us(p.reserve);

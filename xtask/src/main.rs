@@ -178,16 +178,21 @@ fn bench(args: &[String]) -> Result {
 
 /// Runnable vCPUs per pCPU measured (the bench binary's `SIZES`).
 const SIZES: [usize; 3] = [8, 64, 1024];
-/// The structures the bench binary knows.
-const STRUCTURES: [&str; 4] = [
-    "credit-engine",
-    "vslicer-engine",
-    "edf-engine",
-    "xen-sorted-list",
-];
-/// The O(1) structures of this project, whose growth is checked (EDF+credit
-/// keeps an O(log n) deadline tree by design; its numbers are reported).
-const ENGINES: usize = 2;
+/// The structures the bench binary knows: one engine per policy of the
+/// registry (`NAME-engine`), then Xen's sorted-list model.
+fn structures() -> Vec<String> {
+    let mut s: Vec<String> = sched_core::POLICIES
+        .iter()
+        .map(|p| format!("{}-engine", p.name))
+        .collect();
+    s.push("xen-sorted-list".into());
+    s
+}
+/// The engines (the structures of this project, whose growth is checked;
+/// EDF+credit's O(log n) deadline tree stays within the limit too).
+fn engines() -> usize {
+    sched_core::POLICIES.len()
+}
 /// Allowed growth of the engine's instructions per decision from 8 to 1024.
 const MAX_GROWTH: f64 = 1.5;
 
@@ -223,8 +228,9 @@ fn bench_icount(args: &[String]) -> Result {
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
 
     // per[structure][size] = instructions per decision
-    let mut per = [[0f64; SIZES.len()]; STRUCTURES.len()];
-    for (si, s) in STRUCTURES.iter().enumerate() {
+    let structures = structures();
+    let mut per = vec![[0f64; SIZES.len()]; structures.len()];
+    for (si, s) in structures.iter().enumerate() {
         for (ni, n) in SIZES.iter().enumerate() {
             let base = callgrind(&exe, &out_dir, s, *n, 0)?;
             let full = callgrind(&exe, &out_dir, s, *n, k)?;
@@ -238,7 +244,7 @@ fn bench_icount(args: &[String]) -> Result {
         print!("{:>12}", format!("N={n}"));
     }
     println!("{:>16}", "growth 8->1024");
-    for (si, s) in STRUCTURES.iter().enumerate() {
+    for (si, s) in structures.iter().enumerate() {
         print!("{s:<18}");
         for v in per[si] {
             print!("{v:>12.1}");
@@ -246,7 +252,7 @@ fn bench_icount(args: &[String]) -> Result {
         println!("{:>15.2}x", growth(&per[si]));
     }
     println!();
-    for (si, s) in STRUCTURES.iter().enumerate().take(ENGINES) {
+    for (si, s) in structures.iter().enumerate().take(engines()) {
         let g = growth(&per[si]);
         if g > MAX_GROWTH {
             let msg = format!("{s} grows {g:.2}x from N=8 to N=1024 (limit {MAX_GROWTH}x)");

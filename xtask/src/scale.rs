@@ -11,6 +11,7 @@
 use std::fs;
 
 use crate::{bench_executable, callgrind_run, cargo, root, status, Result};
+use sched_core::Policy;
 
 /// pCPUs of the hosts measured, and the simulated seconds at 16 pCPUs
 /// (a host 4x the size simulates a quarter of that).
@@ -21,7 +22,7 @@ const MAX_GROWTH: f64 = 1.5;
 
 pub(crate) fn bench_scale(args: &[String]) -> Result {
     let mut check = false;
-    let mut policy = "credit".to_string();
+    let mut policy = sched_core::Credit1::INFO.name.to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {

@@ -343,13 +343,13 @@ impl LoopPolicy for EdfCredit {
     }
 }
 
-/// The structures compared, by the names the benchmarks report.
-pub const STRUCTURES: [&str; 4] = [
-    "credit-engine",
-    "vslicer-engine",
-    "edf-engine",
-    "xen-sorted-list",
-];
+/// The name the benchmarks report for policy `H`'s engine.
+pub fn engine_name<H: Hooks>() -> String {
+    format!("{}-engine", H::INFO.name)
+}
+
+/// Xen's sorted-list model, by the name the benchmarks report.
+pub const XEN_LIST: &str = "xen-sorted-list";
 
 /// Checks that both loops make the same picks: the I/O-bound vCPUs in
 /// round-robin order, never a hog. Panics with the first difference.

@@ -625,7 +625,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             writeln!(
                 out,
                 "sched={} tslice={} ratelimit={} migration-delay={} ncpus={} weight={} credit={} balance={}",
-                H::NAME,
+                H::INFO.name,
                 p.tslice,
                 p.ratelimit,
                 p.migration_delay,

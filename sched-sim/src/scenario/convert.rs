@@ -163,7 +163,7 @@ pub(super) fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, Scenar
     };
     let policy = raw
         .policy
-        .map_or_else(|| "credit".to_string(), |p| p.into_inner());
+        .map_or_else(|| DEFAULT_POLICY.to_string(), |p| p.into_inner());
     let host = match &raw.host {
         Some(h) => {
             let h = h.get_ref();

@@ -46,7 +46,7 @@
 use std::fmt;
 use std::path::Path;
 
-use sched_core::Span;
+use sched_core::{Credit1, Policy, Span};
 
 /// A scenario: the host, its domains and their workloads.
 #[derive(Clone, Debug, PartialEq)]
@@ -511,7 +511,7 @@ impl Scenario {
             name: name.to_string(),
             duration,
             seed,
-            policy: "credit".into(),
+            policy: DEFAULT_POLICY.into(),
             host,
             pool: Pool::default(),
             domains,
@@ -559,3 +559,6 @@ pub(crate) use convert::packet_gap;
 use convert::*;
 pub use convert::{parse_duration, parse_rate, read_text};
 use raw::RawScenario;
+
+/// The policy a scenario runs when it names none: credit1.
+pub(crate) const DEFAULT_POLICY: &str = Credit1::INFO.name;

@@ -261,7 +261,7 @@ pub(crate) fn run<H: SimPolicy>(
     };
     sim.run()?;
     let log = sim.m.first().and_then(|m| m.log.clone());
-    let out = sim.report(H::NAME, duration);
+    let out = sim.report(H::INFO.name, duration);
     if let (Some((log, _)), Some(path)) = (log, &opts.samples_csv) {
         log.borrow_mut().finish().map_err(|e| SimError::Output {
             path: path.clone(),

@@ -13,6 +13,24 @@ pub(super) const GLUE_OBJ: &str = "rs_glue.o";
 /// In `out/`: the Xen version built and why that one (`XenSource::describe`).
 pub(super) const VERSION_FILE: &str = "xen-version.txt";
 
+/// The header the shim includes for its registrations.
+const POLICIES_HEADER: &str = "rs_policies.h";
+
+/// [`POLICIES_HEADER`]: one `RS_POLICY(opt_name, "name", sched_id)` line per
+/// policy of sched-core's registry, from which the shim makes one `struct
+/// scheduler` each.
+fn policies_header() -> String {
+    let mut h =
+        String::from("/* Written by `cargo xtask xen-build` from sched_core::registry. */\n");
+    for p in sched_core::POLICIES {
+        h.push_str(&format!(
+            "RS_POLICY({}, \"{}\", {})\n",
+            p.xen_name, p.display, p.xen_id
+        ));
+    }
+    h
+}
+
 /// `patch` applying [`PATCH`] in `tree`, strictly (`--forward --batch
 /// --fuzz=0`): the build and the fallback's `--dry-run` check both use it,
 /// so a source accepted by the check is one the build patches cleanly.
@@ -151,6 +169,8 @@ pub fn xen_build(args: &[String]) -> Result {
                     copy(&p, &sched.join(p.file_name().unwrap_or_default()))?;
                 }
             }
+            let h = sched.join(POLICIES_HEADER);
+            fs::write(&h, policies_header()).map_err(|e| format!("{}: {e}", h.display()))?;
             copy(&obj, &sched.join(GLUE_OBJ))
         })?;
         st.run("config (defconfig + ours)", || {
@@ -160,12 +180,7 @@ pub fn xen_build(args: &[String]) -> Result {
             let cfg = build.join("xen").join(".config");
             let mut text =
                 fs::read_to_string(&cfg).map_err(|e| format!("{}: {e}", cfg.display()))?;
-            let mut want = vec![
-                "CONFIG_EXPERT=y",
-                "CONFIG_SCHED_RCREDIT=y",
-                "CONFIG_SCHED_VSLICER=y",
-                "CONFIG_SCHED_EDFCREDIT=y",
-            ];
+            let mut want = vec!["CONFIG_EXPERT=y", "CONFIG_SCHED_RUST=y"];
             if o.debug {
                 want.push("CONFIG_DEBUG=y");
             }

@@ -4,17 +4,12 @@
 
 use super::*;
 
+use sched_core::{PolicyInfo, POLICIES};
+
 pub(super) const INIT: &str = "xen-glue/smoke/init";
 pub(super) const TOOLSTACK: &str = "xen-glue/smoke/toolstack.sh";
 /// Checks `toolstack.sh` runs for each policy, at the least.
 pub(super) const TOOLSTACK_CHECKS: usize = 15;
-/// The three schedulers: policy name (`sched=`), the name Xen prints, and
-/// the name the Rust core uses in its dump.
-pub(super) const POLICIES: [(&str, &str, &str); 3] = [
-    ("rcredit", "Rust credit", "credit"),
-    ("vslicer", "vSlicer", "vslicer"),
-    ("edfcredit", "EDF+credit", "edf-credit"),
-];
 
 /// Debian's Linux 6.1 amd64 image, unpacked: (vmlinuz, modules dir).
 pub(super) fn fetch_linux(log: &Path) -> Result<(PathBuf, PathBuf)> {
@@ -95,7 +90,7 @@ pub(super) fn is_static_elf(p: &Path) -> bool {
 }
 
 pub(super) struct SmokeOpts {
-    pub(super) policies: Vec<(&'static str, &'static str, &'static str)>,
+    pub(super) policies: Vec<&'static PolicyInfo>,
     pub(super) xen: PathBuf,
     pub(super) vsched: Option<PathBuf>,
     pub(super) timeout: Duration,
@@ -377,8 +372,9 @@ pub(super) fn boot(o: &SmokeOpts, policy: &str, kernel: &Path, initrd: &Path) ->
 }
 
 /// Checks one boot's serial log; prints the proof lines and timings.
-pub(super) fn check_boot(o: &SmokeOpts, policy: (&str, &str, &str), b: &Boot) -> Result {
-    let (opt, xen_name, core_name) = policy;
+pub(super) fn check_boot(o: &SmokeOpts, policy: &PolicyInfo, b: &Boot) -> Result {
+    // `sched=`, the name Xen prints, and the name the core uses in its dump.
+    let (opt, xen_name, core_name) = (policy.xen_name, policy.display, policy.name);
     let find = |pat: &str| b.lines.iter().find(|(_, l)| l.contains(pat));
     let mut errs: Vec<String> = Vec::new();
     let mut proof: Vec<String> = Vec::new();
@@ -528,11 +524,11 @@ pub fn xen_smoke(args: &[String]) -> Result {
         return Err(format!("unexpected argument `{r}`"));
     }
     let policies: Vec<_> = match vals.get("--policy").map(String::as_str).unwrap_or("all") {
-        "all" => POLICIES.to_vec(),
-        p => vec![*POLICIES
-            .iter()
-            .find(|x| x.0 == p)
-            .ok_or_else(|| format!("--policy {p}: one of rcredit, vslicer, edfcredit, all"))?],
+        "all" => POLICIES.iter().collect(),
+        p => vec![POLICIES.iter().find(|x| x.xen_name == p).ok_or_else(|| {
+            let names: Vec<&str> = POLICIES.iter().map(|x| x.xen_name).collect();
+            format!("--policy {p}: one of {}, all", names.join(", "))
+        })?],
     };
     let xen = vals
         .get("--xen")
@@ -574,8 +570,8 @@ pub fn xen_smoke(args: &[String]) -> Result {
             build_initramfs(&o, &modules, &log)
         })?;
         for &p in &o.policies {
-            let res = st.run(&format!("boot sched={}", p.0), || {
-                let b = boot(&o, p.0, &kernel, &initrd)?;
+            let res = st.run(&format!("boot sched={}", p.xen_name), || {
+                let b = boot(&o, p.xen_name, &kernel, &initrd)?;
                 check_boot(&o, p, &b)
             });
             if let Err(e) = res {
