@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 
 use xen_glue::abi::{
-    RsDecision, RsDomParams, RsGlobalParams, CMD_GETINFO, CMD_PUTINFO, EINVAL, GLOBAL_AUTO_LSVM,
-    TIMER_ACCT,
+    RsDecision, RsDomParams, RsGlobalParams, CAP_KEEP, CMD_GETINFO, CMD_PUTINFO,
+    CMD_PUTINFO_CREDIT, EINVAL, GLOBAL_AUTO_LSVM, TIMER_ACCT,
 };
 use xen_glue::*;
 
@@ -891,6 +891,88 @@ fn credit_under_a_mock_xen_core() {
     assert!(out.lines().count() > 5, "dump_settings printed {out:?}");
     assert!(xen(|x| x.acct_timer_cpus.iter().all(|&c| c < 4)));
     core.teardown();
+}
+
+/// What libxl and `xl sched-credit` send (the shim maps credit1's records
+/// to `RS_CMD_PUTINFO_CREDIT`): weight and cap, or timeslice, ratelimit and
+/// migration delay, change; 0 keeps the weight and 0xFFFF the cap, as in
+/// `credit.c`; the policy's own parameters are never touched; a value out
+/// of bounds is refused with nothing changed.
+#[test]
+fn credits_records_change_only_credits_fields() {
+    let core = common(POLICY_EDF);
+    let p = core.get(1);
+    let rt = RsDomParams {
+        rt_mode: 2,
+        deadline_us: 5000,
+        reserve_us: 1000,
+        ..p
+    };
+    assert_eq!(core.put(1, rt), 0);
+    let credit = |weight, cap| {
+        let mut q = RsDomParams {
+            weight,
+            cap,
+            ..RsDomParams::default()
+        };
+        core.adjust(1, CMD_PUTINFO_CREDIT, &mut q)
+    };
+    assert_eq!(credit(512, 50), 0);
+    let after = core.get(1);
+    assert_eq!((after.weight, after.cap), (512, 50));
+    assert_eq!(
+        (after.rt_mode, after.deadline_us, after.reserve_us),
+        (2, 5000, 1000),
+        "the policy's parameters are kept: {after:?}"
+    );
+    assert_eq!(credit(0, CAP_KEEP), 0);
+    assert_eq!((core.get(1).weight, core.get(1).cap), (512, 50));
+    assert_eq!(credit(0, 0), 0);
+    assert_eq!((core.get(1).weight, core.get(1).cap), (512, 0));
+    // Domain 1 has 1 vCPU: a cap above 100 % of it is refused, nothing changed.
+    assert_eq!(credit(256, 1000), -EINVAL);
+    assert_eq!(
+        core.get(1),
+        RsDomParams {
+            weight: 512,
+            cap: 0,
+            ..after
+        }
+    );
+
+    let mut g = RsGlobalParams::default();
+    core.global(CMD_GETINFO, &mut g);
+    let want = RsGlobalParams { poll_us: 250, ..g };
+    let mut w = want;
+    assert_eq!(core.global(CMD_PUTINFO, &mut w), 0);
+    let mut c = RsGlobalParams {
+        tslice_ms: 10,
+        ratelimit_us: 1000,
+        vcpu_migr_delay_us: 100,
+        ..RsGlobalParams::default()
+    };
+    assert_eq!(core.global(CMD_PUTINFO_CREDIT, &mut c), 0);
+    assert_eq!(
+        (c.tslice_ms, c.ratelimit_us, c.vcpu_migr_delay_us),
+        (10, 1000, 100),
+        "answered with the values in force"
+    );
+    let mut now = RsGlobalParams::default();
+    core.global(CMD_GETINFO, &mut now);
+    assert_eq!(
+        now,
+        RsGlobalParams {
+            tslice_ms: 10,
+            ratelimit_us: 1000,
+            vcpu_migr_delay_us: 100,
+            ..want
+        }
+    );
+    let mut bad = RsGlobalParams { tslice_ms: 0, ..c };
+    assert_eq!(core.global(CMD_PUTINFO_CREDIT, &mut bad), -EINVAL);
+    let mut same = RsGlobalParams::default();
+    core.global(CMD_GETINFO, &mut same);
+    assert_eq!(same, now);
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod sweep_merge;
 mod sweep_shard;
 mod table;
 mod xen;
+mod xenstore;
 
 use std::process::ExitCode;
 

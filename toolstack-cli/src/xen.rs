@@ -173,7 +173,7 @@ impl Xen {
         };
         xen.hypercall(HYPERVISOR_SYSCTL, &mut op)
             .map_err(|e| Failure::Internal(format!("--host xen: sysctl sched_id: {e}")))?;
-        xen.sched_id = op.word as u32;
+        xen.sched_id = xen.real_sched_id(0, op.word as u32);
         if xen.name().is_none() {
             return Err(Failure::BadInput(format!(
                 "--host xen: Xen runs scheduler id {}, not one of vsched's (boot Xen with sched={})",
@@ -182,6 +182,25 @@ impl Xen {
             )));
         }
         Ok(xen)
+    }
+
+    /// The id of the scheduler that runs pool `pool`, which Xen reported as
+    /// `reported`. xen-glue's schedulers tell the toolstack they are credit
+    /// (so that stock libxl and `xl` work), and answer a scheduler op
+    /// naming their own id too: the one of the registry's ids the pool
+    /// answers is the real one. A pool that answers none keeps `reported`.
+    fn real_sched_id(&self, pool: u32, reported: u32) -> u32 {
+        if registry::by_xen_id(reported).is_some() {
+            return reported;
+        }
+        registry::POLICIES
+            .iter()
+            .map(|p| p.xen_id)
+            .find(|&id| {
+                self.sysctl_as(pool, id, CMD_GETINFO, &mut RsGlobalParams::default())
+                    .is_ok()
+            })
+            .unwrap_or(reported)
     }
 
     /// The booted scheduler's `sched=` name.
@@ -305,6 +324,18 @@ impl Xen {
             }
             info.sched_id
         };
+        self.sysctl_as(pool, sched_id, cmd, p)
+            .map_err(|e| refused(e, &pool_name(pool)))
+    }
+
+    /// A scheduler op on pool `pool`, naming scheduler `sched_id`.
+    fn sysctl_as(
+        &self,
+        pool: u32,
+        sched_id: u32,
+        cmd: u32,
+        p: &mut RsGlobalParams,
+    ) -> io::Result<()> {
         let mut op = SysctlSchedOp {
             cmd: SYSCTL_SCHEDULER_OP,
             interface_version: SYSCTL_INTERFACE_VERSION,
@@ -315,8 +346,7 @@ impl Xen {
             params: *p,
             _rest: [0; 88],
         };
-        self.hypercall(HYPERVISOR_SYSCTL, &mut op)
-            .map_err(|e| refused(e, &pool_name(pool)))?;
+        self.hypercall(HYPERVISOR_SYSCTL, &mut op)?;
         *p = op.params;
         Ok(())
     }
@@ -392,7 +422,7 @@ impl Xen {
         match self.cpupool_op(CPUPOOL_INFO, from, 0, 0) {
             Ok((o, map)) => Ok(Some(Pool {
                 id: o.cpupool_id,
-                sched_id: o.sched_id,
+                sched_id: self.real_sched_id(o.cpupool_id, o.sched_id),
                 n_dom: o.n_dom,
                 cpus: (0..256u32)
                     .filter(|&c| map[(c / 8) as usize] & (1 << (c % 8)) != 0)
@@ -522,16 +552,23 @@ fn refused(e: io::Error, what: &str) -> Failure {
     }
 }
 
-/// `-d` on a real Xen: a domain ID, or `Domain-0`.
+/// `-d` on a real Xen: a domain ID or a name, as `xl` resolves them (a
+/// number is an ID first; a name is looked up in xenstore).
 pub(crate) fn domid(which: &str) -> Result<u16, Failure> {
-    if which == "Domain-0" {
-        return Ok(0);
+    if let Ok(id) = which.parse::<u16>() {
+        return Ok(id);
     }
-    which.parse::<u16>().map_err(|_| {
-        Failure::BadInput(format!(
-            "-d {which}: give a domain ID on --host xen (names need xenstore; Domain-0 is 0)"
-        ))
-    })
+    match crate::xenstore::names() {
+        Ok(m) => m
+            .iter()
+            .find(|(_, n)| n.as_str() == which)
+            .map(|(&id, _)| id)
+            .ok_or_else(|| Failure::BadInput(format!("-d {which}: no domain of that name"))),
+        Err(_) if which == "Domain-0" => Ok(0),
+        Err(e) => Err(Failure::BadInput(format!(
+            "-d {which}: names need xenstore, which could not be read ({e}); give a domain ID"
+        ))),
+    }
 }
 
 /// A duration flag in whole microseconds, as the domctl carries it.
@@ -552,8 +589,15 @@ pub(crate) fn us(flag: &str, v: &str) -> Result<u32, Failure> {
     Ok((n / 1_000) as u32)
 }
 
-/// A domain's name on a real Xen (xenstore is not read).
+/// A domain's name on a real Xen: xenstore's, else `Domain-0` or `domID`.
 pub(crate) fn dom_name(id: u16) -> String {
+    if let Some(n) = crate::xenstore::names()
+        .as_ref()
+        .ok()
+        .and_then(|m| m.get(&id))
+    {
+        return n.clone();
+    }
     if id == 0 {
         "Domain-0".into()
     } else {

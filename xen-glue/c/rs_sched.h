@@ -71,6 +71,10 @@ struct rs_global_params {
 
 #define RS_CMD_PUTINFO 0
 #define RS_CMD_GETINFO 1
+/* Credit1's putinfo (a toolstack that takes these schedulers for credit):
+ * weight and cap (0 and 0xFFFF keep theirs), or timeslice, ratelimit and
+ * migration delay; the policy's own parameters stay as they are. */
+#define RS_CMD_PUTINFO_CREDIT 2
 
 /* ---- Implemented in Rust (xen-glue), called by the shim ---------------- */
 

@@ -921,23 +921,46 @@ static void cf_check rs_do_schedule(const struct scheduler *ops,
  * Parameters.
  */
 
+/*
+ * The toolstack is told these schedulers are credit (compat_id, see the
+ * RS_SCHEDULER registration), so stock libxl and `xl sched-credit` reach
+ * them with XEN_SCHEDULER_CREDIT and credit1's records: only weight and cap
+ * (domctl) or timeslice, ratelimit and migration delay (sysctl) are
+ * meaningful there, the rest of the union is whatever was on the caller's
+ * stack. The real sched_id selects the rsched records (vsched).
+ */
+static bool rs_credit_layout(const struct scheduler *ops, uint32_t sched_id)
+{
+    return sched_id != ops->sched_id;
+}
+
 static int cf_check rs_adjust(const struct scheduler *ops, struct domain *d,
                               struct xen_domctl_scheduler_op *op)
 {
+    bool credit = rs_credit_layout(ops, op->sched_id);
     struct rs_dom_params p;
     unsigned long flags;
     uint32_t cmd;
     bool prev;
     int rc;
 
+    memset(&p, 0, sizeof(p));
     switch ( op->cmd )
     {
     case XEN_DOMCTL_SCHEDOP_putinfo:
-        memcpy(&p, &op->u.rsched, sizeof(p));
-        cmd = RS_CMD_PUTINFO;
+        if ( credit )
+        {
+            p.weight = op->u.credit.weight;
+            p.cap = op->u.credit.cap;
+            cmd = RS_CMD_PUTINFO_CREDIT;
+        }
+        else
+        {
+            memcpy(&p, &op->u.rsched, sizeof(p));
+            cmd = RS_CMD_PUTINFO;
+        }
         break;
     case XEN_DOMCTL_SCHEDOP_getinfo:
-        memset(&p, 0, sizeof(p));
         cmd = RS_CMD_GETINFO;
         break;
     default:
@@ -952,27 +975,46 @@ static int cf_check rs_adjust(const struct scheduler *ops, struct domain *d,
     RS_LEAVE_ALLOC(flags, prev);
 
     if ( rc == 0 && cmd == RS_CMD_GETINFO )
-        memcpy(&op->u.rsched, &p, sizeof(p));
+    {
+        if ( credit )
+        {
+            op->u.credit.weight = p.weight;
+            op->u.credit.cap = p.cap;
+        }
+        else
+            memcpy(&op->u.rsched, &p, sizeof(p));
+    }
     return rc;
 }
 
 static int cf_check rs_adjust_global(const struct scheduler *ops,
                                      struct xen_sysctl_scheduler_op *op)
 {
+    bool credit = rs_credit_layout(ops, op->sched_id);
     struct rs_global_params p;
     unsigned long flags;
     uint32_t cmd;
     bool prev;
     int rc;
 
+    memset(&p, 0, sizeof(p));
     switch ( op->cmd )
     {
     case XEN_SYSCTL_SCHEDOP_putinfo:
-        memcpy(&p, &op->u.sched_rsched, sizeof(p));
-        cmd = RS_CMD_PUTINFO;
+        if ( credit )
+        {
+            p.tslice_ms = op->u.sched_credit.tslice_ms;
+            p.ratelimit_us = op->u.sched_credit.ratelimit_us;
+            p.vcpu_migr_delay_us = op->u.sched_credit.vcpu_migr_delay_us;
+            cmd = RS_CMD_PUTINFO_CREDIT;
+        }
+        else
+        {
+            memcpy(&p, &op->u.sched_rsched, sizeof(p));
+            cmd = RS_CMD_PUTINFO;
+        }
         break;
     case XEN_SYSCTL_SCHEDOP_getinfo:
-        memset(&p, 0, sizeof(p));
         cmd = RS_CMD_GETINFO;
         break;
     default:
@@ -983,7 +1025,14 @@ static int cf_check rs_adjust_global(const struct scheduler *ops,
     rc = rs_sched_adjust_global(RS_HOST(ops)->inst, cmd, &p);
     RS_LEAVE_ALLOC(flags, prev);
 
-    if ( rc == 0 && cmd == RS_CMD_GETINFO )
+    /* Credit1's putinfo answers with the values in force, like getinfo. */
+    if ( rc == 0 && credit )
+    {
+        op->u.sched_credit.tslice_ms = p.tslice_ms;
+        op->u.sched_credit.ratelimit_us = p.ratelimit_us;
+        op->u.sched_credit.vcpu_migr_delay_us = p.vcpu_migr_delay_us;
+    }
+    else if ( rc == 0 && cmd == RS_CMD_GETINFO )
         memcpy(&op->u.sched_rsched, &p, sizeof(p));
     return rc;
 }
@@ -1025,6 +1074,7 @@ static const struct scheduler var = {                   \
     .name            = NAME,                            \
     .opt_name        = OPT,                             \
     .sched_id        = ID,                              \
+    .compat_id       = XEN_SCHEDULER_CREDIT,            \
     .sched_data      = NULL,                            \
     .init            = rs_init,                         \
     .deinit          = rs_deinit,                       \

@@ -21,6 +21,13 @@ const _: () = assert!(
 pub const CMD_PUTINFO: u32 = 0;
 /// `RS_CMD_GETINFO`.
 pub const CMD_GETINFO: u32 = 1;
+/// `RS_CMD_PUTINFO_CREDIT`: credit1's putinfo, from a toolstack that takes
+/// these schedulers for credit (libxl, `xl sched-credit`): only the fields
+/// of credit1's records (weight and cap; timeslice, ratelimit and migration
+/// delay), the layer's parameters kept as they are.
+pub const CMD_PUTINFO_CREDIT: u32 = 2;
+/// Credit1's putinfo value for "keep the cap" (`credit.c`).
+pub const CAP_KEEP: u16 = u16::MAX;
 
 /// Xen's `EINVAL`: a refused parameter change is `-EINVAL`.
 pub const EINVAL: i32 = 22;

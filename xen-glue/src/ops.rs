@@ -156,6 +156,20 @@ pub fn adjust<H: XenPolicy>(
             Some(new) if i.engine.set_dom_params(dom, new).is_ok() => 0,
             _ => -abi::EINVAL,
         },
+        abi::CMD_PUTINFO_CREDIT => {
+            // As credit1's putinfo: weight 0 and cap 0xFFFF keep theirs.
+            let mut new = cur;
+            if p.weight != 0 {
+                new.credit.weight = p.weight;
+            }
+            if p.cap != abi::CAP_KEEP {
+                new.credit.cap = p.cap;
+            }
+            match i.engine.set_dom_params(dom, new) {
+                Ok(()) => 0,
+                Err(_) => -abi::EINVAL,
+            }
+        }
         _ => -abi::EINVAL,
     }
 }
@@ -175,6 +189,18 @@ pub fn adjust_global<H: XenPolicy>(
             Some(new) if i.engine.set_global_params(new).is_ok() => 0,
             _ => -abi::EINVAL,
         },
+        abi::CMD_PUTINFO_CREDIT => {
+            let mut new = i.engine.global_params();
+            new.credit = policy::credit_globals_from_c(p);
+            match i.engine.set_global_params(new) {
+                // Credit1's putinfo answers with the values now in force.
+                Ok(()) => {
+                    *p = policy::global_to_c::<H>(&i.engine.global_params());
+                    0
+                }
+                Err(_) => -abi::EINVAL,
+            }
+        }
         _ => -abi::EINVAL,
     }
 }

@@ -196,11 +196,17 @@ pub fn global_to_c<H: XenPolicy>(p: &GlobalParams<H::GlobalParams>) -> RsGlobalP
 /// Pool-wide parameters from a putinfo record.
 pub fn global_from_c<H: XenPolicy>(c: &RsGlobalParams) -> Option<GlobalParams<H::GlobalParams>> {
     Some(GlobalParams {
-        credit: CreditGlobalParams {
-            tslice: Span::ms(i64::from(c.tslice_ms)),
-            ratelimit: us(c.ratelimit_us),
-            migration_delay: us(c.vcpu_migr_delay_us),
-        },
+        credit: credit_globals_from_c(c),
         policy: H::global_from_c(c)?,
     })
+}
+
+/// The credit engine's pool-wide parameters from the record's first three
+/// fields (`struct xen_sysctl_credit_schedule`'s layout).
+pub fn credit_globals_from_c(c: &RsGlobalParams) -> CreditGlobalParams {
+    CreditGlobalParams {
+        tslice: Span::ms(i64::from(c.tslice_ms)),
+        ratelimit: us(c.ratelimit_us),
+        migration_delay: us(c.vcpu_migr_delay_us),
+    }
 }

@@ -34,6 +34,7 @@ use crate::{root, Result};
 
 mod audit;
 mod build;
+mod guests;
 mod rust_obj;
 mod smoke;
 mod source;
@@ -42,6 +43,7 @@ pub use audit::xen_audit;
 use audit::*;
 pub use build::xen_build;
 use build::*;
+pub use guests::xen_guests;
 use rust_obj::*;
 pub use smoke::xen_smoke;
 use source::*;

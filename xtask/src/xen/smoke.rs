@@ -200,15 +200,33 @@ pub(super) struct Boot {
     pub(super) timed_out: bool,
 }
 
+/// How a boot runs: the machine and Xen's command line beyond `sched=`.
+pub(super) struct Qemu<'a> {
+    pub(super) xen: &'a Path,
+    pub(super) timeout: Duration,
+    /// Answer `SMOKE: dump-request` with debug key `r`.
+    pub(super) dump: bool,
+    /// QEMU's memory.
+    pub(super) mem_mb: u32,
+    /// Xen's options besides the console, `sched=` and logging.
+    pub(super) xen_args: &'a str,
+    /// Names the logs: `logs/serial-{what}-{policy}.log`.
+    pub(super) what: &'a str,
+}
+
 /// Boots Xen + dom0 under QEMU with the serial port on a socket; answers
 /// `SMOKE: dump-request` with Ctrl-A x3 (input to Xen) and `r`.
-pub(super) fn boot(o: &SmokeOpts, policy: &str, kernel: &Path, initrd: &Path) -> Result<Boot> {
+pub(super) fn boot(o: &Qemu, policy: &str, kernel: &Path, initrd: &Path) -> Result<Boot> {
     let logs = xen_dir().join("logs");
     mkdirs(&logs)?;
-    let log = logs.join(format!("serial-{policy}.log"));
-    let sock = env::temp_dir().join(format!("xtask-xen-{}-{policy}.sock", std::process::id()));
+    let log = logs.join(format!("serial-{}-{policy}.log", o.what));
+    let sock = env::temp_dir().join(format!(
+        "xtask-xen-{}-{}-{policy}.sock",
+        std::process::id(),
+        o.what
+    ));
     let _ = fs::remove_file(&sock);
-    for p in [&o.xen, kernel, initrd] {
+    for p in [o.xen, kernel, initrd] {
         let s = p.to_string_lossy();
         if s.contains(',') || s.contains(' ') {
             return Err(format!(
@@ -217,12 +235,14 @@ pub(super) fn boot(o: &SmokeOpts, policy: &str, kernel: &Path, initrd: &Path) ->
         }
     }
     let append = format!(
-        "console=com1 com1=115200,8n1 dom0_mem=512M sched={policy} loglvl=all guest_loglvl=all \
-         noreboot console_timestamps=boot watchdog"
+        "console=com1 com1=115200,8n1 {} sched={policy} loglvl=all guest_loglvl=all \
+         noreboot console_timestamps=boot watchdog",
+        o.xen_args
     );
     let modules = format!(
-        "{} console=hvc0 earlyprintk=xen smoke_policy={policy},{}",
+        "{} console=hvc0 earlyprintk=xen {}_policy={policy},{}",
         kernel.display(),
+        o.what,
         initrd.display()
     );
     let mut c = cmd("qemu-system-x86_64");
@@ -232,7 +252,7 @@ pub(super) fn boot(o: &SmokeOpts, policy: &str, kernel: &Path, initrd: &Path) ->
         "-accel",
         "tcg",
         "-m",
-        "2048",
+        &o.mem_mb.to_string(),
         "-smp",
         "2",
         "-display",
@@ -252,12 +272,12 @@ pub(super) fn boot(o: &SmokeOpts, policy: &str, kernel: &Path, initrd: &Path) ->
     ))
     .args(["-serial", "chardev:ser0"])
     .arg("-kernel")
-    .arg(&o.xen)
+    .arg(o.xen)
     .arg("-append")
     .arg(&append)
     .arg("-initrd")
     .arg(&modules);
-    let qlog = logs.join(format!("qemu-{policy}.log"));
+    let qlog = logs.join(format!("qemu-{}-{policy}.log", o.what));
     let qerr = fs::File::create(&qlog).map_err(|e| format!("{}: {e}", qlog.display()))?;
     let qerr2 = qerr.try_clone().map_err(|e| e.to_string())?;
     let mut child: Child = c
@@ -570,8 +590,16 @@ pub fn xen_smoke(args: &[String]) -> Result {
             build_initramfs(&o, &modules, &log)
         })?;
         for &p in &o.policies {
+            let q = Qemu {
+                xen: &o.xen,
+                timeout: o.timeout,
+                dump: o.dump,
+                mem_mb: 2048,
+                xen_args: "dom0_mem=512M",
+                what: "smoke",
+            };
             let res = st.run(&format!("boot sched={}", p.xen_name), || {
-                let b = boot(&o, p.xen_name, &kernel, &initrd)?;
+                let b = boot(&q, p.xen_name, &kernel, &initrd)?;
                 check_boot(&o, p, &b)
             });
             if let Err(e) = res {
