@@ -11,6 +11,7 @@ use clap::Args;
 
 use crate::host;
 use crate::xen::{self, Xen};
+use crate::xenstore;
 use crate::Failure;
 
 /// Xen's own schedulers' ids and `sched=` names (`public/domctl.h`); ours
@@ -55,7 +56,8 @@ impl HostArg {
                 "cpupools other than Pool-0 exist on a running Xen only: give --host xen".into(),
             ));
         }
-        Xen::open()
+        // Pools of ours may be made on a Xen booted with any scheduler.
+        Xen::open_any()
     }
 }
 
@@ -207,7 +209,15 @@ pub(crate) fn create(a: &CreateArgs) -> Result<(), Failure> {
         }
         moved.push((cpu, from));
     }
-    println!("{}", xen::pool_name(id));
+    // libxl finds a pool by its xenstore name (`xl create pool=`,
+    // `cpupool-migrate`, `cpupool-list`), as `xl cpupool-create` writes it.
+    let name = xen::pool_name(id);
+    if let Err(e) =
+        xenstore::open().and_then(|mut s| s.write(&format!("/local/pool/{id}/name"), &name))
+    {
+        eprintln!("vsched: {name}: not named in xenstore ({e}); xl will not find it by name");
+    }
+    println!("{name}");
     Ok(())
 }
 
@@ -218,7 +228,10 @@ pub(crate) fn destroy(a: &DestroyArgs) -> Result<(), Failure> {
     if id == 0 {
         return Err(Failure::BadInput("Pool-0 cannot be destroyed".into()));
     }
-    x.cpupool_destroy(id)
+    x.cpupool_destroy(id)?;
+    // What cpupool-create wrote for libxl; gone with the pool.
+    let _ = xenstore::open().and_then(|mut s| s.rm(&format!("/local/pool/{id}")));
+    Ok(())
 }
 
 /// `cpupool-cpu-add`.

@@ -151,8 +151,21 @@ pub(crate) struct Xen {
 }
 
 impl Xen {
-    /// Opens privcmd and checks which scheduler Xen runs.
+    /// Opens privcmd and checks that Pool-0 runs one of our schedulers.
     pub(crate) fn open() -> Result<Xen, Failure> {
+        let xen = Xen::open_any()?;
+        if xen.name().is_none() {
+            return Err(Failure::BadInput(format!(
+                "--host xen: Xen runs scheduler id {}, not one of vsched's (boot Xen with sched={})",
+                xen.sched_id,
+                xen_names().join(", sched=")
+            )));
+        }
+        Ok(xen)
+    }
+
+    /// Opens privcmd, whatever scheduler Pool-0 runs (for cpupools).
+    pub(crate) fn open_any() -> Result<Xen, Failure> {
         let fd = OpenOptions::new()
             .read(true)
             .write(true)
@@ -174,13 +187,6 @@ impl Xen {
         xen.hypercall(HYPERVISOR_SYSCTL, &mut op)
             .map_err(|e| Failure::Internal(format!("--host xen: sysctl sched_id: {e}")))?;
         xen.sched_id = xen.real_sched_id(0, op.word as u32);
-        if xen.name().is_none() {
-            return Err(Failure::BadInput(format!(
-                "--host xen: Xen runs scheduler id {}, not one of vsched's (boot Xen with sched={})",
-                xen.sched_id,
-                xen_names().join(", sched=")
-            )));
-        }
         Ok(xen)
     }
 

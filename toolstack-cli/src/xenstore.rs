@@ -15,6 +15,10 @@ use std::sync::OnceLock;
 const XS_DIRECTORY: u32 = 1;
 /// `XS_READ`: a node's value.
 const XS_READ: u32 = 2;
+/// `XS_WRITE`: sets a node (`path\0value`).
+const XS_WRITE: u32 = 11;
+/// `XS_RM`: removes a node and its children.
+const XS_RM: u32 = 13;
 /// `XS_ERROR`: the answer is an errno name (`ENOENT`).
 const XS_ERROR: u32 = 16;
 /// xenstored's limit on a payload (`XENSTORE_PAYLOAD_MAX`).
@@ -48,8 +52,16 @@ impl<C: Read + Write> XenStore<C> {
     }
 
     fn request(&mut self, ty: u32, path: &str) -> io::Result<Vec<u8>> {
+        self.request_with(ty, path, None)
+    }
+
+    /// A request on `path`, with `value` after it for a write.
+    fn request_with(&mut self, ty: u32, path: &str, value: Option<&str>) -> io::Result<Vec<u8>> {
         let mut body = path.as_bytes().to_vec();
         body.push(0);
+        if let Some(v) = value {
+            body.extend_from_slice(v.as_bytes());
+        }
         let mut msg = Vec::with_capacity(16 + body.len());
         for w in [ty, 0, 0, body.len() as u32] {
             msg.extend_from_slice(&w.to_le_bytes());
@@ -83,6 +95,16 @@ impl<C: Read + Write> XenStore<C> {
         Ok(String::from_utf8_lossy(&v)
             .trim_end_matches('\0')
             .to_string())
+    }
+
+    /// Sets a node (made with its parents if missing).
+    pub(crate) fn write(&mut self, path: &str, value: &str) -> io::Result<()> {
+        self.request_with(XS_WRITE, path, Some(value)).map(|_| ())
+    }
+
+    /// Removes a node and everything under it.
+    pub(crate) fn rm(&mut self, path: &str) -> io::Result<()> {
+        self.request(XS_RM, path).map(|_| ())
     }
 
     /// The children of a node.
@@ -125,11 +147,12 @@ mod tests {
 
     /// A xenstored that knows two domains, answering on `s`.
     fn serve(mut s: UnixStream) {
-        let tree: BTreeMap<&str, &str> = [
+        let mut tree: BTreeMap<String, String> = [
             ("/local/domain/0/name", "Domain-0"),
             ("/local/domain/3/name", "web"),
         ]
         .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         loop {
             let mut head = [0u8; 16];
@@ -140,11 +163,26 @@ mod tests {
             let len = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
             let mut body = vec![0u8; len];
             s.read_exact(&mut body).unwrap();
-            assert_eq!(body.last(), Some(&0), "paths are NUL-terminated");
-            let path = std::str::from_utf8(&body[..len - 1]).unwrap();
-            let (ty, answer): (u32, Vec<u8>) = match (ty, path) {
+            let nul = body
+                .iter()
+                .position(|&b| b == 0)
+                .expect("a NUL after the path");
+            let path = std::str::from_utf8(&body[..nul]).unwrap().to_string();
+            let value = std::str::from_utf8(&body[nul + 1..]).unwrap().to_string();
+            if ty != XS_WRITE {
+                assert_eq!(nul + 1, len, "only a write has a value");
+            }
+            let (ty, answer): (u32, Vec<u8>) = match (ty, path.as_str()) {
                 (XS_DIRECTORY, "/local/domain") => (ty, b"0\x003\x00".to_vec()),
                 (XS_READ, p) if tree.contains_key(p) => (ty, tree[p].as_bytes().to_vec()),
+                (XS_WRITE, p) => {
+                    tree.insert(p.to_string(), value);
+                    (ty, b"OK\0".to_vec())
+                }
+                (XS_RM, p) => {
+                    tree.retain(|k, _| !k.starts_with(p));
+                    (ty, b"OK\0".to_vec())
+                }
                 _ => (XS_ERROR, b"ENOENT\0".to_vec()),
             };
             let mut out = Vec::new();
@@ -168,6 +206,10 @@ mod tests {
         );
         let e = x.read("/local/domain/7/name").unwrap_err();
         assert!(e.to_string().contains("ENOENT"), "{e}");
+        x.write("/local/pool/1/name", "pool1").unwrap();
+        assert_eq!(x.read("/local/pool/1/name").unwrap(), "pool1");
+        x.rm("/local/pool/1").unwrap();
+        assert!(x.read("/local/pool/1/name").is_err());
         drop(x);
         server.join().unwrap();
     }

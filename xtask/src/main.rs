@@ -78,13 +78,13 @@ const COMMANDS: &[Cmd] = &[
     },
     Cmd {
         name: "xen-guests",
-        usage: "xen-guests [--policy credit,rcredit,...|all] [--pings N] [--boots N] [--vsched PATH] [--timeout S]",
+        usage: "xen-guests [--policy credit,rcredit,...|all] [--pings N] [--boots N] [--out FILE] [--vsched PATH] [--timeout S]",
         about: "boot target/xen/out/xen under QEMU with a dom0 running Debian's own toolstack \
                 (fetched, not installed) once per scheduler (Xen's credit, then ours): xl create, \
                 list, vcpu-list, vcpu-pin, pause/unpause, sched-credit, destroy of PV guests, and \
                 the vSlicer paper's ping experiment (a busy guest alone, then beside 3 busy guests \
                 on pCPU 1, the pinged guest 100 % then 40 % busy), --boots N times per scheduler; \
-                writes target/xen/guests/results.json",
+                writes target/xen/guests/results.json (or --out FILE)",
         run: xen::xen_guests,
     },
     Cmd {

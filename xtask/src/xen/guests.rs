@@ -44,6 +44,7 @@ const BINARIES: &[&str] = &[
     "usr/lib/xen-4.17/bin/xenconsoled",
     "usr/lib/xen-4.17/bin/xen-init-dom0",
     "usr/lib/xen-4.17/bin/xentrace",
+    "usr/bin/xenalyze",
     "usr/lib/xen-4.17/bin/libxl-save-helper",
     "usr/bin/xenstore",
 ];
@@ -454,6 +455,7 @@ pub fn xen_guests(args: &[String]) -> Result {
             "--timeout",
             "--pings",
             "--boots",
+            "--out",
         ],
         &[],
     )?;
@@ -562,7 +564,10 @@ pub fn xen_guests(args: &[String]) -> Result {
     })();
     st.summary("xen-guests");
     r?;
-    let file = guests_dir().join("results.json");
+    let file = vals
+        .get("--out")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| guests_dir().join("results.json"));
     fs::write(&file, json(&outs, o.pings)).map_err(|e| format!("{}: {e}", file.display()))?;
     println!(
         "\nping RTT from dom0 (pCPU 0) to a guest on pCPU 1, ms (mean / p99 / max): \
