@@ -475,24 +475,10 @@ pub fn xen_guests(args: &[String]) -> Result {
             v
         }
     };
-    let xen = vals
-        .get("--xen")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| xen_dir().join("out").join("xen"));
-    if !xen.is_file() {
-        return Err(format!(
-            "{}: no hypervisor (cargo xtask xen-build first)",
-            xen.display()
-        ));
-    }
-    let num = |k: &str, d: u64| -> Result<u64> {
-        vals.get(k)
-            .map(|v| v.parse().map_err(|_| format!("{k} {v}: not a number")))
-            .unwrap_or(Ok(d))
-    };
+    let num = |k: &str, d: u64| num_opt(&vals, k, d);
     let o = GuestOpts {
         policies,
-        xen: fs::canonicalize(&xen).map_err(|e| e.to_string())?,
+        xen: hypervisor(&vals)?,
         vsched: vals.get("--vsched").map(PathBuf::from),
         timeout: Duration::from_secs(num("--timeout", 420)?),
         pings: u32::try_from(num("--pings", 100)?)

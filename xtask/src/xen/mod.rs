@@ -240,5 +240,27 @@ fn parse_opts(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Op
     Ok((vals, set, rest))
 }
 
+/// The hypervisor a boot runs: `--xen PATH`, else the one `xen-build` made.
+fn hypervisor(vals: &HashMap<String, String>) -> Result<PathBuf> {
+    let xen = vals
+        .get("--xen")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| xen_dir().join("out").join("xen"));
+    if !xen.is_file() {
+        return Err(format!(
+            "{}: no hypervisor (cargo xtask xen-build first)",
+            xen.display()
+        ));
+    }
+    fs::canonicalize(&xen).map_err(|e| e.to_string())
+}
+
+/// Option `k` as a number, or `d` when not given.
+fn num_opt(vals: &HashMap<String, String>, k: &str, d: u64) -> Result<u64> {
+    vals.get(k)
+        .map(|v| v.parse().map_err(|_| format!("{k} {v}: not a number")))
+        .unwrap_or(Ok(d))
+}
+
 // ---------------------------------------------------------------------------
 // Xen source: Debian's package, which needs a deb-src entry.
