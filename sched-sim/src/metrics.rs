@@ -180,7 +180,7 @@ pub(crate) struct Samples {
     /// consecutive ones (for [`Samples::jitter`]).
     last: i64,
     diff_sum: i128,
-    hist: Option<Box<Hist>>,
+    hist: Hist,
     /// The summary, once [`Samples::seal`] has freed the histogram.
     sealed: Option<Dist>,
 }
@@ -200,10 +200,7 @@ impl Samples {
         self.count += 1;
         self.sum += i128::from(ns);
         self.last = ns;
-        match &mut self.hist {
-            Some(h) => h.record(ns as u64, self.count),
-            None => self.hist = Some(Box::new(Hist::new(ns as u64))),
-        }
+        self.hist.record(ns as u64);
     }
 
     /// Count, mean, p50, p99, p99.9 and max (all 0 when empty).
@@ -211,12 +208,12 @@ impl Samples {
         if let Some(d) = self.sealed {
             return d;
         }
-        let Some(h) = self.hist.as_deref().filter(|_| self.count > 0) else {
+        if self.count == 0 {
             return Dist::default();
-        };
+        }
         let n = self.count;
         let ranks = [500, 990, 999].map(|permille: u64| (permille * n).div_ceil(1000).clamp(1, n));
-        let tops = h.nearest_ranks(ranks);
+        let tops = self.hist.nearest_ranks(ranks);
         // The first and last ranks are the exact extremes.
         let [p50, p99, p999] = [0, 1, 2].map(|i| match ranks[i] {
             1 => self.min as u64,
@@ -239,7 +236,7 @@ impl Samples {
     /// not hold a histogram for every domain it ever had.
     pub(crate) fn seal(&mut self) {
         self.sealed = Some(self.summary());
-        self.hist = None;
+        self.hist = Hist::default();
     }
 
     /// Jitter: the mean absolute difference between consecutive samples, in

@@ -23,9 +23,6 @@ use std::collections::BinaryHeap;
 
 use sched_core::{CpuId, CpuMask, Platform, Time, TimerKind, VcpuToken};
 
-/// Timer slots per pCPU: Tick, Acct, then Policy(0..=255).
-const SLOTS: usize = 2 + 256;
-
 /// What happens at an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EventKind {
@@ -120,7 +117,11 @@ pub(crate) struct SimPlatform {
     softirqs: Cell<CpuMask>,
     events: RefCell<BinaryHeap<Event>>,
     seq: Cell<u64>,
-    timers: RefCell<Vec<Lazy>>,
+    pcpus: usize,
+    /// Each pCPU's timer of each kind, by [`TimerKind::index`] then pCPU; a
+    /// kind's row exists once one of its timers is armed (policies use one
+    /// or two of the 256 kinds `Policy(n)` could name).
+    timers: RefCell<Vec<Vec<Lazy>>>,
     requests: RefCell<Vec<Request>>,
 }
 
@@ -133,7 +134,8 @@ impl SimPlatform {
             softirqs: Cell::new(CpuMask::EMPTY),
             events: RefCell::new(BinaryHeap::with_capacity(1024)),
             seq: Cell::new(0),
-            timers: RefCell::new(vec![Lazy::IDLE; pcpus * SLOTS]),
+            pcpus,
+            timers: RefCell::new(Vec::new()),
             requests: RefCell::new(Vec::with_capacity(64)),
         }
     }
@@ -218,7 +220,7 @@ impl SimPlatform {
     pub(crate) fn timer_due(&self, cpu: u16, slot: u16) -> Option<TimerKind> {
         let kind = EventKind::Timer { cpu, slot };
         let mut t = self.timers.borrow_mut();
-        let s = t.get_mut(usize::from(cpu) * SLOTS + usize::from(slot))?;
+        let s = t.get_mut(usize::from(slot))?.get_mut(usize::from(cpu))?;
         if !self.due(s, kind) {
             return None;
         }
@@ -240,7 +242,14 @@ impl Platform for SimPlatform {
     fn set_timer(&self, cpu: CpuId, timer: TimerKind, at: Time) {
         let slot = timer.index();
         let mut t = self.timers.borrow_mut();
-        let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(slot)) else {
+        let row = usize::from(slot);
+        if row >= t.len() {
+            t.resize_with(row + 1, Vec::new);
+        }
+        if t[row].is_empty() {
+            t[row] = vec![Lazy::IDLE; self.pcpus];
+        }
+        let Some(s) = t[row].get_mut(cpu.index()) else {
             return;
         };
         // A timer in the past fires now, as Xen's does.
@@ -250,7 +259,8 @@ impl Platform for SimPlatform {
 
     fn stop_timer(&self, cpu: CpuId, timer: TimerKind) {
         let mut t = self.timers.borrow_mut();
-        if let Some(s) = t.get_mut(cpu.index() * SLOTS + usize::from(timer.index())) {
+        let row = t.get_mut(usize::from(timer.index()));
+        if let Some(s) = row.and_then(|r| r.get_mut(cpu.index())) {
             s.cancel();
         }
     }
