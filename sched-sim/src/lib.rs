@@ -33,6 +33,7 @@ mod metrics;
 mod net;
 mod platform;
 mod policy;
+mod queue;
 pub mod report;
 mod rng;
 

@@ -235,6 +235,10 @@ impl Samples {
     /// more samples, and a long run that creates and destroys domains must
     /// not hold a histogram for every domain it ever had.
     pub(crate) fn seal(&mut self) {
+        if self.sealed.is_some() {
+            return;
+        }
+        self.hist.flush();
         self.sealed = Some(self.summary());
         self.hist = Hist::default();
     }

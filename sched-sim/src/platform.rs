@@ -13,14 +13,13 @@
 //! it earlier queues a new event. This keeps the heap small and is what
 //! makes the simulator fast; stale events are recognised and dropped.
 //!
-//! The event queue is a binary heap ordered by (time, sequence number), so
-//! events at the same instant run in the order they were posted: the run is
-//! deterministic.
+//! The event queue ([`crate::queue`]) is ordered by (time, sequence number),
+//! so events at the same instant run in the order they were posted: the run
+//! is deterministic.
 
 use std::cell::{Cell, RefCell};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
+use crate::queue::Queue;
 use sched_core::{CpuId, CpuMask, Platform, Time, TimerKind, VcpuToken};
 
 /// What happens at an instant.
@@ -55,24 +54,6 @@ impl Event {
     /// When it happens (never negative: the run starts at 0).
     pub(crate) fn at(&self) -> i64 {
         (self.key >> 64) as i64
-    }
-}
-
-impl PartialEq for Event {
-    fn eq(&self, o: &Self) -> bool {
-        self.key == o.key
-    }
-}
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Event {
-    /// Reversed: the heap pops the earliest (then first-posted) event.
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.key.cmp(&self.key)
     }
 }
 
@@ -115,7 +96,7 @@ pub(crate) struct SimPlatform {
     /// Timers fire at the next multiple of this (0 = exact).
     granularity: i64,
     softirqs: Cell<CpuMask>,
-    events: RefCell<BinaryHeap<Event>>,
+    events: RefCell<Queue<EventKind>>,
     seq: Cell<u64>,
     pcpus: usize,
     /// Each pCPU's timer of each kind, by [`TimerKind::index`] then pCPU; a
@@ -132,7 +113,7 @@ impl SimPlatform {
             end,
             granularity,
             softirqs: Cell::new(CpuMask::EMPTY),
-            events: RefCell::new(BinaryHeap::with_capacity(1024)),
+            events: RefCell::new(Queue::new()),
             seq: Cell::new(0),
             pcpus,
             timers: RefCell::new(Vec::new()),
@@ -165,7 +146,7 @@ impl SimPlatform {
         let seq = self.seq.get();
         self.seq.set(seq + 1);
         let key = (u128::from(at as u64) << 64) | u128::from(seq);
-        self.events.borrow_mut().push(Event { key, kind });
+        self.events.borrow_mut().push(key, kind);
     }
 
     /// Arms `t` to fire at `at` with event `kind` (queued only if earlier
@@ -197,7 +178,8 @@ impl SimPlatform {
 
     /// The next event, if any (the borrow ends before it is handled).
     pub(crate) fn pop(&self) -> Option<Event> {
-        self.events.borrow_mut().pop()
+        let (key, kind) = self.events.borrow_mut().pop()?;
+        Some(Event { key, kind })
     }
 
     /// Takes the pending softirq mask.

@@ -64,30 +64,35 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             .sc
             .domains
             .iter()
-            .zip(&self.m)
+            .zip(&mut self.m)
             .zip(self.drec)
-            .map(|((d, m), rec)| DomainReport {
-                name: d.name.clone(),
-                cpu_share: m.cpu_ns as f64 / total,
-                cpu_ns: m.cpu_ns,
-                work_ns: m.work_ns,
-                switches: m.switches,
-                migrations: m.migrations,
-                latency: m.latency.summary(),
-                sched_latency: m.sched.summary(),
-                wait: m.wait.summary(),
-                jitter_ns: m.latency.jitter(),
-                deadline_misses: m.deadline_misses,
-                lost: m.lost,
-                unanswered: m.unanswered,
-                unanswered_max_ns: m.unanswered_max_ns,
-                net: crate::net::shape(
-                    d,
-                    &m.sent,
-                    d.start.as_ns(),
-                    d.stop.map_or(duration, |s| s.as_ns()).min(duration),
-                ),
-                auto_lsvm: H::auto_lsvm(self.sc, rec),
+            .map(|((d, m), rec)| {
+                // Its histograms are freed as its summaries are taken, so
+                // the report does not add to a large run's peak memory.
+                m.seal();
+                DomainReport {
+                    name: d.name.clone(),
+                    cpu_share: m.cpu_ns as f64 / total,
+                    cpu_ns: m.cpu_ns,
+                    work_ns: m.work_ns,
+                    switches: m.switches,
+                    migrations: m.migrations,
+                    latency: m.latency.summary(),
+                    sched_latency: m.sched.summary(),
+                    wait: m.wait.summary(),
+                    jitter_ns: m.latency.jitter(),
+                    deadline_misses: m.deadline_misses,
+                    lost: m.lost,
+                    unanswered: m.unanswered,
+                    unanswered_max_ns: m.unanswered_max_ns,
+                    net: crate::net::shape(
+                        d,
+                        &m.sent,
+                        d.start.as_ns(),
+                        d.stop.map_or(duration, |s| s.as_ns()).min(duration),
+                    ),
+                    auto_lsvm: H::auto_lsvm(self.sc, rec),
+                }
             })
             .collect();
         let pcpus = self
