@@ -102,6 +102,8 @@ void rs_sched_remove_unit(void *inst, void *v);
 void rs_sched_sleep(void *inst, void *v);
 /* `event`: the unit was blocked, so an event (I/O) woke it. */
 void rs_sched_wake(void *inst, void *v, uint8_t event);
+/* An event (I/O) reached the unit while it was runnable or running. */
+void rs_sched_event(void *inst, void *v);
 void rs_sched_yield(void *inst, void *v);
 void rs_sched_context_saved(void *inst, void *v);
 void rs_sched_do_schedule(void *inst, uint32_t cpu, int64_t now,

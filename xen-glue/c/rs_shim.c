@@ -771,6 +771,24 @@ static void cf_check rs_wake(const struct scheduler *ops,
     RS_LEAVE(flags);
 }
 
+/*
+ * An event reached a runnable or running unit (the patch's sched_vcpu_event,
+ * called where Xen marks events pending, under the unit's schedule lock). A
+ * busy guest never blocks, so this is the only way edfcredit hears that I/O
+ * came for it; a blocked unit's event reaches Rust with its wake instead.
+ */
+static void cf_check rs_unit_event(const struct scheduler *ops,
+                                   struct sched_unit *unit)
+{
+    unsigned long flags;
+
+    if ( is_idle_unit(unit) )
+        return;
+    RS_ENTER(flags);
+    rs_sched_event(RS_HOST(ops)->inst, RS_UNIT(unit)->rv);
+    RS_LEAVE(flags);
+}
+
 static void cf_check rs_yield(const struct scheduler *ops,
                               struct sched_unit *unit)
 {
@@ -1091,6 +1109,7 @@ static const struct scheduler var = {                   \
     .remove_unit     = rs_remove_unit,                  \
     .sleep           = rs_sleep,                        \
     .wake            = rs_wake,                         \
+    .unit_event      = rs_unit_event,                   \
     .yield           = rs_yield,                        \
     .context_saved   = rs_context_saved,                \
     .do_schedule     = rs_do_schedule,                  \

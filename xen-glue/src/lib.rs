@@ -287,6 +287,11 @@ unit_entry!(
     rs_sched_wake => wake(event: u8 => event != 0)
 );
 unit_entry!(
+    /// An event reached the unit while it was runnable or running
+    /// (`unit_event`, the patch's hook where Xen marks events pending).
+    rs_sched_event => event()
+);
+unit_entry!(
     /// The running unit yields (`yield`).
     rs_sched_yield => yield_unit()
 );

@@ -64,6 +64,13 @@ pub fn wake<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>, event: b
     }
 }
 
+/// `unit_event`: an event reached the runnable or running `u`.
+pub fn event<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>) {
+    if live(u) {
+        i.engine.event(&u.data);
+    }
+}
+
 /// `yield`.
 pub fn yield_unit<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>) {
     if live(u) {
