@@ -13,7 +13,7 @@
 //! round trips of each phase (`rtt PHASE ms...`). This file turns them into
 //! `target/xen/guests/results.json` and a table.
 
-use super::smoke::{boot, build_vsched, fetch_linux, is_static_elf, Qemu};
+use super::smoke::{boot, build_vsched, fetch_linux, is_static_elf, Qemu, XEN_FAILURES};
 use super::*;
 
 use sched_core::POLICIES;
@@ -44,6 +44,7 @@ const BINARIES: &[&str] = &[
     "usr/lib/xen-4.17/bin/xenconsoled",
     "usr/lib/xen-4.17/bin/xen-init-dom0",
     "usr/lib/xen-4.17/bin/xentrace",
+    "usr/lib/xen-4.17/bin/xen-hptool",
     "usr/bin/xenalyze",
     "usr/lib/xen-4.17/bin/libxl-save-helper",
     "usr/bin/xenstore",
@@ -359,6 +360,29 @@ fn rtt(samples: &[f64]) -> Rtt {
     }
 }
 
+/// The shares experiment's guests: name, xl weight, xl cap (% of a pCPU).
+/// Weights 1:2:4:1, the weight-4 one capped at 20 %, all busy on pCPU 1
+/// (`xen-glue/guests/init`).
+const SHARES: [(&str, u16, u16); 4] = [
+    ("busy1", 256, 0),
+    ("busy2", 512, 0),
+    ("busy3", 1024, 20),
+    ("busy4", 256, 0),
+];
+/// Seconds the shares are measured over.
+const SHARES_SECS: i64 = 30;
+/// Allowed distance of a measured share from the simulator's, in points
+/// of pCPU 1 (the issue's ±5 %).
+const SHARES_TOLERANCE: f64 = 0.05;
+
+/// One guest's share of pCPU 1 in Xen and in the simulator.
+#[derive(Clone, Debug)]
+struct Share {
+    guest: String,
+    xen: f64,
+    sim: f64,
+}
+
 /// What one boot showed.
 struct Outcome {
     policy: String,
@@ -366,8 +390,77 @@ struct Outcome {
     ok: Vec<String>,
     failed: Vec<String>,
     phases: Vec<(String, Rtt)>,
+    /// `cputime` snapshots: dom0's uptime, then (guest, CPU seconds).
+    cputimes: Vec<(f64, Vec<(String, f64)>)>,
+    shares: Vec<Share>,
     done: bool,
     secs: f64,
+}
+
+/// The shares of pCPU 1 the simulator predicts for [`SHARES`] under
+/// `policy` (a Xen scheduler name: Xen's own credit is predicted by our
+/// credit engine), on the host the boot has: 2 pCPUs, dom0 alone and
+/// nearly idle on pCPU 0, the guests pinned to pCPU 1. (The pool's credit is
+/// handed out for both pCPUs, so the guests never run out of it and credit1
+/// takes them in turn: weights do not show, the cap does.)
+fn predicted_shares(policy: &str) -> Result<Vec<f64>> {
+    use sched_sim::{Domain, Host, Scenario, SimOptions, Span, Workload};
+    let name = POLICIES.iter().find(|p| p.xen_name == policy).map_or(
+        <sched_core::Credit1 as sched_core::Policy>::INFO.name,
+        |p| p.name,
+    );
+    let mut dom0 = Domain::new("Domain-0");
+    dom0.pin = Some(vec![0]);
+    let guests = SHARES.iter().map(|&(g, weight, cap)| {
+        let mut d = Domain::new(g);
+        d.pin = Some(vec![1]);
+        d.weight = weight;
+        d.cap = cap;
+        d.workloads = vec![Workload::Cpu {
+            load: 1.0,
+            period: Span::ms(100),
+        }];
+        d
+    });
+    let sc = Scenario::new(
+        "xen-guests-shares",
+        Span::secs(SHARES_SECS),
+        1,
+        Host::new(2, Span::us(5)),
+        std::iter::once(dom0).chain(guests).collect(),
+    );
+    let rep = sched_sim::simulate(&sc, name, &SimOptions::default())
+        .map_err(|e| format!("simulating the shares under {name}: {e}"))?;
+    let pcpu_ns = (SHARES_SECS * 1_000_000_000) as f64;
+    Ok(rep.domains[1..]
+        .iter()
+        .map(|d| d.cpu_ns as f64 / pcpu_ns)
+        .collect())
+}
+
+/// Each guest's share of pCPU 1 between the first and last `cputime`
+/// snapshot, beside the simulator's.
+fn shares(o: &Outcome) -> Result<Vec<Share>> {
+    let (Some((t0, a)), Some((t1, b))) = (o.cputimes.first(), o.cputimes.last()) else {
+        return Ok(Vec::new());
+    };
+    let secs = t1 - t0;
+    if secs <= 0.0 {
+        return Ok(Vec::new());
+    }
+    let sim = predicted_shares(&o.policy)?;
+    let cpu = |v: &[(String, f64)], g: &str| v.iter().find(|(n, _)| n == g).map(|(_, s)| *s);
+    Ok(SHARES
+        .iter()
+        .zip(sim)
+        .filter_map(|(&(g, _, _), sim)| {
+            Some(Share {
+                guest: g.to_string(),
+                xen: (cpu(b, g)? - cpu(a, g)?) / secs,
+                sim,
+            })
+        })
+        .collect())
 }
 
 fn outcome(policy: &str, boot: u32, lines: &[(f64, String)], pings: u32) -> Outcome {
@@ -377,10 +470,15 @@ fn outcome(policy: &str, boot: u32, lines: &[(f64, String)], pings: u32) -> Outc
         ok: Vec::new(),
         failed: Vec::new(),
         phases: Vec::new(),
+        cputimes: Vec::new(),
+        shares: Vec::new(),
         done: false,
         secs: lines.last().map_or(0.0, |l| l.0),
     };
     for (_, l) in lines {
+        if let Some(bad) = XEN_FAILURES.iter().find(|b| l.contains(*b)) {
+            o.failed.push(format!("Xen reported `{bad}`: {}", l.trim()));
+        }
         let Some(g) = l.split("GUESTS: ").nth(1) else {
             continue;
         };
@@ -398,9 +496,39 @@ fn outcome(policy: &str, boot: u32, lines: &[(f64, String)], pings: u32) -> Outc
                     .push(format!("rtt {phase}: {} of {pings} pings answered", s.n));
             }
             o.phases.push((phase, s));
+        } else if let Some(c) = g.strip_prefix("cputime ") {
+            let mut w = c.split_whitespace();
+            let at = w.next().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+            let mut v = Vec::new();
+            while let (Some(n), Some(s)) = (w.next(), w.next()) {
+                if let Ok(s) = s.parse() {
+                    v.push((n.to_string(), s));
+                }
+            }
+            o.cputimes.push((at, v));
         } else if g.starts_with("done") {
             o.done = true;
         }
+    }
+    match shares(&o) {
+        Ok(s) if s.len() == SHARES.len() => {
+            for x in &s {
+                if (x.xen - x.sim).abs() > SHARES_TOLERANCE {
+                    o.failed.push(format!(
+                        "share {}: {:.1} % in Xen, {:.1} % in the simulator (tolerance {:.0} points)",
+                        x.guest,
+                        100.0 * x.xen,
+                        100.0 * x.sim,
+                        100.0 * SHARES_TOLERANCE
+                    ));
+                }
+            }
+            o.shares = s;
+        }
+        Ok(_) => o
+            .failed
+            .push("shares: no CPU times for all four guests".into()),
+        Err(e) => o.failed.push(e),
     }
     if !o.done {
         o.failed.push("dom0 never said done".into());
@@ -429,14 +557,27 @@ fn json(outs: &[Outcome], pings: u32) -> String {
             })
             .collect();
         let list = |v: &[String]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ");
+        let shares: Vec<String> = o
+            .shares
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {{\"xen\": {:.4}, \"simulator\": {:.4}}}",
+                    q(&s.guest),
+                    s.xen,
+                    s.sim
+                )
+            })
+            .collect();
         j.push_str(&format!(
-            "    {{\"policy\": {}, \"boot\": {}, \"boot_s\": {:.1}, \"checks_ok\": [{}], \"checks_failed\": [{}], \"rtt\": {{{}}}}}{}\n",
+            "    {{\"policy\": {}, \"boot\": {}, \"boot_s\": {:.1}, \"checks_ok\": [{}], \"checks_failed\": [{}], \"rtt\": {{{}}}, \"shares\": {{{}}}}}{}\n",
             q(&o.policy),
             o.boot,
             o.secs,
             list(&o.ok),
             list(&o.failed),
             phases.join(", "),
+            shares.join(", "),
             if i + 1 < outs.len() { "," } else { "" }
         ));
     }
@@ -581,6 +722,31 @@ pub fn xen_guests(args: &[String]) -> Result {
             cell("busy3-40")
         );
     }
+    println!(
+        "\nshares of pCPU 1 over {SHARES_SECS} s, 4 busy guests, weights 1:2:4:1, the weight-4 \
+         one capped at 20 %: Xen (simulator), %"
+    );
+    println!(
+        "{:<10} {:>4} {:>15} {:>15} {:>15} {:>15}",
+        "sched", "boot", "w1", "w2", "w4 cap 20", "w1"
+    );
+    for out in &outs {
+        let cells: Vec<String> = out
+            .shares
+            .iter()
+            .map(|s| format!("{:.1} ({:.1})", 100.0 * s.xen, 100.0 * s.sim))
+            .collect();
+        println!(
+            "{:<10} {:>4} {}",
+            out.policy,
+            out.boot,
+            cells
+                .iter()
+                .map(|c| format!("{c:>15}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     println!("results: {}", file.display());
     let failed: Vec<String> = outs
         .iter()
@@ -598,5 +764,51 @@ pub fn xen_guests(args: &[String]) -> Result {
         Ok(())
     } else {
         Err(failed.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(v: &[&str]) -> Vec<(f64, String)> {
+        v.iter()
+            .map(|l| (0.0, format!("(XEN) GUESTS: {l}")))
+            .collect()
+    }
+
+    /// The shares come from the first and last CPU-time snapshots, and one
+    /// far from the simulator's fails the boot.
+    #[test]
+    fn shares_are_read_and_held_to_the_simulator() {
+        // The simulator's credit gives 26.7 / 26.7 / 20 (capped) / 26.7 %.
+        let good = lines(&[
+            "cputime 100.0 busy1 10.0 busy2 20.0 busy3 5.0 busy4 10.0",
+            "cputime 130.0 busy1 18.0 busy2 28.0 busy3 11.0 busy4 18.0",
+            "done at 140",
+        ]);
+        let o = outcome("rcredit", 1, &good, 1);
+        assert_eq!(o.shares.len(), 4);
+        assert!((o.shares[1].xen - 8.0 / 30.0).abs() < 1e-9);
+        assert!(o.failed.is_empty(), "{:?}", o.failed);
+        // The capped guest at 40 %: its cap was not held.
+        let bad = lines(&[
+            "cputime 100.0 busy1 10.0 busy2 20.0 busy3 5.0 busy4 10.0",
+            "cputime 130.0 busy1 13.0 busy2 29.0 busy3 17.0 busy4 13.0",
+            "done at 140",
+        ]);
+        let o = outcome("rcredit", 1, &bad, 1);
+        assert!(
+            o.failed.iter().any(|f| f.starts_with("share busy3")),
+            "{:?}",
+            o.failed
+        );
+        // Xen's own failures fail the boot whatever dom0 says.
+        let mut trap = good.clone();
+        trap.insert(1, (0.0, "(XEN) Assertion 'x' failed at core.c:1".into()));
+        assert!(outcome("rcredit", 1, &trap, 1).failed[0].starts_with("Xen reported"));
+        // No snapshots: said, not silently passed.
+        let o = outcome("rcredit", 1, &lines(&["done at 1"]), 1);
+        assert!(o.failed.iter().any(|f| f.starts_with("shares:")));
     }
 }

@@ -193,6 +193,17 @@ pub(super) fn build_vsched(log: &Path) -> Result<PathBuf> {
 }
 
 /// What one boot showed.
+/// What Xen prints on the console when it panics, traps, hits a BUG or an
+/// ASSERT (a debug hypervisor's), or dumps a call trace: any of them fails a
+/// boot.
+pub(super) const XEN_FAILURES: [&str; 5] = [
+    "Panic on CPU",
+    "FATAL TRAP",
+    "Xen BUG at",
+    "Assertion '",
+    "Xen call trace",
+];
+
 pub(super) struct Boot {
     pub(super) log: PathBuf,
     pub(super) lines: Vec<(f64, String)>,
@@ -502,13 +513,7 @@ pub(super) fn check_boot(o: &SmokeOpts, policy: &PolicyInfo, b: &Boot) -> Result
             )),
         }
     }
-    for bad in [
-        "Panic on CPU",
-        "FATAL TRAP",
-        "Xen BUG at",
-        "Assertion '",
-        "Xen call trace",
-    ] {
+    for bad in XEN_FAILURES {
         if let Some((_, l)) = find(bad) {
             errs.push(format!("Xen reported: {l}"));
         }
