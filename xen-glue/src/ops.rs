@@ -54,17 +54,18 @@ pub fn sleep<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>) {
     }
 }
 
-/// `wake`; `event`: an event woke it from blocked.
-pub fn wake<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>, event: bool) {
+/// `wake`; `is_event`: an event woke it from blocked (told first, as
+/// [`event`] tells of one reaching a runnable or running unit).
+pub fn wake<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>, is_event: bool) {
+    if is_event {
+        event(i, u);
+    }
     if live(u) {
-        if event {
-            i.engine.event(&u.data);
-        }
         i.engine.wake(&u.data);
     }
 }
 
-/// `unit_event`: an event reached the runnable or running `u`.
+/// `unit_event`: an event reached `u`.
 pub fn event<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>) {
     if live(u) {
         i.engine.event(&u.data);
