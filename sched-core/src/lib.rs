@@ -39,7 +39,7 @@ pub mod time;
 pub mod vslicer;
 
 pub use cpumask::{CpuId, CpuMask, MAX_CPUS};
-pub use credit::{Credit, CreditEngine};
+pub use credit::{Credit, CreditEngine, Pick};
 pub use edf::{EdfCredit, EdfDomParams, EdfGlobalParams, RtMode};
 pub use hooks::{Credit1, Hooks, Requeue};
 pub use ops::{Decision, SchedOps};

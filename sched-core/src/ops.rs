@@ -10,17 +10,19 @@ use core::fmt;
 use crate::cpumask::CpuId;
 use crate::hooks::Hooks;
 use crate::params::ParamError;
-use crate::platform::TimerKind;
+use crate::platform::{TimerKind, VcpuToken};
 use crate::records::{Affinity, DomData, VcpuData};
 use crate::registry::Policy;
 use crate::time::{Span, Time};
 
 /// The outcome of `do_schedule` (Xen: `prev->next_task`, `next_time`,
-/// `next_task->migrated`).
+/// `next_task->migrated`). It names the vCPU by the host's own token, not by
+/// a policy's record, so that every policy answers in the same words.
 #[must_use = "the host must switch to `next` and arm the slice timer"]
-pub struct Decision<'a, H: Hooks> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
     /// The vCPU to run, or `None` for the idle vCPU.
-    pub next: Option<&'a VcpuData<'a, H>>,
+    pub next: Option<VcpuToken>,
     /// How long until the next decision; `None` = until something wakes the
     /// pCPU (Xen: `next_time = -1`).
     pub slice: Option<Span>,
@@ -90,7 +92,7 @@ pub trait SchedOps<'a> {
         now: Time,
         prev_runnable: bool,
         tasklet_work: bool,
-    ) -> Decision<'a, Self::Hooks>;
+    ) -> Decision;
 
     /// The pCPU `v` should run on (`pick_resource`).
     fn pick_cpu(&self, v: &'a VcpuData<'a, Self::Hooks>) -> CpuId;

@@ -108,7 +108,7 @@ impl<H: Hooks> World<H> {
 
     /// `do_schedule` on `cpu`; the vCPU picked.
     pub(crate) fn sched(&self, cpu: u16, now: Time, runnable: bool) -> Option<&'static V<H>> {
-        self.s.do_schedule(CpuId(cpu), now, runnable, false).next
+        self.s.decide(CpuId(cpu), now, runnable, false).next
     }
 }
 
@@ -181,7 +181,7 @@ pub(crate) fn run_busy<H: Hooks>(
         }
         if t == slice_end {
             let prev = runs.last().map(|r| r.vcpu);
-            let d = w.s.do_schedule(CpuId(0), now, true, false);
+            let d = w.s.decide(CpuId(0), now, true, false);
             slice_end = t + d.slice.map_or(30 * MS, |s| s.as_ns().max(1));
             let next = vs.iter().position(|v| same(d.next, v));
             if next != prev {

@@ -745,7 +745,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
             if let Some(n) = d.next {
                 return Err(format!(
                     "cpu{c} picked {} while running tasklet work",
-                    self.name(n.token().0)
+                    self.name(n.0)
                 ));
             }
             self.running[c] = None;
@@ -937,7 +937,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
             .eng
             .do_schedule(CpuId(c as u16), Time(now), prev_runnable, false);
         self.stats.decisions += 1;
-        let next = d.next.map(|r| r.token().0);
+        let next = d.next.map(|t| t.0);
         // An idle decision tries to steal from every peer; a switch tickles
         // idlers for the work queued on its own pCPU only (a ratelimited
         // decision does neither).

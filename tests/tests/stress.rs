@@ -92,7 +92,7 @@ fn a_vcpu_never_runs_on_two_pcpus_under_concurrent_calls() {
                     let blocks = next(&mut rng).is_multiple_of(4);
                     let d = s.do_schedule(me, Time(now), !blocks, false);
                     decisions.fetch_add(1, SeqCst);
-                    let picked = d.next.map(|v| v.token().0);
+                    let picked = d.next.map(|t| t.0);
                     if picked != running {
                         if let Some(prev) = running {
                             owner[prev].store(NOBODY, SeqCst);

@@ -6,7 +6,7 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering::{Acquire, Release};
 
-use sched_core::{Affinity, CpuId, CpuMask, DomData, SchedOps, Time, MAX_CPUS};
+use sched_core::{Affinity, CpuId, CpuMask, DomData, SchedOps, Time, VcpuToken, MAX_CPUS};
 
 use crate::abi::{self, RsDecision, RsDomParams, RsGlobalParams};
 use crate::instance::{Instance, Unit};
@@ -22,9 +22,10 @@ pub fn cpu_id(cpu: u32) -> Option<CpuId> {
 }
 
 /// The unit Xen runs for a core decision.
-fn xen_unit<H: XenPolicy>(v: &sched_core::VcpuData<'static, H>) -> *mut core::ffi::c_void {
-    // SAFETY: every vCPU record's token is its unit head's address.
-    unsafe { UnitHead::from_token(v.token()).unit }
+fn xen_unit(t: VcpuToken) -> *mut core::ffi::c_void {
+    // SAFETY: a decision names only inserted vCPUs, and every vCPU record's
+    // token is the address of its live unit head.
+    unsafe { UnitHead::from_token(t).unit }
 }
 
 /// Places a new unit; returns its pCPU.

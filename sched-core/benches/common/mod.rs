@@ -70,6 +70,8 @@ pub struct EngineLoop<H: Hooks = Credit1> {
     s: &'static Engine<H>,
     now: Time,
     running: &'static V<H>,
+    /// Every vCPU, indexed by its token (a decision names the token).
+    by_token: Vec<&'static V<H>>,
 }
 
 /// How a policy's loop is set up.
@@ -135,7 +137,7 @@ impl<H: LoopPolicy> EngineLoop<H> {
             p.set_now(now);
             s.wake(v);
             let d = s.do_schedule(CPU, now, false, false);
-            assert!(d.next.is_some_and(|n| core::ptr::eq(n, v)), "setup pick");
+            assert_eq!(d.next, Some(v.token()), "setup pick");
             if let Some(pv) = prev {
                 s.context_saved(pv);
             }
@@ -173,13 +175,15 @@ impl<H: LoopPolicy> EngineLoop<H> {
         now += STEP;
         p.set_now(now);
         let first = s.do_schedule(CPU, now, false, false).next.expect("a pick");
-        assert!(core::ptr::eq(first, boosted[0]), "first pick");
+        assert_eq!(first, boosted[0].token(), "first pick");
+        let by_token: Vec<&'static V<H>> = boosted.iter().chain(&over).copied().collect();
 
         let mut l = EngineLoop {
             p,
             s,
             now,
-            running: first,
+            running: by_token[first.0],
+            by_token,
         };
         for _ in 0..2 * (n + 1) {
             l.decide();
@@ -197,7 +201,7 @@ impl<H: LoopPolicy> Loop for EngineLoop<H> {
         self.p.set_now(now);
         let prev = self.running;
         let next = match self.s.do_schedule(CPU, now, false, false).next {
-            Some(v) => v,
+            Some(t) => self.by_token[t.0],
             None => panic!("idle with {} queued", self.queued()),
         };
         if !core::ptr::eq(next, prev) {

@@ -23,6 +23,8 @@ mod acct;
 mod balance;
 mod placement;
 mod schedule;
+
+pub use schedule::Pick;
 #[cfg(test)]
 mod tests;
 
@@ -511,8 +513,13 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         now: Time,
         prev_runnable: bool,
         tasklet_work: bool,
-    ) -> Decision<'a, H> {
-        self.schedule(cpu, now, prev_runnable, tasklet_work)
+    ) -> Decision {
+        let p = self.decide(cpu, now, prev_runnable, tasklet_work);
+        Decision {
+            next: p.next.map(VcpuData::token),
+            slice: p.slice,
+            migrated: p.migrated,
+        }
     }
 
     fn pick_cpu(&self, v: &'a VcpuData<'a, H>) -> CpuId {

@@ -6,7 +6,6 @@ use core::sync::atomic::Ordering::Relaxed;
 use super::CreditEngine;
 use crate::cpumask::CpuId;
 use crate::hooks::{Hooks, Requeue};
-use crate::ops::Decision;
 use crate::params::MIN_TIMER;
 use crate::platform::{Platform, TimerKind};
 use crate::records::{PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags};
@@ -19,16 +18,29 @@ enum Step {
     Hard,
 }
 
+/// What [`CreditEngine::decide`] picked: [`crate::Decision`] with the
+/// record itself, for the engine's own tests and benchmarks.
+#[must_use = "the host must switch to `next` and arm the slice timer"]
+pub struct Pick<'a, H: Hooks> {
+    /// The vCPU to run, or `None` for the idle vCPU.
+    pub next: Option<&'a VcpuData<'a, H>>,
+    /// How long until the next decision; `None` = until something wakes the pCPU.
+    pub slice: Option<Span>,
+    /// Whether `next` was stolen from another pCPU's runqueue.
+    pub migrated: bool,
+}
+
 impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
-    pub(crate) fn schedule(
+    /// `do_schedule`, answering with the picked record.
+    pub fn decide(
         &self,
         cpu: CpuId,
         now: Time,
         prev_runnable: bool,
         tasklet_work: bool,
-    ) -> Decision<'a, H> {
+    ) -> Pick<'a, H> {
         let Some(pc) = self.pcpu(cpu) else {
-            return Decision {
+            return Pick {
                 next: None,
                 slice: None,
                 migrated: false,
@@ -61,7 +73,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         now: Time,
         prev_runnable: bool,
         tasklet_work: bool,
-    ) -> Decision<'a, H> {
+    ) -> Pick<'a, H> {
         let scurr = q.curr;
         let tickled = pc.take_tickled_by();
         // When the first vCPU a steal passed over only for being cache-hot
@@ -97,7 +109,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 } else {
                     ratelimit - runtime
                 };
-                return Decision {
+                return Pick {
                     next: Some(c),
                     slice: Some(slice),
                     migrated: false,
@@ -216,7 +228,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 self.tickle_for_queued(x, &qx);
             }
         }
-        Decision {
+        Pick {
             next: snext,
             slice,
             migrated,

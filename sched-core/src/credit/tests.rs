@@ -195,7 +195,7 @@ fn ratelimit_keeps_a_vcpu_that_ran_less_than_a_millisecond() {
     let t0 = w.at(0);
     assert!(same(w.sched(0, t0, true), a[0]));
     let t = t0 + Span::us(400);
-    let d = w.s.do_schedule(CpuId(0), t, true, false);
+    let d = w.s.decide(CpuId(0), t, true, false);
     assert!(same(d.next, a[0]));
     assert_eq!(d.slice, Some(Span::us(600)));
     // A yield skips the ratelimit.
@@ -228,7 +228,7 @@ fn an_idle_pcpu_is_tickled_and_steals_queued_work() {
     // pCPU 0 is busy and pCPU 1 idles: the idler is tickled, not pCPU 0.
     let tickled = w.p.take_softirqs();
     assert!(tickled.contains(CpuId(1)) && !tickled.contains(CpuId(0)));
-    let d = w.s.do_schedule(CpuId(1), w.at(0), true, false);
+    let d = w.s.decide(CpuId(1), w.at(0), true, false);
     assert!(same(d.next, b[0]) && d.migrated);
     assert_eq!(b[0].processor(), CpuId(1));
 }
@@ -353,7 +353,7 @@ fn a_preempted_vcpu_is_pushed_to_an_idle_pcpu_and_its_queue_gets_an_idler() {
     assert!(same(w.sched(0, w.at(5), true), pinned[0]));
     w.s.context_saved(busy[0]);
     assert!(w.p.take_softirqs().contains(CpuId(1)));
-    let d = w.s.do_schedule(CpuId(1), w.at(5), true, false);
+    let d = w.s.decide(CpuId(1), w.at(5), true, false);
     assert!(same(d.next, busy[0]) && d.migrated);
 }
 
@@ -372,7 +372,7 @@ fn a_second_wake_onto_a_tickled_idle_pcpu_hands_its_job_on() {
     w.s.wake(b[0]);
     assert!(w.p.take_softirqs().contains(CpuId(1)));
     assert!(same(w.sched(0, w.at(0), true), a[0]));
-    let d = w.s.do_schedule(CpuId(1), w.at(0), true, false);
+    let d = w.s.decide(CpuId(1), w.at(0), true, false);
     assert!(same(d.next, b[0]) && d.migrated);
 }
 

@@ -78,13 +78,12 @@ fn an_event_gives_an_aperiodic_vcpu_a_deadline_and_the_poll_preempts_for_it() {
     assert_eq!(w.p.policy_at(CpuId(0)), Some(Time(4_500_000)));
     let at = fire_poll(&w);
     assert!(w.p.take_softirqs().contains(CpuId(0)), "preempts at {at:?}");
-    let d = w.s.do_schedule(CpuId(0), at, true, false);
+    let d = w.s.decide(CpuId(0), at, true, false);
     assert!(same(d.next, r));
     assert_eq!(d.slice, Some(DEFAULT_EDF_SLICE));
     // It has run: out of the EDF queue, no timer; it stays on the credit queue.
     assert_eq!(w.p.policy_at(CpuId(0)), None);
-    let d =
-        w.s.do_schedule(CpuId(0), at + DEFAULT_EDF_SLICE, true, false);
+    let d = w.s.decide(CpuId(0), at + DEFAULT_EDF_SLICE, true, false);
     assert!(!same(d.next, r));
     assert!(d.next.is_some() && !same(d.next, b1) || same(d.next, b1));
     assert_eq!(w.p.policy_at(CpuId(0)), None);

@@ -242,7 +242,7 @@ fn an_lsvm_blocking_mid_round_keeps_its_micro_credits_until_an_nlsvm_runs() {
     w.s.context_saved(l1);
     w.at(3);
     w.s.wake(l1);
-    let d = w.s.do_schedule(CpuId(0), w.at(3), true, false);
+    let d = w.s.decide(CpuId(0), w.at(3), true, false);
     assert!(testworld::same(d.next, l1));
     assert_eq!(d.slice, Some(Span::ms(5)));
     assert_eq!(Span(l1.ext.micro.load(Relaxed)), Span::ms(13));

@@ -720,7 +720,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             .eng
             .do_schedule(cpu, Time(now), prev_runnable, tasklet_work);
         self.stats.decisions += 1;
-        let next = d.next.map(|r| r.token().0 as u32);
+        let next = d.next.map(|t| t.0 as u32);
         if self.trace {
             let who = |k: u32| (self.v[k as usize].dom, self.vrec[k as usize].vcpu_id());
             let left = match prev.map(|p| &self.v[p as usize]) {
