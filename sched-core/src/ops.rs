@@ -12,7 +12,7 @@ use crate::hooks::Hooks;
 use crate::params::ParamError;
 use crate::platform::{TimerKind, VcpuToken};
 use crate::records::{Affinity, DomData, VcpuData};
-use crate::registry::Policy;
+use crate::registry::PolicyInfo;
 use crate::time::{Span, Time};
 
 /// The outcome of `do_schedule` (Xen: `prev->next_task`, `next_time`,
@@ -44,10 +44,8 @@ pub trait SchedOps<'a> {
     /// Pool-wide parameters (`adjust_global`).
     type GlobalParams: Copy + fmt::Debug;
 
-    /// The policy's `sched=` name.
-    fn name(&self) -> &'static str {
-        <Self::Hooks as Policy>::INFO.name
-    }
+    /// The policy's registry entry (names, Xen id).
+    fn info(&self) -> &'static PolicyInfo;
 
     /// Adds pCPU `cpu` to the pool (`init_pdata` / `switch_sched`).
     fn add_pcpu(&self, cpu: CpuId);
@@ -117,6 +115,21 @@ pub trait SchedOps<'a> {
     /// A timer the policy armed on `cpu` has fired.
     fn timer_fired(&self, cpu: CpuId, timer: TimerKind);
 
-    /// Writes the scheduler's state (`dump_settings` / `dump_cpu_state`).
+    /// What the host may read: the pCPU `v` is on or queued for (Xen's core
+    /// keeps this itself: `sched_unit_master`).
+    fn processor_of(&self, v: &'a VcpuData<'a, Self::Hooks>) -> CpuId;
+    /// `v`'s hard and soft affinity (`unit->cpu_{hard,soft}_affinity`).
+    fn affinity_of(&self, v: &'a VcpuData<'a, Self::Hooks>) -> Affinity;
+    /// The vCPU `cpu` runs, `None` for idle (`curr_on_cpu`).
+    fn running_on(&self, cpu: CpuId) -> Option<VcpuToken>;
+    /// How many vCPUs wait on the pool's runqueues, if the policy can count
+    /// them (a checker compares it with the host's own count).
+    fn waiting(&self) -> Option<u32> {
+        None
+    }
+
+    /// Writes the scheduler's settings (`dump_settings`).
     fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result;
+    /// Writes one pCPU's state (`dump_cpu_state`).
+    fn dump_cpu(&self, cpu: CpuId, out: &mut dyn fmt::Write) -> fmt::Result;
 }

@@ -31,7 +31,7 @@ fn xen_unit(t: VcpuToken) -> *mut core::ffi::c_void {
 /// Places a new unit; returns its pCPU.
 pub fn insert<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>) -> u32 {
     i.engine.insert_vcpu(&u.data);
-    u32::from(u.data.processor().0)
+    u32::from(i.engine.processor_of(&u.data).0)
 }
 
 /// Removes a unit, then carries out the parking requests that produced.
@@ -115,7 +115,7 @@ pub fn pick_cpu<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>) -> u
     let cpu = if live(u) {
         i.engine.pick_cpu(&u.data)
     } else {
-        u.data.processor()
+        i.engine.processor_of(&u.data)
     };
     u32::from(cpu.0)
 }
@@ -134,7 +134,7 @@ pub fn adjust_affinity<H: XenPolicy>(
     hard: Option<CpuMask>,
     soft: Option<CpuMask>,
 ) {
-    let cur = u.data.affinity();
+    let cur = i.engine.affinity_of(&u.data);
     let hard = hard.unwrap_or(cur.hard);
     let soft = match soft {
         // Xen's `has_soft_affinity`: useful only if it narrows the hard one.
@@ -233,24 +233,7 @@ pub fn dump_settings<H: XenPolicy>(i: &'static Instance<H>) {
 pub fn dump_cpu<H: XenPolicy>(i: &'static Instance<H>, cpu: u32) {
     let Some(c) = cpu_id(cpu) else { return };
     let mut out = Printk::default();
-    let _ = match i.engine.current(c) {
-        Some(v) => writeln!(
-            out,
-            "{}: CPU[{cpu:02}] running d{}v{} pri {:?} credit {}, {} queued",
-            H::INFO.name,
-            v.dom().id().0,
-            v.vcpu_id(),
-            v.pri(),
-            v.credit(),
-            i.engine.queued(c)
-        ),
-        None => writeln!(
-            out,
-            "{}: CPU[{cpu:02}] idle, {} queued",
-            H::INFO.name,
-            i.engine.queued(c)
-        ),
-    };
+    let _ = i.engine.dump_cpu(c, &mut out);
     out.flush();
 }
 

@@ -39,10 +39,11 @@ use crate::cpumask::{AtomicCpuMask, CpuId};
 use crate::hooks::{Credit1, Hooks, PoolInfo};
 use crate::ops::{Decision, SchedOps};
 use crate::params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
-use crate::platform::{Platform, TimerKind};
+use crate::platform::{Platform, TimerKind, VcpuToken};
 use crate::records::{
     ActiveDomAdapter, Affinity, DomData, Offer, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
 };
+use crate::registry::PolicyInfo;
 use crate::time::{Span, Time};
 
 /// A vCPU's processor, its record and its runqueue, locked (`lock_vcpu`).
@@ -665,5 +666,46 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             writeln!(out)?;
         }
         Ok(())
+    }
+
+    fn dump_cpu(&self, cpu: CpuId, out: &mut dyn fmt::Write) -> fmt::Result {
+        let name = H::INFO.name;
+        let queued = self.queued(cpu);
+        match self.current(cpu) {
+            Some(v) => writeln!(
+                out,
+                "{name}: CPU[{:02}] running d{}v{} pri {:?} credit {}, {queued} queued",
+                cpu.0,
+                v.dom().id().0,
+                v.vcpu_id(),
+                v.pri(),
+                v.credit(),
+            ),
+            None => writeln!(out, "{name}: CPU[{:02}] idle, {queued} queued", cpu.0),
+        }
+    }
+
+    fn info(&self) -> &'static PolicyInfo {
+        &H::INFO
+    }
+
+    fn processor_of(&self, v: &'a VcpuData<'a, H>) -> CpuId {
+        v.processor()
+    }
+
+    fn affinity_of(&self, v: &'a VcpuData<'a, H>) -> Affinity {
+        v.affinity()
+    }
+
+    fn running_on(&self, cpu: CpuId) -> Option<VcpuToken> {
+        self.current(cpu).map(VcpuData::token)
+    }
+
+    fn waiting(&self) -> Option<u32> {
+        Some(
+            (0..self.pcpus.len())
+                .map(|c| self.queued(CpuId(c as u16)))
+                .sum(),
+        )
     }
 }

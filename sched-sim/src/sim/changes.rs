@@ -71,7 +71,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         self.fewest_online = self.fewest_online.min(i64::from(self.online.count()));
         let placed: Vec<usize> = (0..self.v.len())
             .filter(|&k| {
-                self.vrec[k].processor() == cpu
+                self.eng.processor_of(&self.vrec[k]) == cpu
                     && !matches!(self.v[k].sched, Sched::Offline | Sched::Removed)
             })
             .collect();
@@ -117,7 +117,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                     self.v[k].migrate = true;
                     self.plat_raise(r);
                 }
-                Sched::Idle | Sched::Queued if !old.contains(self.vrec[k].processor()) => {
+                Sched::Idle | Sched::Queued
+                    if !old.contains(self.eng.processor_of(&self.vrec[k])) =>
+                {
                     if self.v[k].sched == Sched::Queued {
                         self.v[k].sched = Sched::Idle;
                         self.v[k].wake_at = None;

@@ -2,7 +2,7 @@
 //! judged from the host's own view (what is runnable, where it may run,
 //! what is idle), never from the policy's.
 
-use sched_core::{CpuId, CpuMask};
+use sched_core::{CpuId, CpuMask, SchedOps};
 
 use super::{Sched, Sim};
 use crate::policy::SimPolicy;
@@ -44,11 +44,10 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
     }
 
     pub(super) fn vname(&self, k: usize) -> String {
-        let r = &self.vrec[k];
         format!(
             "{}.v{}",
             self.sc.domains[usize::from(self.v[k].dom)].name,
-            r.vcpu_id()
+            self.v[k].id
         )
     }
 
@@ -57,11 +56,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         let now = self.now();
         self.seen.iter_mut().for_each(|s| *s = false);
         let mut idle = CpuMask::EMPTY;
-        let mut queued_core = 0u64;
         for c in 0..self.c.len() {
             let cpu = CpuId(c as u16);
-            let cur = self.eng.current(cpu).map(|r| r.token().0);
-            queued_core += u64::from(self.eng.queued(cpu));
+            let cur = self.eng.running_on(cpu).map(|t| t.0);
             let host = self.c[c].running.map(|k| k as usize);
             if cur != host {
                 self.violation(format!(
@@ -89,7 +86,12 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             }
         }
         let queued_host = self.v.iter().filter(|v| v.sched == Sched::Queued).count() as u64;
-        if queued_core != queued_host {
+        if let Some(queued_core) = self
+            .eng
+            .waiting()
+            .map(u64::from)
+            .filter(|&q| q != queued_host)
+        {
             self.violation(format!(
                 "t={now}ns: {queued_core} vCPUs on runqueues, host counts {queued_host} queued"
             ));
@@ -136,7 +138,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 m => m,
             };
             if let Some(c) = allowed.and(idle).first() {
-                let on = self.vrec[k].processor().0;
+                let on = self.eng.processor_of(&self.vrec[k]).0;
                 self.violation(format!(
                     "t={now}ns: cpu{} idles while {} waits on cpu{on} (work conservation)",
                     c.0,

@@ -57,6 +57,8 @@ enum Sched {
 
 struct VState {
     dom: u16,
+    /// Its vCPU number within the domain.
+    id: u16,
     sched: Sched,
     paused: bool,
     stopping: bool,
@@ -208,6 +210,7 @@ pub(crate) fn run<H: SimPolicy>(
         .iter()
         .map(|&(d, id, hard)| VState {
             dom: d as u16,
+            id,
             sched: Sched::Offline,
             paused: false,
             stopping: false,
@@ -722,7 +725,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         self.stats.decisions += 1;
         let next = d.next.map(|t| t.0 as u32);
         if self.trace {
-            let who = |k: u32| (self.v[k as usize].dom, self.vrec[k as usize].vcpu_id());
+            let who = |k: u32| (self.v[k as usize].dom, self.v[k as usize].id);
             let left = match prev.map(|p| &self.v[p as usize]) {
                 Some(v) if !v.guest.has_work() => Left::Blocked,
                 Some(_) if !prev_runnable => Left::Offline,

@@ -1,6 +1,8 @@
 //! What a traced run records: who ran where and when (Perfetto), and the
 //! scheduling events the xentrace writer needs.
 
+use sched_core::SchedOps;
+
 use super::Sim;
 use crate::policy::SimPolicy;
 use crate::{TraceEvent, TraceKind, TraceRun};
@@ -15,7 +17,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         self.stats.trace.push(TraceRun {
             cpu: c as u16,
             domain: self.v[k].dom,
-            vcpu: self.vrec[k].vcpu_id(),
+            vcpu: self.v[k].id,
             start_ns: self.c[c].since,
             end_ns: end,
         });
@@ -26,7 +28,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
     pub(super) fn note_vcpu(&mut self, k: usize, kind: impl FnOnce((u16, u16), u16) -> TraceKind) {
         if self.trace {
             let r = &self.vrec[k];
-            let kind = kind((self.v[k].dom, r.vcpu_id()), r.processor().0);
+            let kind = kind((self.v[k].dom, self.v[k].id), self.eng.processor_of(r).0);
             let at_ns = self.now();
             self.stats.sched_events.push(TraceEvent { at_ns, kind });
         }
