@@ -42,7 +42,7 @@ pub use cpumask::{CpuId, CpuMask, MAX_CPUS};
 pub use credit::{Credit, CreditEngine, Pick};
 pub use edf::{EdfCredit, EdfDomParams, EdfGlobalParams, RtMode};
 pub use hooks::{Credit1, Hooks, Requeue};
-pub use ops::{Decision, SchedOps};
+pub use ops::{Decision, NewVcpu, PolicyKind, SchedOps};
 pub use params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
 pub use platform::{Platform, TimerKind, VcpuToken};
 pub use records::{Affinity, DomData, DomId, PcpuData, Pri, VcpuData, VcpuFlags};

@@ -36,15 +36,18 @@ use core::sync::atomic::{
 use intrusive_collections::LinkedList;
 
 use crate::cpumask::{AtomicCpuMask, CpuId};
+use crate::edf::EdfCredit;
 use crate::hooks::{Credit1, Hooks, PoolInfo};
-use crate::ops::{Decision, SchedOps};
+use crate::ops::{Decision, NewVcpu, PolicyKind, SchedOps};
 use crate::params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
 use crate::platform::{Platform, TimerKind, VcpuToken};
 use crate::records::{
-    ActiveDomAdapter, Affinity, DomData, Offer, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
+    ActiveDomAdapter, Affinity, DomData, DomId, Offer, PcpuData, PcpuLocked, Pri, VcpuData,
+    VcpuFlags,
 };
 use crate::registry::PolicyInfo;
 use crate::time::{Span, Time};
+use crate::vslicer::VSlicer;
 
 /// A vCPU's processor, its record and its runqueue, locked (`lock_vcpu`).
 pub(crate) type LockedVcpu<'a, H> = (
@@ -315,8 +318,45 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     }
 }
 
+/// Makes each credit layer a [`PolicyKind`]: its records are the engine's,
+/// its parameters the engine's credit part beside the layer's own.
+macro_rules! credit_kind {
+    ($($h:ty),*) => {$(
+        impl PolicyKind for $h {
+            type Vcpu<'a> = VcpuData<'a, $h>;
+            type Dom<'a> = DomData<'a, $h>;
+            type Pcpu<'a> = PcpuData<'a, $h>;
+            type DomParams = DomParams<<$h as Hooks>::DomParams>;
+            type GlobalParams = GlobalParams<<$h as Hooks>::GlobalParams>;
+            type Engine<'a, P: Platform + 'a> = CreditEngine<'a, P, $h>;
+
+            fn new_pcpu<'a>() -> PcpuData<'a, $h> {
+                PcpuData::new()
+            }
+            fn new_dom<'a>(id: DomId) -> DomData<'a, $h> {
+                DomData::new(id)
+            }
+            fn new_vcpu<'a>(v: NewVcpu, dom: &'a DomData<'a, $h>) -> VcpuData<'a, $h> {
+                let r = VcpuData::new(v.token, dom, v.vcpu_id, v.hard);
+                match v.cpu {
+                    Some(c) => r.placed_on(c),
+                    None => r,
+                }
+            }
+            fn engine<'a, P: Platform + 'a>(
+                platform: P,
+                pcpus: &'a [PcpuData<'a, $h>],
+            ) -> CreditEngine<'a, P, $h> {
+                CreditEngine::new(platform, pcpus)
+            }
+        }
+    )*};
+}
+credit_kind!(Credit1, VSlicer, EdfCredit);
+
 impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
-    type Hooks = H;
+    type Vcpu = VcpuData<'a, H>;
+    type Dom = DomData<'a, H>;
     type DomParams = DomParams<H::DomParams>;
     type GlobalParams = GlobalParams<H::GlobalParams>;
 
