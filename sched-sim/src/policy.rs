@@ -2,52 +2,124 @@
 //! each policy's parameters.
 
 use sched_core::{
-    CpuId, CpuMask, Credit1, DomData, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks, Policy,
-    Span, VSlicer, VSlicerDomParams, VSlicerGlobalParams,
+    CpuId, CpuMask, Credit1, CreditDomParams, DomData, DomParams, EdfCredit, EdfDomParams,
+    EdfGlobalParams, GlobalParams, Hooks, Policy, PolicyKind, Span, VSlicer, VSlicerDomParams,
+    VSlicerGlobalParams,
 };
 
 use crate::report::{AutoLsvmReport, Report};
 use crate::scenario::{Domain, DomainChange, Pool, Scenario};
 use crate::{sim, SimError, SimOptions, SimStats};
 
-/// A policy as the simulator sees it: `Hooks`, plus its scenario keys.
-pub(crate) trait SimPolicy: Hooks {
-    /// The layer's parameters of a domain as the scenario declares it.
-    fn params(d: &Domain) -> Self::DomParams;
-    /// Applies a `[[change]]` to the layer's parameters.
+/// A policy as the simulator sees it: a [`PolicyKind`], plus its scenario
+/// keys. The simulator is generic over this and never names a policy's
+/// records or the fields of its parameters.
+pub(crate) trait SimPolicy: PolicyKind {
+    /// Domain `d`'s parameters as the scenario declares them. With `full`
+    /// false, only what a domain is created with (its role), the rest at
+    /// the policy's defaults: Xen's toolstack sets weight and cap after the
+    /// vCPUs exist, as a cap is checked against them.
+    fn dom_params(d: &Domain, full: bool) -> Self::DomParams;
+    /// Applies a `[[change]]` to a domain's parameters.
     fn change(p: &mut Self::DomParams, c: &DomainChange);
-    /// The layer's pool-wide parameters from `[pool]`.
+    /// The weight the host judges shares and waits by, if the policy has one.
+    fn weight(p: &Self::DomParams) -> Option<u16>;
+    /// The pool-wide parameters from `[pool]`.
     fn global(pool: &Pool) -> Self::GlobalParams;
     /// The pCPUs a rule the policy declares keeps domain `d` off, worked
     /// out from the scenario alone (`alive` says which domains exist now).
     /// The invariant checker judges work conservation from this and the
     /// hard affinity, never from what the engine says a vCPU may use.
+    fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask;
+    /// What automatic LSVM detection decided for `dom` (vSlicer in a pool
+    /// with `auto_lsvm`).
+    fn auto_lsvm(sc: &Scenario, dom: &Self::Dom<'_>) -> Option<AutoLsvmReport>;
+    /// Whether the policy declares that a runnable vCPU of domain `d` (a
+    /// domain with runnable vCPUs) may hold a pCPU for as long as it likes,
+    /// so that waiting behind it is not starvation.
+    fn runs_unbounded(sc: &Scenario, d: usize) -> bool;
+}
+
+/// A layer on the credit engine as the simulator sees it: its own keys
+/// beside credit's weight and cap, which [`credit_layers!`] adds.
+trait SimLayer: Hooks {
+    /// The layer's parameters of a domain as the scenario declares them.
+    fn params(d: &Domain) -> Self::DomParams;
+    /// Applies a `[[change]]` to the layer's parameters.
+    fn change(p: &mut Self::DomParams, c: &DomainChange);
+    /// The layer's pool-wide parameters from `[pool]`.
+    fn global(pool: &Pool) -> Self::GlobalParams;
+    /// See [`SimPolicy::kept_off`].
     fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask {
         let _ = (sc, d, alive);
         CpuMask::EMPTY
     }
-    /// What automatic LSVM detection decided for `dom` (vSlicer in a pool
-    /// with `auto_lsvm`).
+    /// See [`SimPolicy::auto_lsvm`].
     fn auto_lsvm(sc: &Scenario, dom: &DomData<'_, Self>) -> Option<AutoLsvmReport> {
         let _ = (sc, dom);
         None
     }
-    /// Whether the policy declares that a runnable vCPU of domain `d` (a
-    /// domain with runnable vCPUs) may hold a pCPU for as long as it likes,
-    /// so that waiting behind it is not starvation.
+    /// See [`SimPolicy::runs_unbounded`].
     fn runs_unbounded(sc: &Scenario, d: usize) -> bool {
         let _ = (sc, d);
         false
     }
 }
 
-impl SimPolicy for Credit1 {
+/// Each credit layer is a [`SimPolicy`]: credit's weight and cap, then the
+/// layer's own keys.
+macro_rules! credit_layers {
+    ($($h:ty),*) => {$(
+        impl SimPolicy for $h {
+            fn dom_params(d: &Domain, full: bool) -> DomParams<<$h as Hooks>::DomParams> {
+                DomParams {
+                    credit: if full {
+                        CreditDomParams { weight: d.weight, cap: d.cap }
+                    } else {
+                        CreditDomParams::default()
+                    },
+                    policy: <$h as SimLayer>::params(d),
+                }
+            }
+            fn change(p: &mut DomParams<<$h as Hooks>::DomParams>, c: &DomainChange) {
+                if let Some(w) = c.weight {
+                    p.credit.weight = w;
+                }
+                if let Some(cap) = c.cap {
+                    p.credit.cap = cap;
+                }
+                <$h as SimLayer>::change(&mut p.policy, c);
+            }
+            fn weight(p: &DomParams<<$h as Hooks>::DomParams>) -> Option<u16> {
+                Some(p.credit.weight)
+            }
+            fn global(pool: &Pool) -> GlobalParams<<$h as Hooks>::GlobalParams> {
+                GlobalParams {
+                    credit: pool.credit_params(),
+                    policy: <$h as SimLayer>::global(pool),
+                }
+            }
+            fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask {
+                <$h as SimLayer>::kept_off(sc, d, alive)
+            }
+            fn auto_lsvm(sc: &Scenario, dom: &DomData<'_, $h>) -> Option<AutoLsvmReport> {
+                <$h as SimLayer>::auto_lsvm(sc, dom)
+            }
+            fn runs_unbounded(sc: &Scenario, d: usize) -> bool {
+                <$h as SimLayer>::runs_unbounded(sc, d)
+            }
+        }
+    )*};
+}
+credit_layers!(Credit1, VSlicer, EdfCredit);
+
+impl SimLayer for Credit1 {
     fn params(_: &Domain) {}
     fn change(_: &mut (), _: &DomainChange) {}
     fn global(_: &Pool) {}
 }
 
-impl SimPolicy for VSlicer {
+impl SimLayer for VSlicer {
     fn params(d: &Domain) -> VSlicerDomParams {
         VSlicerDomParams {
             microslice: d.microslice.unwrap_or(Span::ZERO),
@@ -78,7 +150,7 @@ impl SimPolicy for VSlicer {
     }
 }
 
-impl SimPolicy for EdfCredit {
+impl SimLayer for EdfCredit {
     fn params(d: &Domain) -> EdfDomParams {
         d.edf_params()
     }

@@ -36,18 +36,13 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             .ok_or_else(|| bad("names no domain".into()))?;
         let rec = &self.drec[d];
         let mut p = self.eng.dom_params(rec);
-        if let Some(w) = c.weight {
-            p.credit.weight = w;
-        }
-        let weight = p.credit.weight;
-        if let Some(cap) = c.cap {
-            p.credit.cap = cap;
-        }
-        H::change(&mut p.policy, c);
+        H::change(&mut p, c);
         self.eng
             .set_dom_params(rec, p)
             .map_err(|e| bad(e.to_string()))?;
-        self.d[d].weight = weight;
+        if let Some(w) = H::weight(&p) {
+            self.d[d].weight = w;
+        }
         Ok(())
     }
 

@@ -17,10 +17,7 @@
 //!   (plus `cache_refill` when it was not the last vCPU on that pCPU); that
 //!   time is still its own CPU time, charged by the scheduler and counted busy.
 
-use sched_core::{
-    Affinity, CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams,
-    GlobalParams, PcpuData, SchedOps, Time, VcpuData, VcpuToken,
-};
+use sched_core::{Affinity, CpuId, CpuMask, DomId, NewVcpu, SchedOps, Time, VcpuToken};
 
 use crate::metrics::{DomMetrics, Kind};
 use crate::platform::{EventKind, Lazy, Request, SimPlatform};
@@ -167,10 +164,19 @@ pub(crate) fn run<H: SimPolicy>(
     }
     let npc = usize::from(sc.host.pcpus);
     let plat = SimPlatform::new(npc, duration, sc.host.timer_granularity.as_ns());
-    let pcpus: Vec<PcpuData<'_, H>> = (0..npc).map(|_| PcpuData::new()).collect();
-    let doms: Vec<DomData<'_, H>> = (0..sc.domains.len())
-        .map(|i| DomData::new(DomId(i as u16)))
-        .collect();
+    // The records live in one arena sized for them, freed with it and never
+    // dropped one by one (`PolicyKind`'s contract), so that records that
+    // borrow each other need not be known to the simulator.
+    let nv: usize = sc.domains.iter().map(|d| usize::from(d.vcpus)).sum();
+    let arena = bumpalo::Bump::with_capacity(
+        npc * size_of::<H::Pcpu<'_>>()
+            + sc.domains.len() * size_of::<H::Dom<'_>>()
+            + nv * size_of::<H::Vcpu<'_>>()
+            + 3 * 64,
+    );
+    let pcpus: &[H::Pcpu<'_>] = arena.alloc_slice_fill_with(npc, |_| H::new_pcpu());
+    let doms: &[H::Dom<'_>] =
+        arena.alloc_slice_fill_with(sc.domains.len(), |i| H::new_dom(DomId(i as u16)));
     let all = CpuMask::first_n(npc);
     let mut meta = Vec::new();
     let mut dstate = Vec::with_capacity(sc.domains.len());
@@ -197,14 +203,16 @@ pub(crate) fn run<H: SimPolicy>(
     }
     // Xen's core places a domain's vCPUs round-robin over the pool before
     // the scheduler sees them (`sched_select_initial_cpu`).
-    let vrec: Vec<VcpuData<'_, H>> = meta
-        .iter()
-        .enumerate()
-        .map(|(k, &(d, id, mask))| {
-            VcpuData::new(VcpuToken(k), &doms[d], id, mask)
-                .placed_on(CpuId((id as usize % npc) as u16))
-        })
-        .collect();
+    let vrec: &[H::Vcpu<'_>] = arena.alloc_slice_fill_with(meta.len(), |k| {
+        let (d, id, hard) = meta[k];
+        let v = NewVcpu {
+            token: VcpuToken(k),
+            vcpu_id: id,
+            hard,
+            cpu: Some(CpuId((id as usize % npc) as u16)),
+        };
+        H::new_vcpu(v, &doms[d])
+    });
     let seed = opts.seed.unwrap_or(sc.seed);
     let vstate = meta
         .iter()
@@ -229,12 +237,12 @@ pub(crate) fn run<H: SimPolicy>(
         })
         .collect();
 
-    let mut sim = Sim {
-        eng: CreditEngine::new(&plat, &pcpus),
+    let mut sim: Sim<'_, H> = Sim {
+        eng: H::engine(&plat, pcpus),
         plat: &plat,
         sc,
-        vrec: &vrec,
-        drec: &doms,
+        vrec,
+        drec: doms,
         v: vstate,
         c: (0..npc)
             .map(|_| CState {
@@ -275,11 +283,11 @@ pub(crate) fn run<H: SimPolicy>(
 }
 
 struct Sim<'a, H: SimPolicy> {
-    eng: CreditEngine<'a, &'a SimPlatform, H>,
+    eng: H::Engine<'a, &'a SimPlatform>,
     plat: &'a SimPlatform,
     sc: &'a Scenario,
-    vrec: &'a [VcpuData<'a, H>],
-    drec: &'a [DomData<'a, H>],
+    vrec: &'a [H::Vcpu<'a>],
+    drec: &'a [H::Dom<'a>],
     v: Vec<VState>,
     c: Vec<CState>,
     d: Vec<DState>,
@@ -308,10 +316,7 @@ struct Sim<'a, H: SimPolicy> {
 impl<'a, H: SimPolicy> Sim<'a, H> {
     fn run(&mut self) -> Result<(), SimError> {
         self.eng
-            .set_global_params(GlobalParams {
-                credit: self.sc.pool.credit_params(),
-                policy: H::global(&self.sc.pool),
-            })
+            .set_global_params(H::global(&self.sc.pool))
             .map_err(|e| SimError::BadInput {
                 field: "pool".into(),
                 message: e.to_string(),
@@ -521,15 +526,8 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         // The layer's role first, as Xen creates a domain with it (the
         // driver role is fixed once vCPUs exist); weight and cap after the
         // vCPUs, as the toolstack sets them (a cap is checked against them).
-        let policy = H::params(dom);
         self.eng
-            .set_dom_params(
-                &self.drec[d],
-                DomParams {
-                    credit: CreditDomParams::default(),
-                    policy,
-                },
-            )
+            .set_dom_params(&self.drec[d], H::dom_params(dom, false))
             .map_err(bad)?;
         let (first, count) = (self.d[d].first as usize, self.d[d].count as usize);
         for k in first..first + count {
@@ -547,14 +545,9 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         }
         // After the vCPUs, as Xen's toolstack does: a cap is checked against
         // the domain's vCPU count.
-        let p = DomParams {
-            credit: CreditDomParams {
-                weight: dom.weight,
-                cap: dom.cap,
-            },
-            policy,
-        };
-        self.eng.set_dom_params(&self.drec[d], p).map_err(bad)?;
+        self.eng
+            .set_dom_params(&self.drec[d], H::dom_params(dom, true))
+            .map_err(bad)?;
         for k in first..first + count {
             for w in 0..self.v[k].guest.len() {
                 let t = self.v[k].guest.first_arrival(w, now);
