@@ -5,13 +5,14 @@
 //! `unit->priv`, `d->sched_priv`). The core borrows them for `'static`: Xen's
 //! core keeps each one alive from its `alloc_*` to its `free_*`, and the
 //! core drops every reference to a record when it is removed, before Xen
-//! frees it.
+//! frees it. Records are freed without running their destructors, as
+//! `sched_core::PolicyKind` says a host does.
 
 use core::ffi::c_void;
 use core::mem::{align_of, size_of};
 use core::ptr::{self, addr_of_mut};
 
-use sched_core::{CpuMask, CreditEngine, DomData, DomId, PcpuData, VcpuData, MAX_CPUS};
+use sched_core::{CpuMask, DomId, NewVcpu, SchedOps, MAX_CPUS};
 
 use crate::abi;
 use crate::platform::{UnitHead, XenPlatform};
@@ -23,10 +24,13 @@ pub struct Instance<H: XenPolicy> {
     /// `H`'s Xen scheduler id, first so that an entry point can tell the policy of an
     /// instance from its address alone.
     pub policy: u32,
-    /// The credit engine with the policy layer.
-    pub engine: CreditEngine<'static, XenPlatform, H>,
-    /// Its pCPU records, indexed by pCPU number; never moved.
-    pcpus: [PcpuData<'static, H>; MAX_CPUS],
+    /// The policy's scheduler. Fields are dropped in declaration order: the
+    /// engine goes before the platform and pCPU records it borrows.
+    pub engine: H::Engine<'static, &'static XenPlatform>,
+    /// What the engine asks of Xen; never moved.
+    pub platform: XenPlatform,
+    /// Its pCPU records, indexed by pCPU number; never moved, never dropped.
+    pcpus: [H::Pcpu<'static>; MAX_CPUS],
 }
 
 /// A unit's record (`unit->priv`).
@@ -34,8 +38,8 @@ pub struct Instance<H: XenPolicy> {
 pub struct Unit<H: XenPolicy> {
     /// First, so that the core's token (its address) is also the head's.
     pub head: UnitHead,
-    /// The core's vCPU record.
-    pub data: VcpuData<'static, H>,
+    /// The policy's vCPU record.
+    pub data: H::Vcpu<'static>,
 }
 
 /// Xen-allocated, uninitialised memory for a `T`.
@@ -45,17 +49,14 @@ fn alloc<T>() -> *mut T {
     unsafe { abi::rs_xen_alloc(size_of::<T>(), align_of::<T>()).cast::<T>() }
 }
 
-/// Drops the `T` at `p` and gives its memory back to Xen.
+/// Gives the memory at `p` back to Xen, without dropping what it holds
+/// (a policy's records own nothing: `PolicyKind`).
 ///
 /// # Safety
-/// `p` came from [`alloc`], holds an initialised `T`, and nothing refers
-/// to it any more.
+/// `p` came from [`alloc`] and nothing refers to it any more.
 unsafe fn free<T>(p: *mut T) {
     // SAFETY: by the caller's promise.
-    unsafe {
-        ptr::drop_in_place(p);
-        abi::rs_xen_free(p.cast::<c_void>());
-    }
+    unsafe { abi::rs_xen_free(p.cast::<c_void>()) }
 }
 
 /// A new instance, or null when Xen is out of memory.
@@ -65,18 +66,20 @@ pub fn create<H: XenPolicy>(host: *mut c_void) -> *mut c_void {
         return ptr::null_mut();
     }
     // SAFETY: `p` is a fresh block for an `Instance<H>`; each field is
-    // written in place before anything reads it, the pCPU array first
-    // because the engine borrows it. The array never moves (the instance is
-    // freed, never moved) and outlives the engine, which is dropped first in
-    // `destroy`.
+    // written in place before anything reads it, the platform and the pCPU
+    // array before the engine that borrows them. Neither moves (the
+    // instance is freed, never moved) and both outlive the engine, which is
+    // dropped first in `destroy`.
     unsafe {
         addr_of_mut!((*p).policy).write(H::INFO.xen_id);
-        let pcpus = addr_of_mut!((*p).pcpus).cast::<PcpuData<'static, H>>();
+        let platform = addr_of_mut!((*p).platform);
+        platform.write(XenPlatform::new(host));
+        let pcpus = addr_of_mut!((*p).pcpus).cast::<H::Pcpu<'static>>();
         for i in 0..MAX_CPUS {
-            pcpus.add(i).write(PcpuData::new());
+            pcpus.add(i).write(H::new_pcpu());
         }
-        let pcpus: &'static [PcpuData<'static, H>] = core::slice::from_raw_parts(pcpus, MAX_CPUS);
-        addr_of_mut!((*p).engine).write(CreditEngine::new(XenPlatform::new(host), pcpus));
+        let pcpus: &'static [H::Pcpu<'static>] = core::slice::from_raw_parts(pcpus, MAX_CPUS);
+        addr_of_mut!((*p).engine).write(H::engine(&*platform, pcpus));
     }
     p.cast()
 }
@@ -87,28 +90,30 @@ pub fn create<H: XenPolicy>(host: *mut c_void) -> *mut c_void {
 /// `inst` came from [`create`] with the same `H`, and Xen makes no further
 /// call with it.
 pub unsafe fn destroy<H: XenPolicy>(inst: *mut c_void) {
-    // SAFETY: by the caller's promise; `free` drops the engine before the
-    // pCPU array it borrows (field order).
-    unsafe { free(inst.cast::<Instance<H>>()) }
+    let p = inst.cast::<Instance<H>>();
+    // SAFETY: by the caller's promise; the engine is dropped before the
+    // platform it borrows, the pCPU records are not dropped (`free`).
+    unsafe {
+        ptr::drop_in_place(addr_of_mut!((*p).engine));
+        ptr::drop_in_place(addr_of_mut!((*p).platform));
+        free(p);
+    }
 }
 
 /// A domain record with the policy's initial parameters, or null.
-pub fn create_dom<H: XenPolicy>(inst: &Instance<H>, domid: u16) -> *mut DomData<'static, H> {
-    use sched_core::SchedOps;
-    let p = alloc::<DomData<'static, H>>();
+pub fn create_dom<H: XenPolicy>(inst: &Instance<H>, domid: u16) -> *mut H::Dom<'static> {
+    let p = alloc::<H::Dom<'static>>();
     if p.is_null() {
         return p;
     }
     // SAFETY: a fresh block, written before use; it lives until
     // `rs_sched_free_domdata`, after Xen removed every unit of the domain.
-    let dom: &'static DomData<'static, H> = unsafe {
-        p.write(DomData::new(DomId(domid)));
+    let dom: &'static H::Dom<'static> = unsafe {
+        p.write(H::new_dom(DomId(domid)));
         &*p
     };
     inst.engine.insert_domain(dom);
-    if let Some(policy) = H::new_domain(domid) {
-        let mut params = inst.engine.dom_params(dom);
-        params.policy = policy;
+    if let Some(params) = H::new_domain(domid, &inst.engine.dom_params(dom)) {
         // A fresh domain has no vCPUs, so the driver role can still be
         // given; should the policy refuse, the domain keeps the defaults.
         let _ = inst.engine.set_dom_params(dom, params);
@@ -120,8 +125,7 @@ pub fn create_dom<H: XenPolicy>(inst: &Instance<H>, domid: u16) -> *mut DomData<
 ///
 /// # Safety
 /// `dom` came from [`create_dom`] and no unit of it remains.
-pub unsafe fn destroy_dom<H: XenPolicy>(inst: &Instance<H>, dom: *mut DomData<'static, H>) {
-    use sched_core::SchedOps;
+pub unsafe fn destroy_dom<H: XenPolicy>(inst: &Instance<H>, dom: *mut H::Dom<'static>) {
     // SAFETY: by the caller's promise the record is live until here.
     unsafe {
         inst.engine.remove_domain(&*dom);
@@ -135,7 +139,7 @@ pub unsafe fn destroy_dom<H: XenPolicy>(inst: &Instance<H>, dom: *mut DomData<'s
 /// `dom` came from [`create_dom`] and outlives the unit.
 pub unsafe fn create_unit<H: XenPolicy>(
     unit: *mut c_void,
-    dom: *mut DomData<'static, H>,
+    dom: *mut H::Dom<'static>,
     unit_id: u16,
     hard: CpuMask,
 ) -> *mut Unit<H> {
@@ -148,7 +152,13 @@ pub unsafe fn create_unit<H: XenPolicy>(
     unsafe {
         addr_of_mut!((*p).head).write(UnitHead::new(unit));
         let token = (*p).head.token();
-        addr_of_mut!((*p).data).write(VcpuData::new(token, &*dom, unit_id, hard));
+        let v = NewVcpu {
+            token,
+            vcpu_id: unit_id,
+            hard,
+            cpu: None,
+        };
+        addr_of_mut!((*p).data).write(H::new_vcpu(v, &*dom));
     }
     p
 }
@@ -158,7 +168,7 @@ pub unsafe fn create_unit<H: XenPolicy>(
 /// # Safety
 /// `u` came from [`create_unit`] and was removed (or never inserted).
 pub unsafe fn destroy_unit<H: XenPolicy>(inst: &Instance<H>, u: *mut Unit<H>) {
-    inst.engine.platform().parks.drain();
+    inst.platform.parks.drain();
     // SAFETY: `u` is live until the `free` below.
     let head = unsafe { &(*u).head };
     while !head.settled() {

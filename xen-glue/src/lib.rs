@@ -33,7 +33,7 @@ pub mod policy;
 
 use core::ffi::c_void;
 
-use sched_core::{CpuMask, DomData, Policy};
+use sched_core::{CpuMask, Policy};
 
 use abi::{RsDecision, RsDomParams, RsGlobalParams, MASK_WORDS};
 use instance::{Instance, Unit};
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn rs_sched_free_domdata(inst: *mut c_void, dom: *mut c_vo
 }
 fn free_domdata<H: XenPolicy>(i: *mut c_void, dom: *mut c_void) {
     // SAFETY: `rs_sched_free_domdata`'s promise.
-    unsafe { instance::destroy_dom(instance_at::<H>(i), dom.cast::<DomData<'static, H>>()) }
+    unsafe { instance::destroy_dom(instance_at::<H>(i), dom.cast::<H::Dom<'static>>()) }
 }
 
 /// A unit record (`alloc_udata`) for Xen's `unit` of domain record `dom`,
@@ -374,7 +374,7 @@ pub unsafe extern "C" fn rs_sched_adjust(
         let (i, dom, p) = unsafe {
             (
                 instance_at::<H>(i),
-                &*dom.cast::<DomData<'static, H>>(),
+                &*dom.cast::<H::Dom<'static>>(),
                 &mut *p,
             )
         };

@@ -6,12 +6,12 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering::{Acquire, Release};
 
-use sched_core::{Affinity, CpuId, CpuMask, DomData, SchedOps, Time, VcpuToken, MAX_CPUS};
+use sched_core::{Affinity, CpuId, CpuMask, SchedOps, Time, VcpuToken, MAX_CPUS};
 
 use crate::abi::{self, RsDecision, RsDomParams, RsGlobalParams};
 use crate::instance::{Instance, Unit};
 use crate::platform::{timer_kind, UnitHead};
-use crate::policy::{self, XenPolicy};
+use crate::policy::XenPolicy;
 
 /// A pCPU number from Xen, if this scheduler can hold it.
 pub fn cpu_id(cpu: u32) -> Option<CpuId> {
@@ -40,7 +40,7 @@ pub fn remove<H: XenPolicy>(i: &'static Instance<H>, u: &'static Unit<H>) {
         return;
     }
     i.engine.remove_vcpu(&u.data);
-    i.engine.platform().parks.drain();
+    i.platform.parks.drain();
 }
 
 /// Whether Xen may still name `u` to the core.
@@ -150,35 +150,22 @@ pub fn adjust_affinity<H: XenPolicy>(
 /// `adjust` (domctl): 0 or `-EINVAL`, and a refused change changes nothing.
 pub fn adjust<H: XenPolicy>(
     i: &'static Instance<H>,
-    dom: &'static DomData<'static, H>,
+    dom: &'static H::Dom<'static>,
     cmd: u32,
     p: &mut RsDomParams,
 ) -> i32 {
     let cur = i.engine.dom_params(dom);
-    match cmd {
+    let new = match cmd {
         abi::CMD_GETINFO => {
-            *p = policy::dom_to_c::<H>(&cur);
-            H::dom_state_to_c(dom, p);
-            0
+            *p = H::dom_to_c(&cur, dom);
+            return 0;
         }
-        abi::CMD_PUTINFO => match policy::dom_from_c::<H>(p, &cur) {
-            Some(new) if i.engine.set_dom_params(dom, new).is_ok() => 0,
-            _ => -abi::EINVAL,
-        },
-        abi::CMD_PUTINFO_CREDIT => {
-            // As credit1's putinfo: weight 0 and cap 0xFFFF keep theirs.
-            let mut new = cur;
-            if p.weight != 0 {
-                new.credit.weight = p.weight;
-            }
-            if p.cap != abi::CAP_KEEP {
-                new.credit.cap = p.cap;
-            }
-            match i.engine.set_dom_params(dom, new) {
-                Ok(()) => 0,
-                Err(_) => -abi::EINVAL,
-            }
-        }
+        abi::CMD_PUTINFO => H::dom_from_c(p, &cur),
+        abi::CMD_PUTINFO_CREDIT => H::dom_from_credit_c(p, &cur),
+        _ => None,
+    };
+    match new.map(|new| i.engine.set_dom_params(dom, new)) {
+        Some(Ok(())) => 0,
         _ => -abi::EINVAL,
     }
 }
@@ -189,27 +176,22 @@ pub fn adjust_global<H: XenPolicy>(
     cmd: u32,
     p: &mut RsGlobalParams,
 ) -> i32 {
-    match cmd {
+    let new = match cmd {
         abi::CMD_GETINFO => {
-            *p = policy::global_to_c::<H>(&i.engine.global_params());
+            *p = H::global_to_c(&i.engine.global_params());
+            return 0;
+        }
+        abi::CMD_PUTINFO => H::global_from_c(p),
+        abi::CMD_PUTINFO_CREDIT => H::global_from_credit_c(p, &i.engine.global_params()),
+        _ => None,
+    };
+    match new.map(|new| i.engine.set_global_params(new)) {
+        // Credit1's putinfo answers with the values now in force.
+        Some(Ok(())) if cmd == abi::CMD_PUTINFO_CREDIT => {
+            *p = H::global_to_c(&i.engine.global_params());
             0
         }
-        abi::CMD_PUTINFO => match policy::global_from_c::<H>(p) {
-            Some(new) if i.engine.set_global_params(new).is_ok() => 0,
-            _ => -abi::EINVAL,
-        },
-        abi::CMD_PUTINFO_CREDIT => {
-            let mut new = i.engine.global_params();
-            new.credit = policy::credit_globals_from_c(p);
-            match i.engine.set_global_params(new) {
-                // Credit1's putinfo answers with the values now in force.
-                Ok(()) => {
-                    *p = policy::global_to_c::<H>(&i.engine.global_params());
-                    0
-                }
-                Err(_) => -abi::EINVAL,
-            }
-        }
+        Some(Ok(())) => 0,
         _ => -abi::EINVAL,
     }
 }
@@ -219,7 +201,7 @@ pub fn timer_fired<H: XenPolicy>(i: &'static Instance<H>, cpu: u32, kind: u32) {
     if let (Some(cpu), Some(kind)) = (cpu_id(cpu), timer_kind(kind)) {
         i.engine.timer_fired(cpu, kind);
     }
-    i.engine.platform().parks.drain();
+    i.platform.parks.drain();
 }
 
 /// `dump_settings`: the whole instance.

@@ -8,13 +8,41 @@ use sched_core::edf::{EdfDomParams, EdfGlobalParams, RtMode};
 use sched_core::vslicer::VSlicerDomParams;
 use sched_core::{
     Credit1, CreditDomParams, CreditGlobalParams, DomData, DomParams, EdfCredit, GlobalParams,
-    Hooks, Span, VSlicer, VSlicerGlobalParams,
+    Hooks, PolicyKind, Span, VSlicer, VSlicerGlobalParams,
 };
 
 use crate::abi::{self, RsDomParams, RsGlobalParams};
 
-/// A policy the glue registers with Xen.
-pub trait XenPolicy: Hooks + Sized + 'static {
+/// A policy the glue registers with Xen: a [`PolicyKind`] whose parameters
+/// travel in the domctl and sysctl records. The glue is generic over this
+/// and never names a policy's records or its parameters' fields.
+pub trait XenPolicy: PolicyKind {
+    /// A domain's parameters in the domctl record, with what the policy
+    /// knows of `dom` beyond them (read-only fields).
+    fn dom_to_c(p: &Self::DomParams, dom: &Self::Dom<'_>) -> RsDomParams;
+    /// A domain's new parameters from a putinfo record, over `cur`; `None`
+    /// when a field cannot be represented (refused as a whole).
+    fn dom_from_c(c: &RsDomParams, cur: &Self::DomParams) -> Option<Self::DomParams>;
+    /// The same from Xen's own credit putinfo (`xl sched-credit`): weight 0
+    /// and cap 0xFFFF keep theirs.
+    fn dom_from_credit_c(c: &RsDomParams, cur: &Self::DomParams) -> Option<Self::DomParams>;
+    /// Pool-wide parameters in the sysctl record.
+    fn global_to_c(p: &Self::GlobalParams) -> RsGlobalParams;
+    /// Pool-wide parameters from a putinfo record.
+    fn global_from_c(c: &RsGlobalParams) -> Option<Self::GlobalParams>;
+    /// The same from Xen's credit sysctl, over `cur` (its first three fields).
+    fn global_from_credit_c(
+        c: &RsGlobalParams,
+        cur: &Self::GlobalParams,
+    ) -> Option<Self::GlobalParams>;
+    /// A new domain's parameters (before it has vCPUs), over the defaults
+    /// `cur`; `None`: the defaults.
+    fn new_domain(domid: u16, cur: &Self::DomParams) -> Option<Self::DomParams>;
+}
+
+/// A layer on the credit engine as the glue sees it: its own fields beside
+/// credit's weight, cap and timeslices, which [`credit_layers!`] adds.
+trait XenLayer: Hooks {
     /// The layer's parameters in the domctl record.
     fn dom_to_c(p: &Self::DomParams, c: &mut RsDomParams);
     /// The layer's parameters from the domctl record; `None` when a field
@@ -36,6 +64,83 @@ pub trait XenPolicy: Hooks + Sized + 'static {
     }
 }
 
+/// Each credit layer is a [`XenPolicy`]: credit's fields, then the layer's.
+macro_rules! credit_layers {
+    ($($h:ty),*) => {$(
+        impl XenPolicy for $h {
+            fn dom_to_c(p: &DomParams<<$h as Hooks>::DomParams>, dom: &DomData<'_, $h>) -> RsDomParams {
+                let mut c = RsDomParams {
+                    weight: p.credit.weight,
+                    cap: p.credit.cap,
+                    ..RsDomParams::default()
+                };
+                <$h as XenLayer>::dom_to_c(&p.policy, &mut c);
+                <$h as XenLayer>::dom_state_to_c(dom, &mut c);
+                c
+            }
+            fn dom_from_c(
+                c: &RsDomParams,
+                cur: &DomParams<<$h as Hooks>::DomParams>,
+            ) -> Option<DomParams<<$h as Hooks>::DomParams>> {
+                if c.pad != 0 {
+                    return None;
+                }
+                let weight = if c.weight == 0 { cur.credit.weight } else { c.weight };
+                Some(DomParams {
+                    credit: CreditDomParams { weight, cap: c.cap },
+                    policy: <$h as XenLayer>::dom_from_c(c, &cur.policy)?,
+                })
+            }
+            fn dom_from_credit_c(
+                c: &RsDomParams,
+                cur: &DomParams<<$h as Hooks>::DomParams>,
+            ) -> Option<DomParams<<$h as Hooks>::DomParams>> {
+                let mut new = *cur;
+                if c.weight != 0 {
+                    new.credit.weight = c.weight;
+                }
+                if c.cap != abi::CAP_KEEP {
+                    new.credit.cap = c.cap;
+                }
+                Some(new)
+            }
+            fn global_to_c(p: &GlobalParams<<$h as Hooks>::GlobalParams>) -> RsGlobalParams {
+                let mut c = RsGlobalParams {
+                    tslice_ms: to_us(p.credit.tslice) / 1_000,
+                    ratelimit_us: to_us(p.credit.ratelimit),
+                    vcpu_migr_delay_us: to_us(p.credit.migration_delay),
+                    ..RsGlobalParams::default()
+                };
+                <$h as XenLayer>::global_to_c(&p.policy, &mut c);
+                c
+            }
+            fn global_from_c(c: &RsGlobalParams) -> Option<GlobalParams<<$h as Hooks>::GlobalParams>> {
+                Some(GlobalParams {
+                    credit: credit_globals_from_c(c),
+                    policy: <$h as XenLayer>::global_from_c(c)?,
+                })
+            }
+            fn global_from_credit_c(
+                c: &RsGlobalParams,
+                cur: &GlobalParams<<$h as Hooks>::GlobalParams>,
+            ) -> Option<GlobalParams<<$h as Hooks>::GlobalParams>> {
+                Some(GlobalParams {
+                    credit: credit_globals_from_c(c),
+                    policy: cur.policy,
+                })
+            }
+            fn new_domain(
+                domid: u16,
+                cur: &DomParams<<$h as Hooks>::DomParams>,
+            ) -> Option<DomParams<<$h as Hooks>::DomParams>> {
+                let policy = <$h as XenLayer>::new_domain(domid)?;
+                Some(DomParams { policy, ..*cur })
+            }
+        }
+    )*};
+}
+credit_layers!(Credit1, VSlicer, EdfCredit);
+
 fn us(v: u32) -> Span {
     Span::us(i64::from(v))
 }
@@ -51,7 +156,7 @@ fn no_layer_globals(c: &RsGlobalParams) -> Option<()> {
     (c.poll_us == 0 && c.edf_slice_us == 0 && c.flags == 0).then_some(())
 }
 
-impl XenPolicy for Credit1 {
+impl XenLayer for Credit1 {
     fn dom_to_c(_: &(), _: &mut RsDomParams) {}
     fn dom_from_c(c: &RsDomParams, _: &()) -> Option<()> {
         let none = c.microslice_us == 0
@@ -67,7 +172,7 @@ impl XenPolicy for Credit1 {
     }
 }
 
-impl XenPolicy for VSlicer {
+impl XenLayer for VSlicer {
     fn dom_to_c(p: &VSlicerDomParams, c: &mut RsDomParams) {
         c.microslice_us = to_us(p.microslice);
     }
@@ -100,7 +205,7 @@ impl XenPolicy for VSlicer {
     }
 }
 
-impl XenPolicy for EdfCredit {
+impl XenLayer for EdfCredit {
     fn dom_to_c(p: &EdfDomParams, c: &mut RsDomParams) {
         c.deadline_us = to_us(p.deadline);
         c.reserve_us = to_us(p.reserve);
@@ -151,59 +256,9 @@ impl XenPolicy for EdfCredit {
     }
 }
 
-/// A domain's parameters in the domctl record.
-pub fn dom_to_c<H: XenPolicy>(p: &DomParams<H::DomParams>) -> RsDomParams {
-    let mut c = RsDomParams {
-        weight: p.credit.weight,
-        cap: p.credit.cap,
-        ..RsDomParams::default()
-    };
-    H::dom_to_c(&p.policy, &mut c);
-    c
-}
-
-/// A domain's new parameters from a putinfo record, over `cur`.
-pub fn dom_from_c<H: XenPolicy>(
-    c: &RsDomParams,
-    cur: &DomParams<H::DomParams>,
-) -> Option<DomParams<H::DomParams>> {
-    if c.pad != 0 {
-        return None;
-    }
-    let weight = if c.weight == 0 {
-        cur.credit.weight
-    } else {
-        c.weight
-    };
-    Some(DomParams {
-        credit: CreditDomParams { weight, cap: c.cap },
-        policy: H::dom_from_c(c, &cur.policy)?,
-    })
-}
-
-/// Pool-wide parameters in the sysctl record.
-pub fn global_to_c<H: XenPolicy>(p: &GlobalParams<H::GlobalParams>) -> RsGlobalParams {
-    let mut c = RsGlobalParams {
-        tslice_ms: to_us(p.credit.tslice) / 1_000,
-        ratelimit_us: to_us(p.credit.ratelimit),
-        vcpu_migr_delay_us: to_us(p.credit.migration_delay),
-        ..RsGlobalParams::default()
-    };
-    H::global_to_c(&p.policy, &mut c);
-    c
-}
-
-/// Pool-wide parameters from a putinfo record.
-pub fn global_from_c<H: XenPolicy>(c: &RsGlobalParams) -> Option<GlobalParams<H::GlobalParams>> {
-    Some(GlobalParams {
-        credit: credit_globals_from_c(c),
-        policy: H::global_from_c(c)?,
-    })
-}
-
 /// The credit engine's pool-wide parameters from the record's first three
 /// fields (`struct xen_sysctl_credit_schedule`'s layout).
-pub fn credit_globals_from_c(c: &RsGlobalParams) -> CreditGlobalParams {
+fn credit_globals_from_c(c: &RsGlobalParams) -> CreditGlobalParams {
     CreditGlobalParams {
         tslice: Span::ms(i64::from(c.tslice_ms)),
         ratelimit: us(c.ratelimit_us),
