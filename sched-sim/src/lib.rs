@@ -37,6 +37,7 @@ mod queue;
 pub mod report;
 mod rng;
 
+pub use policy::SimPolicy;
 pub use rng::SplitMix64;
 pub mod scenario;
 mod sim;
@@ -272,4 +273,18 @@ pub fn simulate_with_stats(
         message: e.message,
     })?;
     run(scenario, opts)
+}
+
+/// [`simulate_with_stats`] under a policy of the caller's that is not in
+/// the registry (a test's, or one wrapping foreign code): anything that
+/// implements [`SimPolicy`] runs here exactly as the registry's do.
+pub fn simulate_kind<K: SimPolicy>(
+    scenario: &Scenario,
+    opts: &SimOptions,
+) -> Result<(Report, SimStats), SimError> {
+    scenario.validate().map_err(|e| SimError::BadInput {
+        field: e.field,
+        message: e.message,
+    })?;
+    sim::run::<K>(scenario, opts)
 }

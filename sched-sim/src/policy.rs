@@ -14,7 +14,7 @@ use crate::{sim, SimError, SimOptions, SimStats};
 /// A policy as the simulator sees it: a [`PolicyKind`], plus its scenario
 /// keys. The simulator is generic over this and never names a policy's
 /// records or the fields of its parameters.
-pub(crate) trait SimPolicy: PolicyKind {
+pub trait SimPolicy: PolicyKind {
     /// Domain `d`'s parameters as the scenario declares them. With `full`
     /// false, only what a domain is created with (its role), the rest at
     /// the policy's defaults: Xen's toolstack sets weight and cap after the

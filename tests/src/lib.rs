@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fifo;
 pub mod opseq;
 
 use sched_sim::{simulate_with_stats, Report, Scenario, SimOptions, SimStats};
