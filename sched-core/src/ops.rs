@@ -4,6 +4,15 @@
 //! and under the same conditions as Xen's core calls the scheduler ops
 //! (`xen/common/sched/private.h`, `core.c`). Records are the host's; the
 //! lifetime `'a` is the promise that they outlive their use by the scheduler.
+//!
+//! Two traits, so that a policy need not be the credit engine: a
+//! [`PolicyKind`] is what a host builds (record types and their
+//! constructors, parameter types, an engine over a platform), a
+//! [`SchedOps`] is the engine the host then drives. Neither names the
+//! credit engine's records: a decision names the host's [`VcpuToken`], and
+//! what a host may read of a vCPU or a pCPU it asks the engine. The credit
+//! engine with its layers is one implementation (`credit_kind!`); a test
+//! fixture with one global FIFO queue is another (`tests/src/fifo.rs`).
 
 use core::fmt;
 

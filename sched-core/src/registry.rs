@@ -1,7 +1,8 @@
 //! The policies, listed once.
 //!
-//! A policy is its module (its layer over the credit engine, its
-//! parameters, its [`PolicyInfo`] in an `impl Policy`) and one line in
+//! A policy is its module (its layer over the credit engine, or a
+//! [`crate::PolicyKind`] and [`crate::SchedOps`] of its own; its parameters;
+//! its [`PolicyInfo`] in an `impl Policy`) and one line in
 //! [`with_policies!`]. Every host derives what it needs from that line
 //! rather than keeping a list of its own:
 //! - the simulator's policy table (`sched-sim`'s `policy.rs`);
