@@ -242,3 +242,30 @@ mod tests {
         assert!(out_of_range.is_empty());
     }
 }
+
+/// An `Option<CpuId>` that can be swapped atomically. "None" is a value
+/// no `CpuId` can take, and it never leaves this type.
+#[derive(Debug)]
+pub(crate) struct AtomicOptCpu(core::sync::atomic::AtomicU32);
+
+impl AtomicOptCpu {
+    const NONE: u32 = u32::MAX;
+
+    /// Holding `None`.
+    pub const fn none() -> Self {
+        AtomicOptCpu(core::sync::atomic::AtomicU32::new(Self::NONE))
+    }
+
+    /// Stores `cpu`, returning what it held.
+    pub fn swap(&self, cpu: Option<CpuId>, order: Ordering) -> Option<CpuId> {
+        let new = cpu.map_or(Self::NONE, |c| u32::from(c.0));
+        let old = self.0.swap(new, order);
+        u16::try_from(old).ok().map(CpuId)
+    }
+}
+
+impl Default for AtomicOptCpu {
+    fn default() -> Self {
+        Self::none()
+    }
+}

@@ -53,12 +53,12 @@ use core::sync::atomic::{
 
 use intrusive_collections::{intrusive_adapter, KeyAdapter, RBTree, RBTreeLink};
 
-use crate::cpumask::{AtomicCpuMask, CpuId, CpuMask, MAX_CPUS};
+use crate::cpumask::{AtomicCpuMask, AtomicOptCpu, CpuMask, MAX_CPUS};
 use crate::hooks::{Hooks, PoolInfo, Requeue};
 use crate::params::{ParamError, CREDITS_PER_MSEC};
 use crate::records::{DomData, PcpuData, Pri, VcpuData};
 use crate::registry::{Policy, PolicyInfo};
-use crate::time::{Span, Time};
+use crate::time::{AtomicOptTime, Span, Time};
 
 /// Shortest relative deadline (SCHED_DEADLINE's order of magnitude).
 pub const DEADLINE_MIN: Span = Span::us(100);
@@ -75,9 +75,8 @@ pub const POLL_MAX: Span = Span::ms(100);
 /// Shortest EDF slice.
 pub const EDF_SLICE_MIN: Span = Span::us(100);
 
-/// "No deadline": sorts after every real one.
-const NO_DEADLINE: i64 = i64::MAX;
-/// The driver domain's EDF key: before every real deadline.
+/// The driver domain's EDF key: before every real deadline (real ones are
+/// instants of the run, never negative).
 const DRIVER_DEADLINE: i64 = i64::MIN;
 
 /// The EDF+credit policy layer.
@@ -164,26 +163,27 @@ impl EdfDom {
 /// also under the accounting lock).
 #[derive(Debug)]
 pub struct EdfVcpu {
-    /// Absolute deadline of its EDF entry (while linked).
+    /// Absolute deadline of its EDF entry (while linked, and of its last
+    /// EDF pick after it).
     deadline: AtomicI64,
     /// FIFO order among equal deadlines.
     seq: AtomicU64,
-    /// Deadline of an event that reached it while blocked (`NO_DEADLINE`: none).
-    pending: AtomicI64,
+    /// Deadline of an event that reached it while blocked.
+    pending: AtomicOptTime,
     /// Credits set aside for event wakes.
     reserve: AtomicI32,
-    /// The pCPU it is registered on as a pinned driver vCPU (-1: none).
-    driver_pin: AtomicI32,
+    /// The pCPU it is registered on as a pinned driver vCPU.
+    driver_pin: AtomicOptCpu,
 }
 
 impl Default for EdfVcpu {
     fn default() -> Self {
         EdfVcpu {
-            deadline: AtomicI64::new(NO_DEADLINE),
+            deadline: AtomicI64::new(0),
             seq: AtomicU64::new(0),
-            pending: AtomicI64::new(NO_DEADLINE),
+            pending: AtomicOptTime::none(),
             reserve: AtomicI32::new(0),
-            driver_pin: AtomicI32::new(-1),
+            driver_pin: AtomicOptCpu::none(),
         }
     }
 }
@@ -444,7 +444,7 @@ impl Hooks for EdfCredit {
             return None;
         }
         x.dequeue(v);
-        v.ext.pending.store(NO_DEADLINE, Relaxed);
+        v.ext.pending.store(None);
         let driver = v.dom().ext.driver();
         x.edf_running = !driver;
         x.edf_since = now.ns();
@@ -467,7 +467,7 @@ impl Hooks for EdfCredit {
         // It runs now: an aperiodic entry is served, a periodic one renewed
         // when it stops; events so far are this run's to serve.
         x.dequeue(v);
-        v.ext.pending.store(NO_DEADLINE, Relaxed);
+        v.ext.pending.store(None);
         x.edf_running = false;
         tslice
     }
@@ -487,7 +487,7 @@ impl Hooks for EdfCredit {
         // An event that reached it during this run may not have been served
         // yet (the hypervisor cannot tell): if it stays runnable, the event
         // keeps its deadline. If it blocks, it has served everything.
-        let pending = v.ext.pending.swap(NO_DEADLINE, Relaxed);
+        let pending = v.ext.pending.take();
         // An EDF pick cut short (a driver or boosted wake preempted it)
         // has not had its turn: it keeps the deadline it was picked for.
         let short = extra && now.ns().saturating_sub(x.edf_since) < g.edf_slice().as_ns();
@@ -500,8 +500,8 @@ impl Hooks for EdfCredit {
                 x.enqueue(v, DRIVER_DEADLINE);
             } else if d.mode() == RtMode::Periodic {
                 x.enqueue(v, now.ns().saturating_add(d.deadline()));
-            } else if pending != NO_DEADLINE {
-                x.enqueue(v, pending);
+            } else if let Some(p) = pending {
+                x.enqueue(v, p.ns());
             }
         }
         if extra {
@@ -528,13 +528,17 @@ impl Hooks for EdfCredit {
 
     fn woken<'a>(x: &mut EdfPcpu<'a>, _: &EdfGlobal, v: &'a V<'a>, now: impl FnOnce() -> Time) {
         let d = &v.dom().ext;
-        let pending = v.ext.pending.swap(NO_DEADLINE, Relaxed);
+        let pending = v.ext.pending.take();
         if d.driver() {
             x.enqueue(v, DRIVER_DEADLINE);
         } else {
             match d.mode() {
                 RtMode::Periodic => x.enqueue(v, now().ns().saturating_add(d.deadline())),
-                RtMode::Aperiodic if pending != NO_DEADLINE => x.enqueue(v, pending),
+                RtMode::Aperiodic => {
+                    if let Some(p) = pending {
+                        x.enqueue(v, p.ns());
+                    }
+                }
                 _ => {}
             }
         }
@@ -552,7 +556,7 @@ impl Hooks for EdfCredit {
             // Blocked (the wake that follows queues it with this deadline)
             // or running (if it is descheduled still runnable, it is queued
             // with this deadline: the event may not have been served).
-            v.ext.pending.fetch_min(deadline, Relaxed);
+            v.ext.pending.lower_to(Time(deadline));
         }
     }
 
@@ -604,11 +608,10 @@ impl Hooks for EdfCredit {
         new: Option<&CpuMask>,
     ) -> bool {
         let before = g.driver_cpus.snapshot();
-        let old_pin = v.ext.driver_pin.swap(-1, Relaxed);
-        if old_pin >= 0 {
-            let c = g.driver_pins.get(old_pin as usize);
+        if let Some(old) = v.ext.driver_pin.swap(None, Relaxed) {
+            let c = g.driver_pins.get(old.index());
             if c.is_some_and(|c| c.fetch_sub(1, Relaxed) == 1) {
-                g.driver_cpus.clear(CpuId(old_pin as u16));
+                g.driver_cpus.clear(old);
             }
         }
         let pin = new
@@ -617,7 +620,7 @@ impl Hooks for EdfCredit {
         if let Some((cpu, c)) = pin.and_then(|cpu| Some((cpu, g.driver_pins.get(cpu.index())?))) {
             c.fetch_add(1, Relaxed);
             g.driver_cpus.set(cpu);
-            v.ext.driver_pin.store(i32::from(cpu.0), Relaxed);
+            v.ext.driver_pin.swap(Some(cpu), Relaxed);
         }
         // Any change to the driver's pCPUs may widen where real-time vCPUs
         // run: a pCPU no driver vCPU is pinned to any more is open to them

@@ -7,6 +7,7 @@
 
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub, SubAssign};
+use core::sync::atomic::Ordering::Relaxed;
 
 /// An instant, in nanoseconds since the host's epoch (Xen: `NOW()`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -163,5 +164,54 @@ mod tests {
         assert_eq!(Span::ms(30).to_string(), "30ms");
         assert_eq!(Span::us(500).to_string(), "500us");
         assert_eq!(Span::ns(7).to_string(), "7ns");
+    }
+}
+
+/// An `Option<Time>` read and changed atomically (relaxed: each is one
+/// record's field under the locks its users hold). "None" is an instant no
+/// run reaches (stored times are saturated below it) and never leaves this
+/// type.
+#[derive(Debug)]
+pub(crate) struct AtomicOptTime(core::sync::atomic::AtomicI64);
+
+impl AtomicOptTime {
+    const NONE: i64 = i64::MAX;
+
+    /// Holding `None`.
+    pub(crate) const fn none() -> Self {
+        AtomicOptTime(core::sync::atomic::AtomicI64::new(Self::NONE))
+    }
+
+    fn enc(t: Option<Time>) -> i64 {
+        t.map_or(Self::NONE, |t| t.0.min(Self::NONE - 1))
+    }
+
+    fn dec(v: i64) -> Option<Time> {
+        (v != Self::NONE).then_some(Time(v))
+    }
+
+    pub(crate) fn load(&self) -> Option<Time> {
+        Self::dec(self.0.load(Relaxed))
+    }
+
+    pub(crate) fn store(&self, t: Option<Time>) {
+        self.0.store(Self::enc(t), Relaxed);
+    }
+
+    /// Takes it, leaving `None`.
+    pub(crate) fn take(&self) -> Option<Time> {
+        Self::dec(self.0.swap(Self::NONE, Relaxed))
+    }
+
+    /// Sets it to `new` if it holds `current`; whether it did.
+    pub(crate) fn replace_if(&self, current: Option<Time>, new: Option<Time>) -> bool {
+        self.0
+            .compare_exchange(Self::enc(current), Self::enc(new), Relaxed, Relaxed)
+            .is_ok()
+    }
+
+    /// Keeps the earlier of what it holds and `t` (`None` is later than any).
+    pub(crate) fn lower_to(&self, t: Time) {
+        self.0.fetch_min(Self::enc(Some(t)), Relaxed);
     }
 }

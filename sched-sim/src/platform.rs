@@ -69,22 +69,20 @@ pub(crate) enum Request {
 /// at or before the deadline (the invariant that makes it fire on time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Lazy {
-    deadline: i64,
-    posted: i64,
+    deadline: Option<i64>,
+    posted: Option<i64>,
 }
-
-const NONE: i64 = i64::MAX;
 
 impl Lazy {
     /// Disarmed, nothing queued.
     pub(crate) const IDLE: Lazy = Lazy {
-        deadline: NONE,
-        posted: NONE,
+        deadline: None,
+        posted: None,
     };
 
     /// Disarms it; a queued event will be dropped when it pops.
     pub(crate) fn cancel(&mut self) {
-        self.deadline = NONE;
+        self.deadline = None;
     }
 }
 
@@ -152,10 +150,10 @@ impl SimPlatform {
     /// Arms `t` to fire at `at` with event `kind` (queued only if earlier
     /// than what is already queued for it).
     pub(crate) fn arm(&self, t: &mut Lazy, at: i64, kind: EventKind) {
-        t.deadline = at;
-        if at < t.posted && at < self.end {
+        t.deadline = Some(at);
+        if t.posted.is_none_or(|p| at < p) && at < self.end {
             self.post(at, kind);
-            t.posted = at;
+            t.posted = Some(at);
         }
     }
 
@@ -163,15 +161,17 @@ impl SimPlatform {
     /// event re-queues itself at the deadline; a stale one is dropped.
     pub(crate) fn due(&self, t: &mut Lazy, kind: EventKind) -> bool {
         let now = self.now.get();
-        if t.posted == now {
-            t.posted = NONE;
+        if t.posted == Some(now) {
+            t.posted = None;
         }
-        if t.deadline == now {
-            t.deadline = NONE;
+        if t.deadline == Some(now) {
+            t.deadline = None;
             return true;
         }
-        if t.deadline != NONE && t.deadline > now && t.posted == NONE {
-            self.arm(t, t.deadline, kind);
+        if let (Some(d), None) = (t.deadline, t.posted) {
+            if d > now {
+                self.arm(t, d, kind);
+            }
         }
         false
     }

@@ -32,7 +32,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed};
 
-use crate::time::{Span, Time};
+use crate::time::{AtomicOptTime, Span, Time};
 
 /// Length of one measurement window.
 pub const WINDOW: Span = Span::secs(1);
@@ -70,14 +70,14 @@ pub struct AutoClass {
 #[derive(Debug)]
 pub struct AutoLsvm {
     /// When the current window began; -1: no activity seen yet.
-    window_start: AtomicI64,
+    window_start: AtomicOptTime,
     events: AtomicU32,
     runs: AtomicU32,
     run_ns: AtomicI64,
     /// Windows in a row that disagreed with the current class.
     streak: AtomicU32,
     microslice: AtomicI64,
-    since: AtomicI64,
+    since: AtomicOptTime,
     changes: AtomicU32,
     last_rate: AtomicI64,
     last_burst: AtomicI64,
@@ -86,13 +86,13 @@ pub struct AutoLsvm {
 impl Default for AutoLsvm {
     fn default() -> Self {
         AutoLsvm {
-            window_start: AtomicI64::new(-1),
+            window_start: AtomicOptTime::none(),
             events: AtomicU32::new(0),
             runs: AtomicU32::new(0),
             run_ns: AtomicI64::new(0),
             streak: AtomicU32::new(0),
             microslice: AtomicI64::new(0),
-            since: AtomicI64::new(-1),
+            since: AtomicOptTime::none(),
             changes: AtomicU32::new(0),
             last_rate: AtomicI64::new(0),
             last_burst: AtomicI64::new(0),
@@ -108,10 +108,9 @@ impl AutoLsvm {
 
     /// What it decided and saw, for display.
     pub fn class(&self) -> AutoClass {
-        let since = self.since.load(Relaxed);
         AutoClass {
             microslice: self.microslice(),
-            since: (since >= 0).then_some(Time(since)),
+            since: self.since.load(),
             changes: self.changes.load(Relaxed),
             events_per_sec: self.last_rate.load(Relaxed) as u64,
             burst: Span(self.last_burst.load(Relaxed)),
@@ -122,7 +121,7 @@ impl AutoLsvm {
     /// not, and it is off, there is nothing to count or forget).
     #[inline]
     pub(crate) fn started(&self) -> bool {
-        self.window_start.load(Relaxed) >= 0
+        self.window_start.load().is_some()
     }
 
     /// An event reached one of the domain's vCPUs at `now`.
@@ -147,34 +146,26 @@ impl AutoLsvm {
         if !auto.load(Relaxed) {
             // Off: forget the class (at this domain's next activity) and
             // start afresh if it is turned on again; while off, one read.
-            if self.window_start.load(Relaxed) < 0 {
+            if self.window_start.load().is_none() {
                 return;
             }
             if self.microslice.swap(0, Relaxed) != 0 {
-                self.since.store(now.ns(), Relaxed);
+                self.since.store(Some(now));
                 self.changes.fetch_add(1, Relaxed);
             }
-            self.window_start.store(-1, Relaxed);
+            self.window_start.store(None);
             self.events.store(0, Relaxed);
             self.runs.store(0, Relaxed);
             self.run_ns.store(0, Relaxed);
             self.streak.store(0, Relaxed);
             return;
         }
-        let start = self.window_start.load(Relaxed);
-        if start < 0 {
-            let _ = self
-                .window_start
-                .compare_exchange(start, now.ns(), Relaxed, Relaxed);
+        let Some(start) = self.window_start.load() else {
+            let _ = self.window_start.replace_if(None, Some(now));
             return;
-        }
-        let elapsed = now.ns() - start;
-        if elapsed < WINDOW.as_ns()
-            || self
-                .window_start
-                .compare_exchange(start, now.ns(), Relaxed, Relaxed)
-                .is_err()
-        {
+        };
+        let elapsed = now.ns() - start.ns();
+        if elapsed < WINDOW.as_ns() || !self.window_start.replace_if(Some(start), Some(now)) {
             return;
         }
         let events = u64::from(self.events.swap(0, Relaxed));
@@ -206,7 +197,7 @@ impl AutoLsvm {
             Span::ZERO
         };
         self.microslice.store(t_m.as_ns(), Relaxed);
-        self.since.store(now.ns(), Relaxed);
+        self.since.store(Some(now));
         self.changes.fetch_add(1, Relaxed);
         // Turned off on another pCPU while this window was judged: its
         // reset may have come before this store, so forget the class again
