@@ -24,7 +24,8 @@
 //! the lock, the next one to take the lock removes them. The scenario format lets domains be `[[domain]]` tables or one
 //! inline array (`domain = [{ ... }, { ... }]`), and `host`/`pool` be inline
 //! tables; a change first turns those into `[[domain]]`/`[[change]]` and
-//! `[host]`/`[pool]` tables (`normalise`), so every edit sees one shape.
+//! `[host]`/`[pool]` tables (`hostdoc::normalise`), so every edit sees one
+//! shape. The document side of a change, with no files, is `hostdoc`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -35,7 +36,8 @@ use sched_sim::scenario::{self, read_text};
 use sched_sim::Scenario;
 use toml_edit::DocumentMut;
 
-use crate::Failure;
+pub(crate) use crate::hostdoc::{domain_table, pool_table};
+use crate::{hostdoc, Failure};
 
 /// The environment variable naming the default host file.
 pub(crate) const HOST_ENV: &str = "VSCHED_HOST";
@@ -175,16 +177,8 @@ pub(crate) fn change(
     let _lock = Lock::take(&file)?;
     let before = load(path)?;
     let text = read_text(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
-    normalise(&mut doc);
-    let unedited = doc.to_string();
-    edit(&before, &mut doc)?;
-    let new_text = doc.to_string();
-    let after = Scenario::parse(&new_text, &path.display().to_string())
-        .map_err(|e| Failure::BadInput(format!("change refused, host file unchanged: {e}")))?;
-    if new_text != unedited {
+    let (new_text, after) = hostdoc::edit(&before, &text, &path.display().to_string(), edit)?;
+    if let Some(new_text) = new_text {
         check_writable(path, &file)?;
         write_atomically(&file, &new_text)?;
     }
@@ -204,31 +198,6 @@ pub(crate) fn create(path: &Path, text: &str, replace: bool) -> Result<(), Failu
         )));
     }
     write_atomically(&file, text)
-}
-
-/// Gives the document the one shape the edits work on: an inline array of
-/// domains (or changes) becomes `[[domain]]` (`[[change]]`) tables, and an
-/// inline `host`/`pool` table a `[host]`/`[pool]` table. Everything else,
-/// comments included, is kept.
-pub(crate) fn normalise(doc: &mut DocumentMut) {
-    use toml_edit::Item;
-    for key in ["domain", "change", "host", "pool"] {
-        let Some(item) = doc.get_mut(key).filter(|i| i.is_value()) else {
-            continue;
-        };
-        let v = std::mem::take(item);
-        *item = match key {
-            "domain" | "change" => v.into_array_of_tables().map(Item::ArrayOfTables),
-            _ => v.into_table().map(Item::Table),
-        }
-        .unwrap_or_else(|v| v);
-        if !item.is_value() {
-            // `key = ` spacing would show in the header as `[key ]`.
-            if let Some(mut k) = doc.key_mut(key) {
-                k.fmt();
-            }
-        }
-    }
 }
 
 /// Refuses a change to a host file whose mode bits give no one write access,
@@ -303,27 +272,6 @@ pub(crate) fn domain(sc: &Scenario, which: &str) -> Result<usize, Failure> {
 pub(crate) fn check_name(name: &str) -> Result<(), Failure> {
     scenario::check_name(name)
         .map_err(|m| Failure::BadInput(format!("{name:?}: a domain name {m}")))
-}
-
-/// The table of `[[domain]]` number `i` in the document (inside `change`,
-/// so an inline array of domains has been made tables by `normalise`).
-pub(crate) fn domain_table(
-    doc: &mut DocumentMut,
-    i: usize,
-) -> Result<&mut toml_edit::Table, Failure> {
-    doc.get_mut("domain")
-        .and_then(|d| d.as_array_of_tables_mut())
-        .and_then(|a| a.get_mut(i))
-        .ok_or_else(|| Failure::Internal(format!("domain {i} not found in the document")))
-}
-
-/// The `[pool]` table, created if absent.
-pub(crate) fn pool_table(doc: &mut DocumentMut) -> Result<&mut toml_edit::Table, Failure> {
-    let item = doc
-        .entry("pool")
-        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-    item.as_table_mut()
-        .ok_or_else(|| Failure::BadInput("pool: must be a table".into()))
 }
 
 /// The only cpupool a simulated host has, as `xl` names the first one.

@@ -130,14 +130,7 @@ pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("a seed is an integer 0..={}", i64::MAX))
 }
 
-/// How a command failed, which decides the exit code.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The user's input is wrong: exit 2, one line.
-    BadInput(String),
-    /// Something broke inside: exit 1.
-    Internal(String),
-}
+pub(crate) use toolstack_cli::{hostdoc, Failure};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

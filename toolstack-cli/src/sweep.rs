@@ -292,7 +292,7 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
     let base = Scenario::parse(&text, &file).map_err(|e| bad(e.to_string()))?;
     let mut doc: DocumentMut = text.parse().map_err(|e| bad(format!("{file}: {e}")))?;
     // `domain = [{...}]` and `[[domain]]` alike: `apply` edits tables.
-    crate::host::normalise(&mut doc);
+    crate::hostdoc::normalise(&mut doc);
     let mut axes: Vec<Axis> = Vec::new();
     for v in &a.vary {
         let (k, spec) = v

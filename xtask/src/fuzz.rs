@@ -10,7 +10,13 @@ use std::time::Instant;
 use crate::{root, status, Result};
 
 /// The targets, op sequences first.
-const TARGETS: &[&str] = &["ops_credit", "ops_vslicer", "ops_edf", "scenario_parse"];
+const TARGETS: &[&str] = &[
+    "ops_credit",
+    "ops_vslicer",
+    "ops_edf",
+    "scenario_parse",
+    "host_edit",
+];
 /// Seconds per target unless `--seconds` says otherwise.
 const DEFAULT_SECONDS: u64 = 60;
 
@@ -57,6 +63,9 @@ pub(crate) fn fuzz(args: &[String]) -> Result {
     status(cargo_fuzz(&["build"]))?;
     let mut total_ops = 0u64;
     for t in TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {
+        if *t == "host_edit" {
+            seed_host_edit()?;
+        }
         let max = format!("-max_total_time={seconds}");
         let seed_arg = format!("-seed={seed}");
         let start = Instant::now();
@@ -110,5 +119,42 @@ pub(crate) fn fuzz(args: &[String]) -> Result {
         );
     }
     println!("total operations: {total_ops}, 0 violations");
+    Ok(())
+}
+
+/// `host_edit` finds valid host files slowly from nothing: an empty corpus
+/// starts from the bundled scenarios, each behind the three bytes that
+/// choose every kind of edit (`fuzz/fuzz_targets/host_edit.rs`).
+fn seed_host_edit() -> Result {
+    let dir = root().join("fuzz/corpus/host_edit");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let empty = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .next()
+        .is_none();
+    if !empty {
+        return Ok(());
+    }
+    let scenarios = root().join("scenarios");
+    let files =
+        std::fs::read_dir(&scenarios).map_err(|e| format!("{}: {e}", scenarios.display()))?;
+    for f in files.flatten() {
+        let path = f.path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        for op in 0u8..5 {
+            let mut seed = vec![op, 1, 0x20];
+            seed.extend_from_slice(&text);
+            let out = dir.join(format!("seed-{stem}-{op}"));
+            std::fs::write(&out, seed).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+    }
     Ok(())
 }
