@@ -46,7 +46,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     }
 
     /// Puts `v` (and its domain) on the active lists so it earns credit
-    /// (`__csched_unit_acct_start`).
+    /// (`__csched_unit_acct_start`). At the head, newest first, as Xen's
+    /// `list_add` does (`credit.c:893, 898`): the order decides which domain
+    /// the accounting pass offers surplus credit to first.
     pub(crate) fn acct_start_locked(&self, a: &mut Acct<'a, H>, v: &'a VcpuData<'a, H>) {
         if v.is_active() {
             return;
@@ -58,11 +60,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if v.is_active() {
             return;
         }
-        da.vcpus.push_back(v);
+        da.vcpus.push_front(v);
         da.count += 1;
         a.weight += u64::from(dom.weight());
         if !dom.active_link.is_linked() {
-            a.active_doms.push_back(dom);
+            a.active_doms.push_front(dom);
         }
     }
 

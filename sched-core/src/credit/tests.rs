@@ -424,3 +424,26 @@ fn credit1_is_not_round_robin_whatever_the_accounting_phase() {
     // With two VMs the round-robin ideal (30 ms) holds for most phases.
     assert_eq!(worst_wait_ms(2, 15), 30);
 }
+
+#[test]
+fn the_active_lists_are_newest_first_as_xens_list_add() {
+    // `__csched_unit_acct_start` adds with `list_add`, at the head
+    // (`credit.c:893, 898`); the accounting pass walks domains in that
+    // order and offers surplus credit to the first ones.
+    let w = world(1);
+    let all = CpuMask::first_n(1);
+    let (d1, a) = w.dom(1, 256, 0, 2, all);
+    let (_d2, b) = w.dom(2, 256, 0, 1, all);
+    {
+        let mut g = w.s.acct.lock();
+        w.s.acct_start_locked(&mut g, a[0]);
+        w.s.acct_start_locked(&mut g, b[0]);
+        w.s.acct_start_locked(&mut g, a[1]);
+    }
+    let g = w.s.acct.lock();
+    let doms: Vec<u16> = g.active_doms.iter().map(|d| d.id().0).collect();
+    assert_eq!(doms, [2, 1]);
+    let da = d1.active.lock();
+    let vcpus: Vec<u16> = da.vcpus.iter().map(|v| v.vcpu_id()).collect();
+    assert_eq!(vcpus, [1, 0]);
+}
