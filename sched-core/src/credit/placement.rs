@@ -7,7 +7,7 @@ use super::CreditEngine;
 use crate::cpumask::{CpuId, CpuMask};
 use crate::hooks::Hooks;
 use crate::platform::Platform;
-use crate::records::{PcpuLocked, Pri, VcpuData, VcpuFlags};
+use crate::records::{Affinity, PcpuLocked, Pri, VcpuData, VcpuFlags};
 
 impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// `csched_res_pick`: picks and marks the vCPU as migrating so that the
@@ -15,6 +15,18 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     pub(crate) fn res_pick(&self, v: &'a VcpuData<'a, H>) -> CpuId {
         v.set_flag(VcpuFlags::MIGRATING);
         self.cpu_pick(v, true)
+    }
+
+    /// The mask of the soft-affinity balancing step for `aff` (hard already
+    /// narrowed), if that step is useful: Xen's `has_soft_affinity`
+    /// (`private.h:599-604`). The host gives a soft mask only when it
+    /// overlaps the hard one and narrows it; a soft mask holding every pCPU
+    /// of the pool is no preference either, judged here at each use since
+    /// the pool changes.
+    pub(crate) fn soft_step(&self, aff: &Affinity) -> Option<CpuMask> {
+        let s = aff.soft?;
+        let narrows_pool = !self.online.snapshot().and_not(&s).is_empty();
+        narrows_pool.then(|| s.and(&aff.hard))
     }
 
     /// `_csched_cpu_pick` on a flat topology: soft affinity then hard; stay
@@ -27,8 +39,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let here = v.processor();
         let mut chosen = None;
         for soft in [true, false] {
-            let mask = match (soft, aff.soft) {
-                (true, Some(s)) => s.and(&aff.hard),
+            let mask = match (soft, self.soft_step(&aff)) {
+                (true, Some(s)) => s,
                 (true, None) => continue,
                 (false, _) => aff.hard,
             };
@@ -126,8 +138,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             let mut aff = new.affinity();
             aff.hard = self.narrow(new, aff.hard);
             for soft in [true, false] {
-                let step_mask = match (soft, aff.soft) {
-                    (true, Some(s)) => s.and(&aff.hard),
+                let step_mask = match (soft, self.soft_step(&aff)) {
+                    (true, Some(s)) => s,
                     (true, None) => continue,
                     (false, _) => aff.hard,
                 };

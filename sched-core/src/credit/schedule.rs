@@ -348,8 +348,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let found = pq.runq.iter().take_while(|v| v.pri() > pri).find(|v| {
             let aff = v.affinity();
             let mask = match step {
-                Step::Soft => match aff.soft {
-                    Some(s) => s.and(&aff.hard),
+                Step::Soft => match self.soft_step(&aff) {
+                    Some(s) => s,
                     None => return false,
                 },
                 Step::Hard => aff.hard,

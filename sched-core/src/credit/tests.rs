@@ -8,7 +8,7 @@ use crate::cpumask::{CpuId, CpuMask};
 use crate::hooks::Credit1;
 use crate::ops::SchedOps;
 use crate::params::{CreditDomParams, CreditGlobalParams, ParamError};
-use crate::records::{Pri, VcpuFlags};
+use crate::records::{Affinity, Pri, VcpuFlags};
 use crate::testworld::{self, same, World};
 use crate::time::Span;
 
@@ -446,4 +446,29 @@ fn the_active_lists_are_newest_first_as_xens_list_add() {
     let da = d1.active.lock();
     let vcpus: Vec<u16> = da.vcpus.iter().map(|v| v.vcpu_id()).collect();
     assert_eq!(vcpus, [1, 0]);
+}
+
+#[test]
+fn a_soft_affinity_holding_the_whole_pool_is_no_preference() {
+    // Xen's `has_soft_affinity` (private.h:599-604): the soft step is
+    // skipped when every pCPU of the pool is in the soft mask, judged at
+    // each use as the pool changes.
+    let w = world(2);
+    let mask = |cpus: &[u16]| {
+        let mut m = CpuMask::EMPTY;
+        cpus.iter().for_each(|&c| m.set(CpuId(c)));
+        m
+    };
+    let aff = Affinity {
+        hard: mask(&[0, 1, 2, 3]),
+        soft: Some(mask(&[0, 1])),
+    };
+    assert_eq!(w.s.soft_step(&aff), None);
+    let one = Affinity {
+        soft: Some(mask(&[0])),
+        ..aff
+    };
+    assert_eq!(w.s.soft_step(&one), Some(mask(&[0])));
+    w.s.add_pcpu(CpuId(2));
+    assert_eq!(w.s.soft_step(&aff), Some(mask(&[0, 1])));
 }
