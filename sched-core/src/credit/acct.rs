@@ -144,20 +144,25 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// accounting for good.
     pub(crate) fn account(&self) {
         let now = self.platform.now();
-        let master = {
+        let (master, accounted) = {
             let mut a = self.acct.lock();
             let Some(master) = a.master else {
                 return; // no pCPU left: `add_pcpu` arms it again
             };
-            self.account_locked(&mut a);
-            master
+            (master, self.account_locked(&mut a))
         };
-        self.sort_epoch.fetch_add(1, Relaxed);
+        // Runqueues are re-sorted only after a pass that accounted
+        // someone (`csched_acct` skips `runq_sort++` otherwise,
+        // `credit.c:1406`).
+        if accounted {
+            self.sort_epoch.fetch_add(1, Relaxed);
+        }
         self.platform
             .set_timer(master, TimerKind::Acct, now + self.tslice());
     }
 
-    fn account_locked(&self, a: &mut Acct<'a, H>) {
+    /// One pass; whether there was anyone to account.
+    fn account_locked(&self, a: &mut Acct<'a, H>) -> bool {
         let per_tslice = i64::from(self.credits_per_tslice.load(Relaxed));
         let weight_total = a.weight as i64;
         let mut credit_total = a.credit;
@@ -167,7 +172,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
         if weight_total == 0 {
             a.credit_balance = 0;
-            return;
+            return false;
         }
         let mut weight_left = weight_total;
         let mut credit_balance = 0i64;
@@ -286,5 +291,6 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             cur.move_next();
         }
         a.credit_balance = credit_balance;
+        true
     }
 }

@@ -472,3 +472,18 @@ fn a_soft_affinity_holding_the_whole_pool_is_no_preference() {
     w.s.add_pcpu(CpuId(2));
     assert_eq!(w.s.soft_step(&aff), Some(mask(&[0, 1])));
 }
+
+#[test]
+fn runqueues_are_resorted_only_after_a_pass_that_accounted_someone() {
+    // `csched_acct` leaves `runq_sort` alone when nobody is active
+    // (`credit.c:1406`, the oracle notes' U6).
+    let w = world(1);
+    let epoch = || w.s.sort_epoch.load(core::sync::atomic::Ordering::Relaxed);
+    let before = epoch();
+    w.s.account();
+    assert_eq!(epoch(), before);
+    let (_, a) = w.dom(1, 256, 0, 1, CpuMask::first_n(1));
+    w.s.acct_start_locked(&mut w.s.acct.lock(), a[0]);
+    w.s.account();
+    assert_eq!(epoch(), before + 1);
+}
