@@ -7,66 +7,9 @@
 
 use sched_sim::{Scenario, SimOptions, TraceRun};
 
-const LEAVE_AND_RETURN: &str = r#"
-name = "pcpus-leave-and-return"
-duration = "40s"
-seed = 3
-[host]
-pcpus = 4
-context_switch = "5us"
-[[domain]]
-name = "pinned1"
-pin = [1]
-workloads = [{ kind = "cpu", load = 1.0 }]
-[[domain]]
-name = "pinged"
-workloads = [{ kind = "ping", interval = "20ms", service = "200us", arrival = "poisson" }]
-[[domain]]
-name = "wide"
-vcpus = 4
-workloads = [{ kind = "cpu", load = 1.0 }]
-[[domain]]
-name = "half"
-vcpus = 2
-workloads = [{ kind = "cpu", load = 0.5, period = "50ms" }]
-[[domain]]
-name = "busy"
-vcpus = 2
-workloads = [{ kind = "cpu", load = 1.0 }]
-[[domain]]
-name = "late"
-start = "12s"
-stop = "28s"
-workloads = [{ kind = "cpu", load = 1.0 }]
-
-# pCPU 1 (with a vCPU pinned to it alone) leaves, then pCPU 0, the
-# accounting master; then all but pCPU 3 (the suspend path), and all return.
-[[change]]
-at = "5s"
-pcpu = 1
-online = false
-[[change]]
-at = "10s"
-pcpu = 0
-online = false
-[[change]]
-at = "15s"
-pcpu = 2
-online = false
-[[change]]
-at = "20s"
-pcpu = 0
-online = true
-[[change]]
-at = "20s"
-pcpu = 1
-online = true
-[[change]]
-at = "20s"
-pcpu = 2
-online = true
-"#;
-
+/// Every policy's pCPUs leave and return (also the host of
+/// `second_policy.rs`).
+const LEAVE_AND_RETURN: &str = include_str!("hosts/pcpus-leave-and-return.toml");
 /// CPU time per domain from `t0` to `t1`, from the trace.
 fn cpu_between(trace: &[TraceRun], doms: usize, t0: i64, t1: i64) -> Vec<i64> {
     let mut v = vec![0; doms];
