@@ -51,10 +51,11 @@ use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed,
 };
 
-use intrusive_collections::{intrusive_adapter, KeyAdapter, RBTree, RBTreeLink};
+use intrusive_collections::KeyAdapter;
 
 use crate::cpumask::{AtomicCpuMask, AtomicOptCpu, CpuMask, MAX_CPUS};
 use crate::hooks::{Hooks, PoolInfo, Requeue};
+use crate::links::deadline::{DeadlineQueue, EdfAdapter};
 use crate::params::{ParamError, CREDITS_PER_MSEC};
 use crate::records::{DomData, PcpuData, Pri, VcpuData};
 use crate::registry::{Policy, PolicyInfo};
@@ -190,8 +191,6 @@ impl Default for EdfVcpu {
 
 type V<'a> = VcpuData<'a, EdfCredit>;
 
-intrusive_adapter!(pub(crate) EdfAdapter<'a> = &'a V<'a>: V<'a> { order_link => RBTreeLink });
-
 impl<'x, 'a> KeyAdapter<'x> for EdfAdapter<'a> {
     type Key = (i64, u64);
     fn get_key(&self, v: &'x V<'a>) -> (i64, u64) {
@@ -200,25 +199,15 @@ impl<'x, 'a> KeyAdapter<'x> for EdfAdapter<'a> {
 }
 
 /// Per-pCPU state: the EDF queue, under the runqueue lock.
+#[derive(Default)]
 pub struct EdfPcpu<'a> {
-    tree: RBTree<EdfAdapter<'a>>,
+    tree: DeadlineQueue<'a>,
     seq: u64,
     /// The running vCPU was picked from the EDF queue (its slice is the EDF
     /// slice, which credit1's ratelimit must not stretch).
     edf_running: bool,
     /// When that EDF pick started.
     edf_since: i64,
-}
-
-impl Default for EdfPcpu<'_> {
-    fn default() -> Self {
-        EdfPcpu {
-            tree: RBTree::new(EdfAdapter::new()),
-            seq: 0,
-            edf_running: false,
-            edf_since: 0,
-        }
-    }
 }
 
 impl<'a> EdfPcpu<'a> {
@@ -236,38 +225,27 @@ impl<'a> EdfPcpu<'a> {
         self.seq = self.seq.wrapping_add(1);
         v.ext.deadline.store(deadline, Relaxed);
         v.ext.seq.store(self.seq, Relaxed);
-        self.tree.insert(v);
+        let _ = self.tree.insert(v);
     }
 
     /// Takes `v` out of the EDF queue if it is in it.
     fn dequeue(&mut self, v: &'a V<'a>) {
-        if !v.order_link.is_linked() {
-            return;
-        }
-        // SAFETY: a linked `order_link` of an EDF+credit vCPU is in the EDF
-        // queue of the pCPU whose runqueue holds it: entries are added only
-        // for vCPUs queued here, and removed before a vCPU leaves this
-        // runqueue (counted down, picked, stolen, migrated, removed) - all
-        // under this pCPU's runqueue lock, which the caller holds as `self`.
-        let mut c = unsafe { self.tree.cursor_mut_from_ptr(v) };
-        c.remove();
+        self.tree.remove(v);
     }
 
     /// The earliest entry and its deadline.
     fn head(&self) -> Option<(&'a V<'a>, i64)> {
-        let v = self.tree.front().clone_pointer()?;
+        let v = self.tree.front()?;
         Some((v, v.ext.deadline.load(Relaxed)))
     }
 
     /// The earliest real-time entry (after any driver entries) and its deadline.
     fn first_rt(&self) -> Option<(&'a V<'a>, i64)> {
-        let mut c = self.tree.front();
-        while let Some(v) = c.clone_pointer() {
+        for v in self.tree.iter() {
             let d = v.ext.deadline.load(Relaxed);
             if d != DRIVER_DEADLINE {
                 return Some((v, d));
             }
-            c.move_next();
         }
         None
     }
@@ -725,9 +703,7 @@ impl Hooks for EdfCredit {
         out: &mut dyn fmt::Write,
     ) -> fmt::Result {
         write!(out, " edf:")?;
-        let mut c = x.tree.front();
-        let mut shown = 0;
-        while let Some(v) = c.get() {
+        for (shown, v) in x.tree.iter().enumerate() {
             if shown == 8 {
                 return write!(out, " ...");
             }
@@ -737,8 +713,6 @@ impl Hooks for EdfCredit {
             } else {
                 write!(out, " d{}v{}@{}", v.dom().id().0, v.vcpu_id(), Span(d))?;
             }
-            shown += 1;
-            c.move_next();
         }
         Ok(())
     }

@@ -18,13 +18,15 @@
 //! - [`registry`]: the list of policies, once; every host derives its own.
 #![no_std]
 #![forbid(clippy::float_arithmetic)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod cpumask;
 pub mod credit;
 pub mod edf;
 pub mod hooks;
-mod link;
+#[allow(unsafe_code)]
+mod links;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod ops;
@@ -32,7 +34,6 @@ pub mod params;
 pub mod platform;
 pub mod records;
 pub mod registry;
-mod runq;
 #[cfg(test)]
 mod testworld;
 pub mod time;

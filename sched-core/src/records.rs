@@ -18,15 +18,16 @@ use core::sync::atomic::{
 };
 
 use bitflags::bitflags;
+use intrusive_collections::intrusive_adapter;
 use intrusive_collections::linked_list::Link;
 use intrusive_collections::RBTreeLink;
-use intrusive_collections::{intrusive_adapter, LinkedList};
 
 use crate::cpumask::{CpuId, CpuMask};
 use crate::hooks::Hooks;
-use crate::link::ActiveLink;
+use crate::links::active::ActiveVcpus;
+use crate::links::runq::Runq;
+use crate::links::{ActiveLink, Tag};
 use crate::platform::VcpuToken;
-use crate::runq::Runq;
 use crate::time::Time;
 
 /// A domain id (Xen: `domid_t`).
@@ -88,11 +89,17 @@ pub struct VcpuData<'a, H: Hooks> {
     /// runqueue the vCPU is on, or is about to join): a plain link, so that
     /// queueing costs no locked instruction. See the `Sync` impl below.
     pub(crate) runq_link: Link,
+    /// The runqueue holding it (see [`crate::links::Tag`]).
+    pub(crate) runq_tag: Tag,
     /// A policy layer's ordered queue of this pCPU (EDF+credit's deadline
     /// tree); under the same lock as `runq_link`.
     #[allow(dead_code)] // read through the layer's adapter (EDF+credit's)
     pub(crate) order_link: RBTreeLink,
+    /// The layer's queue holding it.
+    pub(crate) order_tag: Tag,
     pub(crate) active_link: ActiveLink,
+    /// The accounting list holding it.
+    pub(crate) active_tag: Tag,
     processor: AtomicU16,
     pri: AtomicI8,
     flags: AtomicU8,
@@ -115,19 +122,6 @@ pub struct VcpuData<'a, H: Hooks> {
     pub ext: H::VcpuExt,
 }
 
-// SAFETY: every field of `VcpuData` is `Sync` except `runq_link` and
-// `order_link`, whose cells are read and written only by `Runq` methods,
-// `on_runq` and a layer's per-pCPU queue (which lives inside
-// `PcpuData::locked`), always with the runqueue lock of the vCPU's processor
-// held (`PcpuData::locked`):
-// wake, sleep, remove and migrate take it through `lock_vcpu`, which
-// re-checks the processor under the lock; `do_schedule` touches only its own
-// queue and its own current vCPU; work stealing holds the peer's lock. The
-// processor itself changes only with the old runqueue's lock held (migrate,
-// steal), so that lock orders every access to the link and no two threads
-// touch it at once. `ext` is `Sync` by the `Hooks` bounds.
-unsafe impl<H: Hooks> Sync for VcpuData<'_, H> {}
-
 /// Hard and soft affinity of a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Affinity {
@@ -145,8 +139,11 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
             vcpu_id,
             dom,
             runq_link: Link::new(),
+            runq_tag: Tag::none(),
             order_link: RBTreeLink::new(),
+            order_tag: Tag::none(),
             active_link: ActiveLink::new(),
+            active_tag: Tag::none(),
             processor: AtomicU16::new(hard.first().unwrap_or_default().0),
             pri: AtomicI8::new(Pri::Under as i8),
             flags: AtomicU8::new(0),
@@ -267,11 +264,8 @@ intrusive_adapter!(pub(crate) ActiveDomAdapter<'a, H> = &'a DomData<'a, H>: DomD
 
 /// The part of a domain record that changes under the accounting lock.
 pub(crate) struct DomActive<'a, H: Hooks> {
-    /// `ManuallyDrop` because the records point at each other (vCPU → domain,
-    /// domain list → vCPU): a list with drop glue would make the borrow checker
-    /// demand that each outlive the other. Dropping a list only unlinks its
-    /// elements, which are being dropped with it anyway.
-    pub(crate) vcpus: ManuallyDrop<LinkedList<ActiveVcpuAdapter<'a, H>>>,
+    /// Its vCPUs that earn credit.
+    pub(crate) vcpus: ActiveVcpus<'a, H>,
     pub(crate) count: u16,
 }
 
@@ -282,6 +276,8 @@ pub struct DomData<'a, H: Hooks> {
     cap: AtomicU16,
     nr_vcpus: AtomicU16,
     pub(crate) active_link: ActiveLink,
+    /// The engine's active-domain list holding it.
+    pub(crate) active_tag: Tag,
     /// Taken only with the accounting lock held, so never contended; it is a
     /// lock only so that the list can live in a shared record safely.
     pub(crate) active: spin::Mutex<DomActive<'a, H>>,
@@ -298,8 +294,9 @@ impl<'a, H: Hooks> DomData<'a, H> {
             cap: AtomicU16::new(0),
             nr_vcpus: AtomicU16::new(0),
             active_link: ActiveLink::new(),
+            active_tag: Tag::none(),
             active: spin::Mutex::new(DomActive {
-                vcpus: ManuallyDrop::new(LinkedList::new(ActiveVcpuAdapter::new())),
+                vcpus: ActiveVcpus::new(),
                 count: 0,
             }),
             ext: H::DomExt::default(),

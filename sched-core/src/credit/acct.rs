@@ -7,9 +7,10 @@ use core::sync::atomic::Ordering::Relaxed;
 use super::{Acct, CreditEngine};
 use crate::cpumask::CpuId;
 use crate::hooks::Hooks;
+use crate::links::active::Visit;
 use crate::params::CREDITS_PER_MSEC;
 use crate::platform::{Platform, TimerKind};
-use crate::records::{Pri, VcpuData, VcpuFlags};
+use crate::records::{DomActive, Pri, VcpuData, VcpuFlags};
 use crate::time::{Span, Time};
 
 const NS_PER_MS: i64 = 1_000_000;
@@ -55,17 +56,14 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
         let dom = v.dom();
         let mut da = dom.active.lock();
-        // Checked again under the domain's lock, where the list's
-        // already-linked assertion can see it: no panic path is left.
-        if v.is_active() {
+        // Checked again under the domain's lock (by `push_front`), where
+        // the list's already-linked assertion can see it: no panic path.
+        if !da.vcpus.push_front(v) {
             return;
         }
-        da.vcpus.push_front(v);
         da.count += 1;
         a.weight += u64::from(dom.weight());
-        if !dom.active_link.is_linked() {
-            a.active_doms.push_front(dom);
-        }
+        a.active_doms.push_front(dom);
     }
 
     /// Takes `v` off the active lists (`__csched_unit_acct_stop_locked`).
@@ -75,17 +73,13 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
         let dom = v.dom();
         let mut da = dom.active.lock();
-        // SAFETY: an active vCPU is linked into its own domain's active list
-        // and nowhere else; that list is protected by `dom.active` (held).
-        let mut c = unsafe { da.vcpus.cursor_mut_from_ptr(v) };
-        c.remove();
+        if !da.vcpus.remove(v) {
+            return;
+        }
         da.count = da.count.saturating_sub(1);
         a.weight = a.weight.saturating_sub(u64::from(dom.weight()));
-        if da.count == 0 && dom.active_link.is_linked() {
-            // SAFETY: a linked domain record is on this engine's active-domain
-            // list only, protected by the accounting lock (`a` is its guard).
-            let mut c = unsafe { a.active_doms.cursor_mut_from_ptr(dom) };
-            c.remove();
+        if da.count == 0 {
+            a.active_doms.remove(dom);
         }
     }
 
@@ -179,8 +173,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let mut credit_xtra = false;
         let prev_balance = a.credit_balance;
 
-        let mut cur = a.active_doms.front_mut();
-        while let Some(dom) = cur.as_cursor().clone_pointer() {
+        let total_weight = &mut a.weight;
+        a.active_doms.walk(|dom| {
             let active = i64::from(dom.active.lock().count).max(1);
             let weight = i64::from(dom.weight());
             let cap = i64::from(dom.cap());
@@ -216,9 +210,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
 
             {
                 let mut guard = dom.active.lock();
-                let da = &mut *guard;
-                let mut vc = da.vcpus.front_mut();
-                while let Some(v) = vc.get() {
+                let DomActive { vcpus, count } = &mut *guard;
+                vcpus.retain(|v| {
                     let mut credit = v.add_credit(H::grant(v, fair_per_vcpu, per_tslice));
                     let mut retire = false;
                     let was = v.pri();
@@ -260,36 +253,23 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     }
                     credit_balance += i64::from(credit);
                     if retire {
-                        vc.remove();
-                        da.count = da.count.saturating_sub(1);
-                        a.weight = a.weight.saturating_sub(dom.weight() as u64);
-                    } else {
-                        vc.move_next();
+                        *count = count.saturating_sub(1);
+                        *total_weight = total_weight.saturating_sub(dom.weight() as u64);
                     }
-                }
-                if da.count == 0 {
-                    drop(guard);
-                    cur.remove();
-                    continue;
+                    !retire
+                });
+                if *count == 0 {
+                    return Visit::Remove;
                 }
             }
             if move_to_front {
                 // Lazily keep domains with extra credit at the head so that
                 // others get a chance at it in later periods; the walk goes
                 // on from the domain that followed it.
-                cur.remove();
-                let next = cur.as_cursor().clone_pointer();
-                a.active_doms.push_front(dom);
-                cur = match next {
-                    // SAFETY: `n` was just read from this list, which nothing
-                    // else can change while the accounting lock is held.
-                    Some(n) => unsafe { a.active_doms.cursor_mut_from_ptr(n) },
-                    None => a.active_doms.cursor_mut(),
-                };
-                continue;
+                return Visit::ToFront;
             }
-            cur.move_next();
-        }
+            Visit::Keep
+        });
         a.credit_balance = credit_balance;
         true
     }

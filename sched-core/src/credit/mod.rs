@@ -33,17 +33,15 @@ use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicU16, AtomicU32, Ordering::Relaxed,
 };
 
-use intrusive_collections::LinkedList;
-
 use crate::cpumask::{AtomicCpuMask, CpuId};
 use crate::edf::EdfCredit;
 use crate::hooks::{Credit1, Hooks, PoolInfo};
+use crate::links::active::ActiveDoms;
 use crate::ops::{Decision, NewVcpu, PolicyKind, SchedOps};
 use crate::params::{CreditDomParams, CreditGlobalParams, DomParams, GlobalParams, ParamError};
 use crate::platform::{Platform, TimerKind, VcpuToken};
 use crate::records::{
-    ActiveDomAdapter, Affinity, DomData, DomId, Offer, PcpuData, PcpuLocked, Pri, VcpuData,
-    VcpuFlags,
+    Affinity, DomData, DomId, Offer, PcpuData, PcpuLocked, Pri, VcpuData, VcpuFlags,
 };
 use crate::registry::PolicyInfo;
 use crate::time::{Span, Time};
@@ -66,7 +64,7 @@ pub type Credit<'a, P> = CreditEngine<'a, P, Credit1>;
 /// `csched_private` guarded by `prv->lock`).
 pub(crate) struct Acct<'a, H: Hooks> {
     /// Domains with at least one vCPU earning credit.
-    pub(crate) active_doms: LinkedList<ActiveDomAdapter<'a, H>>,
+    pub(crate) active_doms: ActiveDoms<'a, H>,
     /// Σ weight × active vCPUs over active domains.
     pub(crate) weight: u64,
     /// Credit handed out per accounting period: 300 per pCPU.
@@ -118,7 +116,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             platform,
             pcpus,
             acct: spin::Mutex::new(Acct {
-                active_doms: LinkedList::new(ActiveDomAdapter::new()),
+                active_doms: ActiveDoms::new(),
                 weight: 0,
                 credit: 0,
                 credit_balance: 0,
@@ -419,12 +417,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
 
     fn remove_domain(&self, dom: &'a DomData<'a, H>) {
         let mut a = self.acct.lock();
-        if dom.active_link.is_linked() {
-            // SAFETY: a linked domain record is only ever on this engine's
-            // active-domain list, which the accounting lock (held) protects.
-            let mut c = unsafe { a.active_doms.cursor_mut_from_ptr(dom) };
-            c.remove();
-        }
+        a.active_doms.remove(dom);
     }
 
     fn insert_vcpu(&self, v: &'a VcpuData<'a, H>) {

@@ -21,6 +21,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use intrusive_collections::LinkedList;
 
+use super::ListId;
 use crate::hooks::Hooks;
 use crate::records::{Pri, RunqAdapter, VcpuData};
 
@@ -40,6 +41,8 @@ pub(crate) struct Runq<'a, H: Hooks> {
     /// in any order (see `DomActive::vcpus`).
     bands: ManuallyDrop<[LinkedList<RunqAdapter<'a, H>>; BANDS]>,
     len: u32,
+    /// Its name in its vCPUs' `runq_tag`.
+    id: ListId,
 }
 
 impl<'a, H: Hooks> Runq<'a, H> {
@@ -49,7 +52,14 @@ impl<'a, H: Hooks> Runq<'a, H> {
                 |_| LinkedList::new(RunqAdapter::new()),
             )),
             len: 0,
+            id: ListId::new(),
         }
+    }
+
+    /// Whether `v` is queued here (not on another runqueue): its tag names
+    /// this runqueue exactly while it is linked into one of its bands.
+    fn holds(&self, v: &VcpuData<'a, H>) -> bool {
+        v.runq_tag.is(&self.id)
     }
 
     /// How many vCPUs are queued.
@@ -69,12 +79,14 @@ impl<'a, H: Hooks> Runq<'a, H> {
                 let mut cur = self.bands[lower].front_mut();
                 cur.insert_after(v);
                 v.band.store(lower as u8, Relaxed);
+                v.runq_tag.set(&self.id);
                 self.len += 1;
                 return true;
             }
         }
         self.bands[own].push_back(v);
         v.band.store(own as u8, Relaxed);
+        v.runq_tag.set(&self.id);
         self.len += 1;
         true
     }
@@ -108,27 +120,26 @@ impl<'a, H: Hooks> Runq<'a, H> {
         // At the null position (walked off the end) this appends at the tail.
         cur.insert_before(v);
         v.band.store(own as u8, Relaxed);
+        v.runq_tag.set(&self.id);
         self.len += 1;
         true
     }
 
     /// The vCPU after queued `v` in its band, if any. O(1).
     pub(crate) fn next_in_band(&self, v: &'a VcpuData<'a, H>) -> Option<&'a VcpuData<'a, H>> {
-        if !v.on_runq() {
+        if !self.holds(v) {
             return None;
         }
         let b = (v.band.load(Relaxed) as usize).min(BANDS - 1);
-        // SAFETY: `v` is linked (checked above) into the band recorded in
-        // `v.band` of this runqueue, whose lock the caller holds as `self`.
+        // SAFETY: `v` is queued here (its tag, checked above) in the band
+        // recorded in `v.band`, and `self` is borrowed, so no one changes it.
         let mut c = unsafe { self.bands[b].cursor_from_ptr(v) };
         c.move_next();
         c.clone_pointer()
     }
 
     /// Queues `v` just before `succ` if `succ` is still queued in `v`'s band
-    /// here, else at the tail of that band (credit1's place). The caller has
-    /// checked that `succ` belongs to this pCPU (its processor), so its link,
-    /// if linked, is in this runqueue. O(1).
+    /// here, else at the tail of that band (credit1's place). O(1).
     pub(crate) fn insert_before(
         &mut self,
         v: &'a VcpuData<'a, H>,
@@ -138,34 +149,33 @@ impl<'a, H: Hooks> Runq<'a, H> {
             return false;
         }
         let own = band_of(v.pri());
-        let succ = succ.filter(|s| s.on_runq() && s.band.load(Relaxed) as usize == own);
+        let succ = succ.filter(|s| self.holds(s) && s.band.load(Relaxed) as usize == own);
         match succ {
             Some(s) => {
-                // SAFETY: `s` belongs to this pCPU (the caller's check) and is
-                // linked (checked above) into band `own`; a vCPU is only ever
-                // queued on its processor's runqueue, this one, whose lock
-                // the caller holds as `self`.
+                // SAFETY: `s` is queued here (its tag, checked above) in
+                // band `own`, and `self` is borrowed mutably.
                 let mut c = unsafe { self.bands[own].cursor_mut_from_ptr(s) };
                 c.insert_before(v);
             }
             None => self.bands[own].push_back(v),
         }
         v.band.store(own as u8, Relaxed);
+        v.runq_tag.set(&self.id);
         self.len += 1;
         true
     }
 
     /// Removes `v` if it is queued here. O(1).
     pub(crate) fn remove(&mut self, v: &'a VcpuData<'a, H>) -> bool {
-        if !v.on_runq() {
+        if !self.holds(v) {
             return false;
         }
         let b = (v.band.load(Relaxed) as usize).min(BANDS - 1);
-        // SAFETY: `v` is linked (checked above) and a vCPU is only ever linked
-        // into the band recorded in `v.band`, of the runqueue of its processor,
-        // which the caller holds locked as `self`.
+        // SAFETY: `v` is queued here (its tag, checked above) in the band
+        // recorded in `v.band`, and `self` is borrowed mutably.
         let mut cur = unsafe { self.bands[b].cursor_mut_from_ptr(v) };
         if cur.remove().is_some() {
+            v.runq_tag.clear();
             self.len -= 1;
             true
         } else {
