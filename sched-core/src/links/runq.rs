@@ -145,11 +145,13 @@ impl<'a, H: Hooks> Runq<'a, H> {
         v: &'a VcpuData<'a, H>,
         succ: Option<&'a VcpuData<'a, H>>,
     ) -> bool {
+        let own = band_of(v.pri());
+        let succ = succ.filter(|s| self.holds(s) && s.band.load(Relaxed) as usize == own);
+        // Checked after the tag loads, next to the insertion, where the
+        // list's own already-linked assertion can see it: no panic path.
         if v.on_runq() {
             return false;
         }
-        let own = band_of(v.pri());
-        let succ = succ.filter(|s| self.holds(s) && s.band.load(Relaxed) as usize == own);
         match succ {
             Some(s) => {
                 // SAFETY: `s` is queued here (its tag, checked above) in
