@@ -11,7 +11,8 @@
 //! [`SchedOps`] is the engine the host then drives. Neither names the
 //! credit engine's records: a decision names the host's [`VcpuToken`], and
 //! what a host may read of a vCPU or a pCPU it asks the engine. The credit
-//! engine with its layers is one implementation (`credit_kind!`); a test
+//! engine with its layers is one implementation (every `Hooks` layer is a
+//! kind, by a blanket impl in `credit/mod.rs`); a test
 //! fixture with one global FIFO queue is another (`tests/src/fifo.rs`).
 
 use core::fmt;
@@ -149,7 +150,7 @@ pub trait SchedOps<'a> {
 /// A policy as a host builds it: its records, its parameters and the
 /// scheduler it makes over a platform. Hosts are generic over this trait and
 /// never name a policy's records; each registry entry implements it (the
-/// credit engine's layers with [`crate::credit`]'s `credit_kind!`), and so
+/// credit engine's layers by a blanket impl over [`crate::Hooks`]), and so
 /// may a policy that is not built on the credit engine at all.
 ///
 /// Records are built by value before the scheduler sees them (the host may

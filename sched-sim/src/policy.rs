@@ -41,7 +41,7 @@ pub trait SimPolicy: PolicyKind {
 }
 
 /// A layer on the credit engine as the simulator sees it: its own keys
-/// beside credit's weight and cap, which [`credit_layers!`] adds.
+/// beside credit's weight and cap, which the blanket [`SimPolicy`] impl adds.
 trait SimLayer: Hooks {
     /// The layer's parameters of a domain as the scenario declares them.
     fn params(d: &Domain) -> Self::DomParams;
@@ -66,52 +66,50 @@ trait SimLayer: Hooks {
     }
 }
 
-/// Each credit layer is a [`SimPolicy`]: credit's weight and cap, then the
+/// Every credit layer is a [`SimPolicy`]: credit's weight and cap, then the
 /// layer's own keys.
-macro_rules! credit_layers {
-    ($($h:ty),*) => {$(
-        impl SimPolicy for $h {
-            fn dom_params(d: &Domain, full: bool) -> DomParams<<$h as Hooks>::DomParams> {
-                DomParams {
-                    credit: if full {
-                        CreditDomParams { weight: d.weight, cap: d.cap }
-                    } else {
-                        CreditDomParams::default()
-                    },
-                    policy: <$h as SimLayer>::params(d),
+impl<H: SimLayer> SimPolicy for H {
+    fn dom_params(d: &Domain, full: bool) -> DomParams<<H as Hooks>::DomParams> {
+        DomParams {
+            credit: if full {
+                CreditDomParams {
+                    weight: d.weight,
+                    cap: d.cap,
                 }
-            }
-            fn change(p: &mut DomParams<<$h as Hooks>::DomParams>, c: &DomainChange) {
-                if let Some(w) = c.weight {
-                    p.credit.weight = w;
-                }
-                if let Some(cap) = c.cap {
-                    p.credit.cap = cap;
-                }
-                <$h as SimLayer>::change(&mut p.policy, c);
-            }
-            fn weight(p: &DomParams<<$h as Hooks>::DomParams>) -> Option<u16> {
-                Some(p.credit.weight)
-            }
-            fn global(pool: &Pool) -> GlobalParams<<$h as Hooks>::GlobalParams> {
-                GlobalParams {
-                    credit: pool.credit_params(),
-                    policy: <$h as SimLayer>::global(pool),
-                }
-            }
-            fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask {
-                <$h as SimLayer>::kept_off(sc, d, alive)
-            }
-            fn auto_lsvm(sc: &Scenario, dom: &DomData<'_, $h>) -> Option<AutoLsvmReport> {
-                <$h as SimLayer>::auto_lsvm(sc, dom)
-            }
-            fn runs_unbounded(sc: &Scenario, d: usize) -> bool {
-                <$h as SimLayer>::runs_unbounded(sc, d)
-            }
+            } else {
+                CreditDomParams::default()
+            },
+            policy: <H as SimLayer>::params(d),
         }
-    )*};
+    }
+    fn change(p: &mut DomParams<<H as Hooks>::DomParams>, c: &DomainChange) {
+        if let Some(w) = c.weight {
+            p.credit.weight = w;
+        }
+        if let Some(cap) = c.cap {
+            p.credit.cap = cap;
+        }
+        <H as SimLayer>::change(&mut p.policy, c);
+    }
+    fn weight(p: &DomParams<<H as Hooks>::DomParams>) -> Option<u16> {
+        Some(p.credit.weight)
+    }
+    fn global(pool: &Pool) -> GlobalParams<<H as Hooks>::GlobalParams> {
+        GlobalParams {
+            credit: pool.credit_params(),
+            policy: <H as SimLayer>::global(pool),
+        }
+    }
+    fn kept_off(sc: &Scenario, d: usize, alive: &dyn Fn(usize) -> bool) -> CpuMask {
+        <H as SimLayer>::kept_off(sc, d, alive)
+    }
+    fn auto_lsvm(sc: &Scenario, dom: &DomData<'_, H>) -> Option<AutoLsvmReport> {
+        <H as SimLayer>::auto_lsvm(sc, dom)
+    }
+    fn runs_unbounded(sc: &Scenario, d: usize) -> bool {
+        <H as SimLayer>::runs_unbounded(sc, d)
+    }
 }
-credit_layers!(Credit1, VSlicer, EdfCredit);
 
 impl SimLayer for Credit1 {
     fn params(_: &Domain) {}

@@ -41,7 +41,7 @@ pub trait XenPolicy: PolicyKind {
 }
 
 /// A layer on the credit engine as the glue sees it: its own fields beside
-/// credit's weight, cap and timeslices, which [`credit_layers!`] adds.
+/// credit's weight, cap and timeslices, which the blanket [`XenPolicy`] impl adds.
 trait XenLayer: Hooks {
     /// The layer's parameters in the domctl record.
     fn dom_to_c(p: &Self::DomParams, c: &mut RsDomParams);
@@ -64,82 +64,81 @@ trait XenLayer: Hooks {
     }
 }
 
-/// Each credit layer is a [`XenPolicy`]: credit's fields, then the layer's.
-macro_rules! credit_layers {
-    ($($h:ty),*) => {$(
-        impl XenPolicy for $h {
-            fn dom_to_c(p: &DomParams<<$h as Hooks>::DomParams>, dom: &DomData<'_, $h>) -> RsDomParams {
-                let mut c = RsDomParams {
-                    weight: p.credit.weight,
-                    cap: p.credit.cap,
-                    ..RsDomParams::default()
-                };
-                <$h as XenLayer>::dom_to_c(&p.policy, &mut c);
-                <$h as XenLayer>::dom_state_to_c(dom, &mut c);
-                c
-            }
-            fn dom_from_c(
-                c: &RsDomParams,
-                cur: &DomParams<<$h as Hooks>::DomParams>,
-            ) -> Option<DomParams<<$h as Hooks>::DomParams>> {
-                if c.pad != 0 {
-                    return None;
-                }
-                let weight = if c.weight == 0 { cur.credit.weight } else { c.weight };
-                Some(DomParams {
-                    credit: CreditDomParams { weight, cap: c.cap },
-                    policy: <$h as XenLayer>::dom_from_c(c, &cur.policy)?,
-                })
-            }
-            fn dom_from_credit_c(
-                c: &RsDomParams,
-                cur: &DomParams<<$h as Hooks>::DomParams>,
-            ) -> Option<DomParams<<$h as Hooks>::DomParams>> {
-                let mut new = *cur;
-                if c.weight != 0 {
-                    new.credit.weight = c.weight;
-                }
-                if c.cap != abi::CAP_KEEP {
-                    new.credit.cap = c.cap;
-                }
-                Some(new)
-            }
-            fn global_to_c(p: &GlobalParams<<$h as Hooks>::GlobalParams>) -> RsGlobalParams {
-                let mut c = RsGlobalParams {
-                    tslice_ms: to_us(p.credit.tslice) / 1_000,
-                    ratelimit_us: to_us(p.credit.ratelimit),
-                    vcpu_migr_delay_us: to_us(p.credit.migration_delay),
-                    ..RsGlobalParams::default()
-                };
-                <$h as XenLayer>::global_to_c(&p.policy, &mut c);
-                c
-            }
-            fn global_from_c(c: &RsGlobalParams) -> Option<GlobalParams<<$h as Hooks>::GlobalParams>> {
-                Some(GlobalParams {
-                    credit: credit_globals_from_c(c),
-                    policy: <$h as XenLayer>::global_from_c(c)?,
-                })
-            }
-            fn global_from_credit_c(
-                c: &RsGlobalParams,
-                cur: &GlobalParams<<$h as Hooks>::GlobalParams>,
-            ) -> Option<GlobalParams<<$h as Hooks>::GlobalParams>> {
-                Some(GlobalParams {
-                    credit: credit_globals_from_c(c),
-                    policy: cur.policy,
-                })
-            }
-            fn new_domain(
-                domid: u16,
-                cur: &DomParams<<$h as Hooks>::DomParams>,
-            ) -> Option<DomParams<<$h as Hooks>::DomParams>> {
-                let policy = <$h as XenLayer>::new_domain(domid)?;
-                Some(DomParams { policy, ..*cur })
-            }
+/// Every credit layer is a [`XenPolicy`]: credit's fields, then the layer's.
+impl<H: XenLayer> XenPolicy for H {
+    fn dom_to_c(p: &DomParams<<H as Hooks>::DomParams>, dom: &DomData<'_, H>) -> RsDomParams {
+        let mut c = RsDomParams {
+            weight: p.credit.weight,
+            cap: p.credit.cap,
+            ..RsDomParams::default()
+        };
+        <H as XenLayer>::dom_to_c(&p.policy, &mut c);
+        <H as XenLayer>::dom_state_to_c(dom, &mut c);
+        c
+    }
+    fn dom_from_c(
+        c: &RsDomParams,
+        cur: &DomParams<<H as Hooks>::DomParams>,
+    ) -> Option<DomParams<<H as Hooks>::DomParams>> {
+        if c.pad != 0 {
+            return None;
         }
-    )*};
+        let weight = if c.weight == 0 {
+            cur.credit.weight
+        } else {
+            c.weight
+        };
+        Some(DomParams {
+            credit: CreditDomParams { weight, cap: c.cap },
+            policy: <H as XenLayer>::dom_from_c(c, &cur.policy)?,
+        })
+    }
+    fn dom_from_credit_c(
+        c: &RsDomParams,
+        cur: &DomParams<<H as Hooks>::DomParams>,
+    ) -> Option<DomParams<<H as Hooks>::DomParams>> {
+        let mut new = *cur;
+        if c.weight != 0 {
+            new.credit.weight = c.weight;
+        }
+        if c.cap != abi::CAP_KEEP {
+            new.credit.cap = c.cap;
+        }
+        Some(new)
+    }
+    fn global_to_c(p: &GlobalParams<<H as Hooks>::GlobalParams>) -> RsGlobalParams {
+        let mut c = RsGlobalParams {
+            tslice_ms: to_us(p.credit.tslice) / 1_000,
+            ratelimit_us: to_us(p.credit.ratelimit),
+            vcpu_migr_delay_us: to_us(p.credit.migration_delay),
+            ..RsGlobalParams::default()
+        };
+        <H as XenLayer>::global_to_c(&p.policy, &mut c);
+        c
+    }
+    fn global_from_c(c: &RsGlobalParams) -> Option<GlobalParams<<H as Hooks>::GlobalParams>> {
+        Some(GlobalParams {
+            credit: credit_globals_from_c(c),
+            policy: <H as XenLayer>::global_from_c(c)?,
+        })
+    }
+    fn global_from_credit_c(
+        c: &RsGlobalParams,
+        cur: &GlobalParams<<H as Hooks>::GlobalParams>,
+    ) -> Option<GlobalParams<<H as Hooks>::GlobalParams>> {
+        Some(GlobalParams {
+            credit: credit_globals_from_c(c),
+            policy: cur.policy,
+        })
+    }
+    fn new_domain(
+        domid: u16,
+        cur: &DomParams<<H as Hooks>::DomParams>,
+    ) -> Option<DomParams<<H as Hooks>::DomParams>> {
+        let policy = <H as XenLayer>::new_domain(domid)?;
+        Some(DomParams { policy, ..*cur })
+    }
 }
-credit_layers!(Credit1, VSlicer, EdfCredit);
 
 fn us(v: u32) -> Span {
     Span::us(i64::from(v))

@@ -34,7 +34,6 @@ use core::sync::atomic::{
 };
 
 use crate::cpumask::{AtomicCpuMask, CpuId};
-use crate::edf::EdfCredit;
 use crate::hooks::{Credit1, Hooks, PoolInfo};
 use crate::links::active::ActiveDoms;
 use crate::ops::{Decision, NewVcpu, PolicyKind, SchedOps};
@@ -45,7 +44,6 @@ use crate::records::{
 };
 use crate::registry::PolicyInfo;
 use crate::time::{Span, Time};
-use crate::vslicer::VSlicer;
 
 /// A vCPU's processor, its record and its runqueue, locked (`lock_vcpu`).
 pub(crate) type LockedVcpu<'a, H> = (
@@ -316,41 +314,36 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     }
 }
 
-/// Makes each credit layer a [`PolicyKind`]: its records are the engine's,
+/// Every credit layer is a [`PolicyKind`]: its records are the engine's,
 /// its parameters the engine's credit part beside the layer's own.
-macro_rules! credit_kind {
-    ($($h:ty),*) => {$(
-        impl PolicyKind for $h {
-            type Vcpu<'a> = VcpuData<'a, $h>;
-            type Dom<'a> = DomData<'a, $h>;
-            type Pcpu<'a> = PcpuData<'a, $h>;
-            type DomParams = DomParams<<$h as Hooks>::DomParams>;
-            type GlobalParams = GlobalParams<<$h as Hooks>::GlobalParams>;
-            type Engine<'a, P: Platform + 'a> = CreditEngine<'a, P, $h>;
+impl<H: Hooks> PolicyKind for H {
+    type Vcpu<'a> = VcpuData<'a, H>;
+    type Dom<'a> = DomData<'a, H>;
+    type Pcpu<'a> = PcpuData<'a, H>;
+    type DomParams = DomParams<<H as Hooks>::DomParams>;
+    type GlobalParams = GlobalParams<<H as Hooks>::GlobalParams>;
+    type Engine<'a, P: Platform + 'a> = CreditEngine<'a, P, H>;
 
-            fn new_pcpu<'a>() -> PcpuData<'a, $h> {
-                PcpuData::new()
-            }
-            fn new_dom<'a>(id: DomId) -> DomData<'a, $h> {
-                DomData::new(id)
-            }
-            fn new_vcpu<'a>(v: NewVcpu, dom: &'a DomData<'a, $h>) -> VcpuData<'a, $h> {
-                let r = VcpuData::new(v.token, dom, v.vcpu_id, v.hard);
-                match v.cpu {
-                    Some(c) => r.placed_on(c),
-                    None => r,
-                }
-            }
-            fn engine<'a, P: Platform + 'a>(
-                platform: P,
-                pcpus: &'a [PcpuData<'a, $h>],
-            ) -> CreditEngine<'a, P, $h> {
-                CreditEngine::new(platform, pcpus)
-            }
+    fn new_pcpu<'a>() -> PcpuData<'a, H> {
+        PcpuData::new()
+    }
+    fn new_dom<'a>(id: DomId) -> DomData<'a, H> {
+        DomData::new(id)
+    }
+    fn new_vcpu<'a>(v: NewVcpu, dom: &'a DomData<'a, H>) -> VcpuData<'a, H> {
+        let r = VcpuData::new(v.token, dom, v.vcpu_id, v.hard);
+        match v.cpu {
+            Some(c) => r.placed_on(c),
+            None => r,
         }
-    )*};
+    }
+    fn engine<'a, P: Platform + 'a>(
+        platform: P,
+        pcpus: &'a [PcpuData<'a, H>],
+    ) -> CreditEngine<'a, P, H> {
+        CreditEngine::new(platform, pcpus)
+    }
 }
-credit_kind!(Credit1, VSlicer, EdfCredit);
 
 impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     type Vcpu = VcpuData<'a, H>;
