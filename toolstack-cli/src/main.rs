@@ -5,6 +5,9 @@
 //! `sched-edf` that change a simulated host file (`host.rs`), and `sweep`. Exit codes are the contract of
 //! `DESIGN.md`: 0 ok, 2 bad input (exactly one line on stderr naming the file,
 //! line and field; nothing on stdout), 1 internal error.
+//!
+//! `unsafe` is denied except in `xen.rs`, which makes Xen's hypercalls.
+#![deny(unsafe_code)]
 
 mod cpupool;
 mod docs;
@@ -23,6 +26,7 @@ mod sweep_format;
 mod sweep_merge;
 mod sweep_shard;
 mod table;
+#[allow(unsafe_code)]
 mod xen;
 mod xenstore;
 
