@@ -140,6 +140,12 @@ pub trait SchedOps<'a> {
     fn waiting(&self) -> Option<u32> {
         None
     }
+    /// How many wait on `cpu`'s own runqueue, if the policy has per-pCPU
+    /// runqueues (`remove_pcpu` requires it empty).
+    fn waiting_on(&self, cpu: CpuId) -> Option<u32> {
+        let _ = cpu;
+        None
+    }
 
     /// Writes the scheduler's settings (`dump_settings`).
     fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result;

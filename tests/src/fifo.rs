@@ -290,3 +290,16 @@ impl<const TICKLE: bool> SimPolicy for Fifo<TICKLE> {
         false
     }
 }
+
+/// The op-sequence harness drives it too: no parameters to make from bytes.
+impl<const TICKLE: bool> crate::opseq::OpPolicy for Fifo<TICKLE> {
+    fn created(_: [u8; 2]) {}
+    fn with_weight_cap(_: &(), _: u8, _: u8) {}
+    fn global_params(_: [u8; 5]) {}
+    fn migration_delay(_: &()) -> i64 {
+        0
+    }
+    fn role_of(_: &()) -> crate::opseq::Role {
+        crate::opseq::Role::Plain
+    }
+}

@@ -27,16 +27,12 @@ mod policy;
 use std::cell::OnceCell;
 use std::fmt;
 
-use sched_core::{
-    Affinity, CpuId, CpuMask, CreditDomParams, CreditEngine, DomData, DomId, DomParams,
-    GlobalParams, PcpuData, SchedOps, Time, TimerKind, VcpuData, VcpuToken,
-};
+use sched_core::{Affinity, CpuId, CpuMask, DomId, NewVcpu, SchedOps, Time, TimerKind, VcpuToken};
 
 pub use ops::Op;
 use ops::{advance_ns, Bytes};
 use platform::{Due, Plat, Request};
-use policy::{credit_dom_params, credit_global_params};
-pub use policy::{OpPolicy, Role};
+pub use policy::{OpLayer, OpPolicy, Role};
 
 /// pCPUs of the machine, at most.
 pub const MAX_PCPUS: usize = 8;
@@ -163,16 +159,19 @@ pub fn run_with<H: OpPolicy>(data: &[u8], tolerate: Tolerate) -> Result<Stats, F
     let npc = 1 + usize::from(head) % MAX_PCPUS;
     let lazy_save = head & 0x80 != 0;
     let plat = Plat::default();
-    let pcpus: Vec<PcpuData<'_, H>> = (0..npc).map(|_| PcpuData::new()).collect();
-    let drec: Vec<OnceCell<DomData<'_, H>>> = (0..DOM_RECORDS).map(|_| OnceCell::new()).collect();
-    let vrec: Vec<OnceCell<VcpuData<'_, H>>> = (0..DOM_RECORDS * MAX_VCPUS)
-        .map(|_| OnceCell::new())
-        .collect();
-    let mut host = Host {
-        eng: CreditEngine::new(&plat, &pcpus),
+    // Records in an arena, never dropped one by one (`PolicyKind`'s
+    // contract); a domain's and a vCPU's are made when the host creates them.
+    let arena = bumpalo::Bump::new();
+    let pcpus: &[H::Pcpu<'_>] = arena.alloc_slice_fill_with(npc, |_| H::new_pcpu());
+    let drec: &[OnceCell<H::Dom<'_>>] =
+        arena.alloc_slice_fill_with(DOM_RECORDS, |_| OnceCell::new());
+    let vrec: &[OnceCell<H::Vcpu<'_>>] =
+        arena.alloc_slice_fill_with(DOM_RECORDS * MAX_VCPUS, |_| OnceCell::new());
+    let mut host: Host<'_, H> = Host {
+        eng: H::engine(&plat, pcpus),
         plat: &plat,
-        drec: &drec,
-        vrec: &vrec,
+        drec,
+        vrec,
         all: CpuMask::first_n(npc),
         online: CpuMask::first_n(npc),
         running: [None; MAX_PCPUS],
@@ -259,20 +258,20 @@ struct VState {
 }
 
 /// The host's record of a created domain.
-struct DState<X> {
+struct DState<P> {
     alive: bool,
     vcpus: usize,
     /// The parameters the scheduler last accepted.
-    params: DomParams<X>,
+    params: P,
 }
 
 type R<T = ()> = Result<T, String>;
 
 struct Host<'a, H: OpPolicy> {
-    eng: CreditEngine<'a, &'a Plat, H>,
+    eng: H::Engine<'a, &'a Plat>,
     plat: &'a Plat,
-    drec: &'a [OnceCell<DomData<'a, H>>],
-    vrec: &'a [OnceCell<VcpuData<'a, H>>],
+    drec: &'a [OnceCell<H::Dom<'a>>],
+    vrec: &'a [OnceCell<H::Vcpu<'a>>],
     all: CpuMask,
     online: CpuMask,
     running: [Option<usize>; MAX_PCPUS],
@@ -313,7 +312,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         }
     }
 
-    fn rec(&self, k: usize) -> &'a VcpuData<'a, H> {
+    fn rec(&self, k: usize) -> &'a H::Vcpu<'a> {
         self.vrec[k].get().expect("an inserted vCPU has a record")
     }
 
@@ -404,20 +403,15 @@ impl<'a, H: OpPolicy> Host<'a, H> {
             }
             Op::SetDomParams { dom, params } => match self.live_dom(dom) {
                 Some(d) => {
-                    let p = DomParams {
-                        credit: credit_dom_params(params[2], params[3]),
-                        policy: H::dom_params_from([params[0], params[1]]),
-                    };
+                    let p = H::created([params[0], params[1]]);
+                    let p = H::with_weight_cap(&p, params[2], params[3]);
                     self.set_dom_params(d, p)?;
                     true
                 }
                 None => false,
             },
             Op::SetGlobalParams { params: p } => {
-                self.set_global_params(GlobalParams {
-                    credit: credit_global_params(p[0], p[1], p[2]),
-                    policy: H::global_params_from([p[3], p[4]]),
-                })?;
+                self.set_global_params(H::global_params([p[0], p[1], p[2], p[3], p[4]]))?;
                 true
             }
             Op::SetAffinity { vcpu, hard, soft } => {
@@ -446,12 +440,14 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         if live >= MAX_DOMS || i >= DOM_RECORDS {
             return Ok(false);
         }
-        let policy = H::dom_params_from([p[0], p[1]]);
-        if self.tolerate.offline_pick && H::role(&policy) == Role::Driver && self.online != self.all
+        let created = H::created([p[0], p[1]]);
+        if self.tolerate.offline_pick
+            && H::role_of(&created) == Role::Driver
+            && self.online != self.all
         {
             return Ok(false);
         }
-        let _ = self.drec[i].set(DomData::new(DomId(i as u16)));
+        let _ = self.drec[i].set(H::new_dom(DomId(i as u16)));
         let dom = &self.drec[i].get().expect("just set");
         self.eng.insert_domain(dom);
         self.d.push(DState {
@@ -462,14 +458,12 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         // The layer's role first, as Xen creates a domain with it (the
         // driver role is fixed once vCPUs exist); weight and cap after the
         // vCPUs, as the toolstack sets them (a cap is checked against them).
-        let credit = CreditDomParams::default();
-        self.set_dom_params(i, DomParams { credit, policy })?;
+        self.set_dom_params(i, created)?;
         for _ in 0..=vcpus % MAX_VCPUS as u8 {
             self.add_vcpu(i, pin)?;
         }
-        let credit = credit_dom_params(p[2], p[3]);
-        let policy = self.d[i].params.policy;
-        self.set_dom_params(i, DomParams { credit, policy })?;
+        let p = H::with_weight_cap(&self.d[i].params, p[2], p[3]);
+        self.set_dom_params(i, p)?;
         Ok(true)
     }
 
@@ -485,7 +479,13 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         }
         let k = d * MAX_VCPUS + n;
         let dom = self.drec[d].get().expect("a live domain has a record");
-        let _ = self.vrec[k].set(VcpuData::new(VcpuToken(k), dom, n as u16, hard));
+        let v = NewVcpu {
+            token: VcpuToken(k),
+            vcpu_id: n as u16,
+            hard,
+            cpu: None,
+        };
+        let _ = self.vrec[k].set(H::new_vcpu(v, dom));
         self.d[d].vcpus += 1;
         self.v[k] = Some(VState {
             sched: Sched::Idle,
@@ -499,7 +499,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
             saved_late: None,
         });
         self.eng.insert_vcpu(self.rec(k));
-        self.check_placed(k, self.rec(k).processor(), "insert_vcpu")?;
+        self.check_placed(k, self.eng.processor_of(self.rec(k)), "insert_vcpu")?;
         self.update(k);
         Ok(true)
     }
@@ -653,7 +653,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         Ok(true)
     }
 
-    fn set_dom_params(&mut self, d: usize, p: DomParams<H::DomParams>) -> R {
+    fn set_dom_params(&mut self, d: usize, p: H::DomParams) -> R {
         let dom = self.drec[d].get().expect("created");
         let before = self.eng.dom_params(dom);
         let r = self.eng.set_dom_params(dom, p);
@@ -675,12 +675,12 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         Ok(())
     }
 
-    fn set_global_params(&mut self, p: GlobalParams<H::GlobalParams>) -> R {
+    fn set_global_params(&mut self, p: H::GlobalParams) -> R {
         let before = self.eng.global_params();
         let r = self.eng.set_global_params(p);
         let after = self.eng.global_params();
         match r {
-            Ok(()) if after == p => self.migration_delay = p.credit.migration_delay.as_ns(),
+            Ok(()) if after == p => self.migration_delay = H::migration_delay(&p),
             Ok(()) => {
                 return Err(format!(
                     "set_global_params({p:?}) accepted, reads back {after:?}"
@@ -709,7 +709,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         let driver_lives = self
             .d
             .iter()
-            .any(|d| d.alive && H::role(&d.params.policy) == Role::Driver);
+            .any(|d| d.alive && H::role_of(&d.params) == Role::Driver);
         if !self.online.contains(cpu)
             || self.online.count() == 1
             || (self.tolerate.offline_pick && driver_lives)
@@ -733,7 +733,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         }
         let mut moving = Vec::new();
         for &k in &inserted {
-            if self.rec(k).processor() == cpu && self.vs(k).sched == Sched::Queued {
+            if self.eng.processor_of(self.rec(k)) == cpu && self.vs(k).sched == Sched::Queued {
                 self.vs(k).sched = Sched::Idle;
                 self.eng.sleep(self.rec(k));
                 moving.push(k);
@@ -757,7 +757,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
             moving.push(k);
         }
         self.slice[c] = None;
-        let queued = self.eng.queued(cpu);
+        let queued = self.eng.waiting_on(cpu).unwrap_or(0);
         if queued != 0 {
             return Err(format!(
                 "cpu{c} still has {queued} queued before remove_pcpu"
@@ -765,7 +765,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         }
         self.eng.remove_pcpu(cpu);
         for &k in &inserted {
-            if self.rec(k).processor() == cpu && !moving.contains(&k) {
+            if self.eng.processor_of(self.rec(k)) == cpu && !moving.contains(&k) {
                 moving.push(k);
             }
         }
@@ -867,7 +867,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
     fn flush_saves(&mut self) -> R {
         for c in 0..MAX_PCPUS {
             if let Some(k) = self.unsaved[c].take() {
-                let on = self.rec(k).processor().index();
+                let on = self.eng.processor_of(self.rec(k)).index();
                 self.vs(k).saved_late = self.decided.get(on).map(|d| d.0);
                 self.save(k)?;
             }
@@ -1026,7 +1026,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
     /// (EDF+credit: real-time domains off the pCPUs a live driver-domain
     /// vCPU is pinned to), from the roles and affinities the host set.
     fn kept_off(&self, d: usize) -> CpuMask {
-        if H::role(&self.d[d].params.policy) != Role::RealTime {
+        if H::role_of(&self.d[d].params) != Role::RealTime {
             return CpuMask::EMPTY;
         }
         self.driver_pins()
@@ -1036,7 +1036,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
     fn driver_pins(&self) -> CpuMask {
         let mut off = CpuMask::EMPTY;
         for (e, dom) in self.d.iter().enumerate() {
-            if !dom.alive || H::role(&dom.params.policy) != Role::Driver {
+            if !dom.alive || H::role_of(&dom.params) != Role::Driver {
                 continue;
             }
             for k in e * MAX_VCPUS..e * MAX_VCPUS + dom.vcpus {
@@ -1061,7 +1061,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
     /// last one.
     fn cannot_be_stolen(&self, k: usize) -> bool {
         let v = self.v[k].expect("queued");
-        let on = self.rec(k).processor().index() % MAX_PCPUS;
+        let on = self.eng.processor_of(self.rec(k)).index() % MAX_PCPUS;
         let (n, _) = self.decided[on];
         let (last, delay) = self.scanned.max(self.offered[on]);
         let hot_then = last - v.desched_at < delay;
@@ -1079,12 +1079,12 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         );
         for (k, v) in self.v.iter().enumerate() {
             if let Some(v) = v.filter(|v| v.sched != Sched::Removed) {
-                let a = self.rec(k).affinity();
+                let a = self.eng.affinity_of(self.rec(k));
                 out.push_str(&format!(
                     "  {} {:?} on cpu{} hard {:?} soft {:?} desched_at {}{}{}{}{}\n",
                     self.name(k),
                     v.sched,
-                    self.rec(k).processor().0,
+                    self.eng.processor_of(self.rec(k)).0,
                     ids(&v.hard),
                     a.soft.as_ref().map(ids),
                     v.desched_at,
@@ -1102,17 +1102,15 @@ impl<'a, H: OpPolicy> Host<'a, H> {
     fn check(&self) -> R {
         let now = self.now();
         let mut idle = CpuMask::EMPTY;
-        let mut queued_core = 0u64;
         for c in 0..self.all.count() as usize {
             let cpu = CpuId(c as u16);
-            let cur = self.eng.current(cpu).map(|r| r.token().0);
+            let cur = self.eng.running_on(cpu).map(|t| t.0);
             if cur != self.running[c] {
                 return Err(format!(
                     "cpu{c}: scheduler runs {cur:?}, host runs {:?}",
                     self.running[c]
                 ));
             }
-            queued_core += u64::from(self.eng.queued(cpu));
             match self.running[c] {
                 None if self.online.contains(cpu) => idle.set(cpu),
                 None => {}
@@ -1136,7 +1134,8 @@ impl<'a, H: OpPolicy> Host<'a, H> {
         let queued: Vec<usize> = (0..self.v.len())
             .filter(|&k| self.v[k].is_some_and(|v| v.sched == Sched::Queued))
             .collect();
-        if queued_core != queued.len() as u64 {
+        let waiting = self.eng.waiting().map(u64::from);
+        if let Some(queued_core) = waiting.filter(|&w| w != queued.len() as u64) {
             return Err(format!(
                 "{queued_core} vCPUs on runqueues, host counts {} queued",
                 queued.len()
@@ -1153,9 +1152,9 @@ impl<'a, H: OpPolicy> Host<'a, H> {
                 m => m,
             };
             let mut idle = idle;
-            let rt = H::role(&self.d[k / MAX_VCPUS].params.policy) == Role::RealTime;
+            let rt = H::role_of(&self.d[k / MAX_VCPUS].params) == Role::RealTime;
             if self.tolerate.driver_unpin && rt {
-                let since = self.decided[self.rec(k).processor().index() % MAX_PCPUS].1;
+                let since = self.decided[self.eng.processor_of(self.rec(k)).index() % MAX_PCPUS].1;
                 for c in 0..MAX_PCPUS {
                     if self.unpinned_at[c] >= since {
                         idle.clear(CpuId(c as u16));
@@ -1167,7 +1166,7 @@ impl<'a, H: OpPolicy> Host<'a, H> {
                     "t={now}ns: cpu{} idles while {} waits on cpu{} (work conservation)",
                     c.0,
                     self.name(k),
-                    self.rec(k).processor().0
+                    self.eng.processor_of(self.rec(k)).0
                 ));
             }
         }

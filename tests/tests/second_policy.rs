@@ -61,3 +61,28 @@ fn the_checker_catches_a_fifo_that_forgets_idle_pcpus() {
         st.violations
     );
 }
+
+/// Input `i`: 16..2048 pseudo-random bytes (as `tests/tests/opseq.rs`).
+fn input(i: u64) -> Vec<u8> {
+    let mut r = sched_sim::SplitMix64::new(21 ^ i.wrapping_mul(0xa076_1d64_78bd_642f), &[]);
+    let len = 16 + (r.next_u64() % 2032) as usize;
+    (0..len).map(|_| r.next_u64() as u8).collect()
+}
+
+#[test]
+fn the_op_sequence_fuzzer_drives_it_with_its_checks() {
+    let mut ops = 0;
+    for i in 0..500 {
+        match tests::opseq::run::<Fifo>(&input(i)) {
+            Ok(s) => ops += s.ops,
+            Err(f) => panic!("input {i}: {f}"),
+        }
+    }
+    assert!(ops > 10_000, "{ops} operations");
+}
+
+#[test]
+fn the_op_sequence_fuzzer_catches_a_fifo_that_forgets_idle_pcpus() {
+    let failed = (0..500).any(|i| tests::opseq::run::<Fifo<false>>(&input(i)).is_err());
+    assert!(failed, "no input showed the missing tickle");
+}

@@ -734,4 +734,8 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 .sum(),
         )
     }
+
+    fn waiting_on(&self, cpu: CpuId) -> Option<u32> {
+        Some(self.queued(cpu))
+    }
 }

@@ -3,8 +3,9 @@
 //! policy declares that the checker must know about.
 
 use sched_core::{
-    Credit1, CreditDomParams, CreditGlobalParams, EdfCredit, EdfDomParams, EdfGlobalParams, Hooks,
-    RtMode, Span, VSlicer, VSlicerDomParams, VSlicerGlobalParams,
+    Credit1, CreditDomParams, CreditGlobalParams, DomParams, EdfCredit, EdfDomParams,
+    EdfGlobalParams, GlobalParams, Hooks, PolicyKind, RtMode, Span, VSlicer, VSlicerDomParams,
+    VSlicerGlobalParams,
 };
 
 /// What a domain is to the placement rules, as the host set it.
@@ -18,8 +19,55 @@ pub enum Role {
     RealTime,
 }
 
-/// A policy the harness drives: its layer's parameters from bytes.
-pub trait OpPolicy: Hooks {
+/// A policy the harness drives: its parameters from bytes, and what the
+/// harness must know of them. The harness is generic over this and names
+/// neither the policy's records nor its parameters' fields.
+pub trait OpPolicy: PolicyKind {
+    /// What a domain is created with (its role; weight and cap at their
+    /// defaults: the toolstack sets them once the vCPUs exist), from the
+    /// layer's two bytes.
+    fn created(b: [u8; 2]) -> Self::DomParams;
+    /// `p` with weight and cap from two bytes (possibly out of bounds).
+    fn with_weight_cap(p: &Self::DomParams, w: u8, c: u8) -> Self::DomParams;
+    /// Pool parameters from five bytes (possibly out of bounds).
+    fn global_params(b: [u8; 5]) -> Self::GlobalParams;
+    /// The migration delay in force under `p`, ns (the checker excuses a
+    /// cache-hot vCPU for that long).
+    fn migration_delay(p: &Self::GlobalParams) -> i64;
+    /// The domain's role under the policy's declared placement rules.
+    fn role_of(p: &Self::DomParams) -> Role;
+}
+
+impl<H: OpLayer> OpPolicy for H {
+    fn created(b: [u8; 2]) -> DomParams<H::DomParams> {
+        DomParams {
+            credit: CreditDomParams::default(),
+            policy: H::dom_params_from(b),
+        }
+    }
+    fn with_weight_cap(p: &DomParams<H::DomParams>, w: u8, c: u8) -> DomParams<H::DomParams> {
+        DomParams {
+            credit: credit_dom_params(w, c),
+            policy: p.policy,
+        }
+    }
+    fn global_params(b: [u8; 5]) -> GlobalParams<H::GlobalParams> {
+        GlobalParams {
+            credit: credit_global_params(b[0], b[1], b[2]),
+            policy: H::global_params_from([b[3], b[4]]),
+        }
+    }
+    fn migration_delay(p: &GlobalParams<H::GlobalParams>) -> i64 {
+        p.credit.migration_delay.as_ns()
+    }
+    fn role_of(p: &DomParams<H::DomParams>) -> Role {
+        H::role(&p.policy)
+    }
+}
+
+/// A credit layer the harness drives: its own parameters from bytes
+/// (credit's weight, cap and timeslices are added by [`OpPolicy`]'s impl).
+pub trait OpLayer: Hooks {
     /// The layer's domain parameters (possibly out of bounds).
     fn dom_params_from(b: [u8; 2]) -> Self::DomParams;
     /// The layer's pool parameters (possibly out of bounds).
@@ -32,12 +80,12 @@ pub trait OpPolicy: Hooks {
     }
 }
 
-impl OpPolicy for Credit1 {
+impl OpLayer for Credit1 {
     fn dom_params_from(_: [u8; 2]) {}
     fn global_params_from(_: [u8; 2]) {}
 }
 
-impl OpPolicy for VSlicer {
+impl OpLayer for VSlicer {
     fn dom_params_from(b: [u8; 2]) -> VSlicerDomParams {
         let microslice = match b[0] % 6 {
             0..=2 => Span::ZERO,
@@ -55,7 +103,7 @@ impl OpPolicy for VSlicer {
     }
 }
 
-impl OpPolicy for EdfCredit {
+impl OpLayer for EdfCredit {
     fn dom_params_from(b: [u8; 2]) -> EdfDomParams {
         let mode = [RtMode::None, RtMode::Periodic, RtMode::Aperiodic][usize::from(b[0] % 3)];
         let deadline = match (b[0] >> 2) % 8 {
@@ -103,7 +151,7 @@ impl OpPolicy for EdfCredit {
 
 /// Weight and cap from two bytes: a zero weight or a cap above 100 per
 /// vCPU now and then.
-pub(crate) fn credit_dom_params(w: u8, c: u8) -> CreditDomParams {
+fn credit_dom_params(w: u8, c: u8) -> CreditDomParams {
     let weight = match w % 8 {
         0 => 0,
         1 => u16::MAX,
@@ -119,7 +167,7 @@ pub(crate) fn credit_dom_params(w: u8, c: u8) -> CreditDomParams {
 
 /// Timeslice, ratelimit and migration delay from three bytes, in and out
 /// of Xen's bounds.
-pub(crate) fn credit_global_params(t: u8, r: u8, m: u8) -> CreditGlobalParams {
+fn credit_global_params(t: u8, r: u8, m: u8) -> CreditGlobalParams {
     let tslice = match t % 8 {
         0 => Span::ZERO,
         1 => Span::ms(1001),
