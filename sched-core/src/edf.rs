@@ -399,6 +399,7 @@ impl Hooks for EdfCredit {
     type DomParams = EdfDomParams;
     type GlobalParams = EdfGlobalParams;
     const USES_TIMER: bool = true;
+    const USES_EVENTS: bool = true;
 
     /// A vCPU in this pCPU's deadline tree keeps its deadline only here.
     fn balanceable(v: &V<'_>) -> bool {

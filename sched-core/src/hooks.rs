@@ -63,6 +63,11 @@ pub trait Hooks: Policy + Sized + Sync + Send + 'static {
     /// Whether the layer uses its timer ([`Self::next_timer`]); when not,
     /// the engine skips the bookkeeping on its hot paths.
     const USES_TIMER: bool = false;
+    /// Whether the layer looks at events ([`Self::event`], and the `event`
+    /// flag [`Self::waking`] gets); when not, `SchedOps::event` returns at
+    /// once instead of taking the vCPU's runqueue lock (Xen's glue calls it
+    /// on every event-channel notification).
+    const USES_EVENTS: bool = false;
 
     /// `v` joins (`up`) or leaves the runnable vCPUs of `pc` (queued or
     /// running there); `pc.nr_runnable()` already counts the change.

@@ -273,6 +273,7 @@ impl Hooks for VSlicer {
     type GlobalExt = VsGlobal;
     type DomParams = VSlicerDomParams;
     type GlobalParams = VSlicerGlobalParams;
+    const USES_EVENTS: bool = true;
 
     fn runnable_changed<'a>(
         _: &PcpuData<'a, Self>,

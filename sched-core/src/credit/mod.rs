@@ -504,6 +504,9 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     }
 
     fn event(&self, v: &'a VcpuData<'a, H>) {
+        if !H::USES_EVENTS {
+            return;
+        }
         let Some((cpu, _, mut q)) = self.lock_vcpu(v) else {
             return;
         };
