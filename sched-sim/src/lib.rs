@@ -235,11 +235,9 @@ pub enum SimError {
 impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SimError::UnknownPolicy { name } => write!(
-                f,
-                "unknown policy {name:?}; known: {}",
-                policies().join(", ")
-            ),
+            SimError::UnknownPolicy { name } => {
+                write!(f, "unknown policy {name:?}; known: {}", known_policies())
+            }
             SimError::BadInput { field, message } => write!(f, "{field}: {message}"),
             SimError::Output { path, message } => write!(f, "{}: {message}", path.display()),
             SimError::Internal(m) => write!(f, "internal error: {m}"),
@@ -249,9 +247,29 @@ impl fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
-/// The names of the policies the simulator can run.
+/// The names of this project's policies (what `all` means).
 pub fn policies() -> &'static [&'static str] {
     policy::POLICIES
+}
+
+/// The names of Xen 4.17's own schedulers the simulator runs from Xen's
+/// source (`xen-oracle`), beside ours when asked for by name.
+pub fn xen_policies() -> &'static [&'static str] {
+    policy::XEN_POLICIES
+}
+
+/// Whether `name` is a policy the simulator can run (ours or Xen's).
+pub fn is_policy(name: &str) -> bool {
+    policies().contains(&name) || xen_policies().contains(&name)
+}
+
+/// "credit, vslicer, edf-credit; Xen's own: xen-credit": for errors.
+pub fn known_policies() -> String {
+    format!(
+        "{}; Xen's own: {}",
+        policies().join(", "),
+        xen_policies().join(", ")
+    )
 }
 
 /// Runs `scenario` under `policy` and reports.
@@ -268,6 +286,12 @@ pub fn simulate_with_stats(
     let run = policy::runner(policy).ok_or_else(|| SimError::UnknownPolicy {
         name: policy.to_string(),
     })?;
+    if xen_policies().contains(&policy) && !xen_oracle::AVAILABLE {
+        return Err(SimError::BadInput {
+            field: "policy".into(),
+            message: format!("{policy}: {}", xen_oracle::missing()),
+        });
+    }
     scenario.validate().map_err(|e| SimError::BadInput {
         field: e.field,
         message: e.message,

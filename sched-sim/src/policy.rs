@@ -180,23 +180,68 @@ impl SimLayer for EdfCredit {
     }
 }
 
+/// Xen 4.17's own credit1 (`xen-oracle`): weight and cap, and the pool's
+/// timeslice, ratelimit and migration delay, as `credit` reads them.
+impl SimPolicy for xen_oracle::XenCredit {
+    fn dom_params(d: &Domain, full: bool) -> CreditDomParams {
+        if full {
+            CreditDomParams {
+                weight: d.weight,
+                cap: d.cap,
+            }
+        } else {
+            CreditDomParams::default()
+        }
+    }
+    fn change(p: &mut CreditDomParams, c: &DomainChange) {
+        if let Some(w) = c.weight {
+            p.weight = w;
+        }
+        if let Some(cap) = c.cap {
+            p.cap = cap;
+        }
+    }
+    fn weight(p: &CreditDomParams) -> Option<u16> {
+        Some(p.weight)
+    }
+    fn global(pool: &Pool) -> sched_core::CreditGlobalParams {
+        pool.credit_params()
+    }
+    fn kept_off(_: &Scenario, _: usize, _: &dyn Fn(usize) -> bool) -> CpuMask {
+        CpuMask::EMPTY
+    }
+    fn auto_lsvm(_: &Scenario, _: &xen_oracle::Dom) -> Option<AutoLsvmReport> {
+        None
+    }
+    fn runs_unbounded(_: &Scenario, _: usize) -> bool {
+        false
+    }
+}
+
 pub(crate) type Runner = fn(&Scenario, &SimOptions) -> Result<(Report, SimStats), SimError>;
 
 /// The policy table, derived from `sched_core`'s registry: every policy
 /// runs here once it implements [`SimPolicy`].
 macro_rules! table {
-    ([$($t:ty),*]) => {
+    ([$($t:ty),*] [$($x:ty),*]) => {
         /// The canonical names, in registry order.
         pub(crate) const POLICIES: &[&str] = &[$(<$t as Policy>::INFO.name),*];
+
+        /// Xen's own schedulers, compiled from its source (`xen-oracle`):
+        /// run by name, not by `all`.
+        pub(crate) const XEN_POLICIES: &[&str] = &[$(<$x as Policy>::INFO.name),*];
 
         /// The run function of the policy called `name`.
         pub(crate) fn runner(name: &str) -> Option<Runner> {
             $(if name == <$t as Policy>::INFO.name {
                 return Some(sim::run::<$t>);
             })*
+            $(if name == <$x as Policy>::INFO.name {
+                return Some(sim::run::<$x>);
+            })*
             None
         }
     };
 }
 
-sched_core::with_policies!(table);
+sched_core::with_policies!(table, [xen_oracle::XenCredit]);

@@ -46,3 +46,20 @@ pub fn run_checked(sc: &Scenario, policy: &str, opts: &SimOptions) -> (Report, S
     );
     (r, stats)
 }
+
+/// Whether Xen's own schedulers are in this build (`xen-oracle` found
+/// Debian's Xen source, fetched by `cargo xtask xen-source`). Without them a
+/// test that needs them says so and passes, unless `XEN_ORACLE_REQUIRED`
+/// is set (CI sets it, after fetching the source): then it fails.
+pub fn xen_oracle_or_skip() -> bool {
+    if xen_oracle::AVAILABLE {
+        return true;
+    }
+    assert!(
+        std::env::var_os("XEN_ORACLE_REQUIRED").is_none(),
+        "XEN_ORACLE_REQUIRED is set: {}",
+        xen_oracle::missing()
+    );
+    eprintln!("skipped: {}", xen_oracle::missing());
+    false
+}

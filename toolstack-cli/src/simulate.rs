@@ -116,8 +116,11 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Failure> {
         args.policy.iter().map(|p| p.trim().to_string()).collect()
     };
     for n in &names {
-        if !policies().contains(&n.as_str()) {
-            let what = format!("unknown policy {n:?}; known: {}", policies().join(", "));
+        if !sched_sim::is_policy(n) {
+            let what = format!(
+                "unknown policy {n:?}; known: {}",
+                sched_sim::known_policies()
+            );
             return Err(if args.policy.is_empty() {
                 located("policy", what)
             } else {

@@ -347,10 +347,10 @@ pub(crate) fn run(a: &SweepArgs) -> Result<(), Failure> {
         [p] if p.trim() == "all" => policies().iter().map(|p| p.to_string()).collect(),
         ps => ps.iter().map(|p| p.trim().to_string()).collect(),
     };
-    if let Some(n) = names.iter().find(|n| !policies().contains(&n.as_str())) {
+    if let Some(n) = names.iter().find(|n| !sched_sim::is_policy(n)) {
         return Err(bad(format!(
             "--policy: unknown policy {n:?}; known: {}",
-            policies().join(", ")
+            sched_sim::known_policies()
         )));
     }
     let opts = SimOptions {

@@ -54,6 +54,14 @@ const COMMANDS: &[Cmd] = &[
         run: scale::bench_scale,
     },
     Cmd {
+        name: "xen-source",
+        usage: "xen-source",
+        about: "fetch Debian's Xen 4.17 source (the pinned version, else a 4.17.x fallback) into \
+                target/xen/src, as xen-build does: what xen-oracle compiles Xen's own schedulers \
+                from (run it before the tests on a fresh machine)",
+        run: xen::xen_source,
+    },
+    Cmd {
         name: "xen-build",
         usage: "xen-build [--debug] [--jobs N] [--rust-obj A] [--allow-audit-failure]",
         about: "Xen 4.17 (Debian's source) with the Rust schedulers linked in, into target/xen/out/xen; \

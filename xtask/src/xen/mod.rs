@@ -46,6 +46,7 @@ use build::*;
 pub use guests::xen_guests;
 use rust_obj::*;
 pub use smoke::xen_smoke;
+pub use source::xen_source;
 use source::*;
 
 const HEADER: &str = "xen-glue/c/rs_sched.h";

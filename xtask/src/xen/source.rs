@@ -10,7 +10,10 @@ use super::*;
 /// patch was made for and the smoke test passed with. apt's own choice
 /// (`apt-get source xen`) follows whichever suites the machine lists (with
 /// bookworm-security, 4.17.7+13), so it is asked for this one by name.
-pub(super) const XEN_PINNED: &str = "4.17.5+72-g01140da4e8-1";
+/// Written once, in `xen-glue/xen/pinned-version`, which `xen-oracle`'s
+/// build script reads too.
+pub(super) const XEN_PINNED: &str =
+    include_str!("../../../xen-glue/xen/pinned-version").trim_ascii();
 
 /// The source a build uses: where, which version, and why that one.
 pub(super) struct XenSource {
@@ -360,6 +363,18 @@ pub(super) fn fetch_source(log: &Path) -> Result<XenSource> {
         tried.join("; "),
         log.display()
     ))
+}
+
+/// `cargo xtask xen-source`: the tree xen-build would use, fetched if
+/// need be; xen-oracle's build script finds it there.
+pub fn xen_source(args: &[String]) -> Result {
+    if let Some(a) = args.first() {
+        return Err(format!("unexpected argument `{a}` (usage: xen-source)"));
+    }
+    let log = xen_dir().join("logs").join("xen-source.log");
+    let src = fetch_source(&log)?;
+    println!("Xen source: {} in {}", src.describe(), src.dir.display());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,2 @@
+/* Forwards to the oracle stub: see oracle.h. */
+#include "oracle.h"
