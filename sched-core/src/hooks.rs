@@ -68,6 +68,9 @@ pub trait Hooks: Policy + Sized + Sync + Send + 'static {
     /// once instead of taking the vCPU's runqueue lock (Xen's glue calls it
     /// on every event-channel notification).
     const USES_EVENTS: bool = false;
+    /// Whether the pool's `exact` (Xen 4.17's credit1 without departures)
+    /// may be set: credit only, as a layer's own decisions depart by nature.
+    const ALLOWS_EXACT: bool = false;
 
     /// `v` joins (`up`) or leaves the runnable vCPUs of `pc` (queued or
     /// running there); `pc.nr_runnable()` already counts the change.
@@ -313,6 +316,7 @@ impl Hooks for Credit1 {
     type GlobalExt = ();
     type DomParams = ();
     type GlobalParams = ();
+    const ALLOWS_EXACT: bool = true;
 }
 
 impl Policy for Credit1 {

@@ -80,6 +80,8 @@ pub enum ParamError {
         /// pCPUs real-time domains may use.
         capacity: u32,
     },
+    /// `exact` asked of a policy other than credit.
+    ExactCreditOnly,
     /// The domain or vCPU is not known to this scheduler.
     Unknown,
 }
@@ -127,6 +129,10 @@ impl fmt::Display for ParamError {
                 "infeasible: real-time vCPUs would need {}.{:03} pCPUs (EDF slice / deadline each), only {capacity} available to them",
                 demand_per_mille / 1000,
                 demand_per_mille % 1000
+            ),
+            ParamError::ExactCreditOnly => write!(
+                f,
+                "exact (Xen's credit1 without departures) applies to credit only"
             ),
             ParamError::Unknown => write!(f, "no such domain or vCPU"),
         }
@@ -212,6 +218,12 @@ pub struct CreditGlobalParams {
     pub ratelimit: Span,
     /// A vCPU descheduled less than this ago is cache-hot and not stolen.
     pub migration_delay: Span,
+    /// Behave exactly as Xen 4.17's credit1: every declared departure off
+    /// (README, "Departures") and one runqueue list in Xen's order instead
+    /// of per-priority bands. For comparing with Xen's own `credit.c`
+    /// (`xen-credit`); credit only (a layer's own decisions are departures
+    /// by nature).
+    pub exact: bool,
 }
 
 impl Default for CreditGlobalParams {
@@ -220,6 +232,7 @@ impl Default for CreditGlobalParams {
             tslice: DEFAULT_TSLICE,
             ratelimit: DEFAULT_RATELIMIT,
             migration_delay: Span::ZERO,
+            exact: false,
         }
     }
 }

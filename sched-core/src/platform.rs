@@ -74,6 +74,16 @@ pub trait Platform {
     /// that the scheduler knows the unpark's wake (which must not boost) is over.
     fn unpause_vcpu(&self, vcpu: VcpuToken);
 
+    /// Whether the host would run `vcpu` but for a pause: it has work (Xen:
+    /// `VPF_blocked` is clear). Only Xen-exact parking asks, when it
+    /// unparks a vCPU: Xen's `vcpu_unpause` wakes it there and then if so
+    /// (without a boost), and a wake that comes later boosts as any wake
+    /// does. A host that cannot tell says no.
+    fn has_work(&self, vcpu: VcpuToken) -> bool {
+        let _ = vcpu;
+        false
+    }
+
     /// Asks the host to move a running vCPU elsewhere (Xen: `_VPF_migrating`):
     /// at its next deschedule the host calls `pick_cpu`, `migrate` and `wake`.
     fn migrate_vcpu(&self, vcpu: VcpuToken);
@@ -122,6 +132,9 @@ impl<T: Platform + ?Sized> Platform for &T {
     }
     fn migrate_vcpu(&self, vcpu: VcpuToken) {
         (**self).migrate_vcpu(vcpu)
+    }
+    fn has_work(&self, vcpu: VcpuToken) -> bool {
+        (**self).has_work(vcpu)
     }
     fn try_lock_peer(&self, peer: CpuId) -> bool {
         (**self).try_lock_peer(peer)

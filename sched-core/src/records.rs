@@ -22,6 +22,7 @@ use intrusive_collections::intrusive_adapter;
 use intrusive_collections::linked_list::Link;
 use intrusive_collections::RBTreeLink;
 
+use crate::cpumask::AtomicOptCpu;
 use crate::cpumask::{CpuId, CpuMask};
 use crate::hooks::Hooks;
 use crate::links::active::ActiveVcpus;
@@ -117,6 +118,10 @@ pub struct VcpuData<'a, H: Hooks> {
     /// a vCPU requeued by `do_schedule` is still on its pCPU until the host's
     /// `context_saved`, and must not be stolen before then.
     pub(crate) is_running: AtomicBool,
+    /// Xen-exact: the pCPU running its next wake, when not its own. Xen's
+    /// tickle steers by the waking pCPU's `last_tickle_cpu`, and the wake
+    /// that ends a migration runs on the pCPU it left.
+    pub(crate) waker: AtomicOptCpu,
     affinity: spin::Mutex<Affinity>,
     /// Policy-layer data (for example a vSlicer microslice).
     pub ext: H::VcpuExt,
@@ -154,6 +159,7 @@ impl<'a, H: Hooks> VcpuData<'a, H> {
             last_sched_time: AtomicI64::new(0),
             running_since: AtomicI64::new(0),
             is_running: AtomicBool::new(false),
+            waker: AtomicOptCpu::none(),
             affinity: spin::Mutex::new(Affinity { hard, soft: None }),
             ext: H::VcpuExt::default(),
         };

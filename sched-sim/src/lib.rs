@@ -83,6 +83,11 @@ pub struct SimOptions {
     /// Check the invariants at the end of each window only (long runs, where
     /// checking at every instant would cost more than the run).
     pub check_at_windows: bool,
+    /// Keep the scheduler's own dump (`dump_settings`, then `dump_cpu_state`
+    /// of that pCPU) after every decision and every scheduler timer in
+    /// `[from, to]` ns, in [`SimStats::dumps`]: the queue states behind a
+    /// difference.
+    pub dumps: Option<(i64, i64)>,
 }
 
 /// The CPU time domains got in one window ([`SimOptions::window`]).
@@ -203,6 +208,8 @@ pub struct SimStats {
     pub latency_at: Vec<Vec<i64>>,
     /// Each whole window's CPU time per domain (only with `window`).
     pub windows: Vec<WindowCpu>,
+    /// `(ns, pCPU, text)` per decision or timer in [`SimOptions::dumps`]' window.
+    pub dumps: Vec<(i64, u16, String)>,
 }
 
 /// Why a run did not happen.

@@ -10,8 +10,11 @@
 //! one queued event at or before it. Re-arming it later (the common case: a
 //! slice or tick pushed back on every decision) queues nothing; the queued
 //! event, when it pops early, re-queues itself at the deadline. Only arming
-//! it earlier queues a new event. This keeps the heap small and is what
-//! makes the simulator fast; stale events are recognised and dropped.
+//! it earlier (or again for the same instant) queues a new event. This keeps
+//! the heap small and is what makes the simulator fast; stale events are
+//! recognised and dropped. A timer's events carry the sequence number of
+//! the call that last set it, so that timers due at one instant fire in the
+//! order they were set, as from Xen's timer heap.
 //!
 //! The event queue ([`crate::queue`]) is ordered by (time, sequence number),
 //! so events at the same instant run in the order they were posted: the run
@@ -55,6 +58,22 @@ impl Event {
     pub(crate) fn at(&self) -> i64 {
         (self.key >> 64) as i64
     }
+
+    /// Its sequence number (for a timer's, that of the call that set it).
+    pub(crate) fn seq(&self) -> u64 {
+        (self.key as u64) & SEQ_MASK
+    }
+}
+
+/// The bits of an event's sequence number in its key (below the pCPU's):
+/// 1.4 × 10^14 events, far beyond any run.
+const SEQ_MASK: u64 = (1 << 47) - 1;
+
+impl EventKind {
+    /// A timer of Xen's: a scheduler's own or the slice timer (`s_timer`).
+    pub(crate) fn is_timer(&self) -> bool {
+        matches!(self, EventKind::Timer { .. } | EventKind::Slice { .. })
+    }
 }
 
 /// A request the scheduler made of the host.
@@ -71,6 +90,10 @@ pub(crate) enum Request {
 pub(crate) struct Lazy {
     deadline: Option<i64>,
     posted: Option<i64>,
+    /// The sequence number of the queued event at `posted`.
+    posted_seq: u64,
+    /// The sequence number of the call that last armed it.
+    seq: u64,
 }
 
 impl Lazy {
@@ -78,6 +101,8 @@ impl Lazy {
     pub(crate) const IDLE: Lazy = Lazy {
         deadline: None,
         posted: None,
+        posted_seq: 0,
+        seq: 0,
     };
 
     /// Disarms it; a queued event will be dropped when it pops.
@@ -102,9 +127,21 @@ pub(crate) struct SimPlatform {
     /// or two of the 256 kinds `Policy(n)` could name).
     timers: RefCell<Vec<Vec<Lazy>>>,
     requests: RefCell<Vec<Request>>,
+    /// Whether each vCPU's guest has work, as the host last saw it
+    /// ([`Platform::has_work`]; grown on first use).
+    work: RefCell<Vec<bool>>,
 }
 
 impl SimPlatform {
+    /// Records whether vCPU `k`'s guest has work.
+    pub(crate) fn set_has_work(&self, k: usize, yes: bool) {
+        let mut w = self.work.borrow_mut();
+        if w.len() <= k {
+            w.resize(k + 1, false);
+        }
+        w[k] = yes;
+    }
+
     pub(crate) fn new(pcpus: usize, end: i64, granularity: i64) -> Self {
         SimPlatform {
             now: Cell::new(0),
@@ -116,6 +153,7 @@ impl SimPlatform {
             pcpus,
             timers: RefCell::new(Vec::new()),
             requests: RefCell::new(Vec::with_capacity(64)),
+            work: RefCell::new(Vec::new()),
         }
     }
 
@@ -136,50 +174,88 @@ impl SimPlatform {
         }
     }
 
-    /// Queues `kind` at `at` unless that is past the end of the run.
+    /// Queues `kind` at `at` unless that is past the end of the run. At one
+    /// instant timers come first, then the rest: Xen's timer softirq runs
+    /// every due timer before the schedule softirq they raise, and before
+    /// what the guests do next. Timers of one instant run pCPU by pCPU in
+    /// ascending order (on a real machine the pCPUs race; this is the one
+    /// order both schedulers of a comparison see), and on one pCPU in the
+    /// order they were set (Xen's heap pops equal deadlines so).
     pub(crate) fn post(&self, at: i64, kind: EventKind) {
+        let seq = self.next_seq();
+        self.post_seq(at, kind, seq);
+    }
+
+    fn next_seq(&self) -> u64 {
+        let seq = self.seq.get();
+        self.seq.set(seq + 1);
+        seq
+    }
+
+    /// [`Self::post`] with sequence number `seq`.
+    fn post_seq(&self, at: i64, kind: EventKind, seq: u64) {
         if at >= self.end || at < 0 {
             return;
         }
-        let seq = self.seq.get();
-        self.seq.set(seq + 1);
-        let key = (u128::from(at as u64) << 64) | u128::from(seq);
+        let class = match kind {
+            EventKind::Timer { cpu, .. } | EventKind::Slice { cpu } => u128::from(cpu) << 47,
+            _ => 1u128 << 63,
+        };
+        let key = (u128::from(at as u64) << 64) | class | u128::from(seq & SEQ_MASK);
         self.events.borrow_mut().push(key, kind);
     }
 
-    /// Arms `t` to fire at `at` with event `kind` (queued only if earlier
-    /// than what is already queued for it).
+    /// Arms `t` to fire at `at` with event `kind` (queued only if no
+    /// earlier event is queued for it: one at the same instant is queued
+    /// anew, behind what was set since).
     pub(crate) fn arm(&self, t: &mut Lazy, at: i64, kind: EventKind) {
         t.deadline = Some(at);
-        if t.posted.is_none_or(|p| at < p) && at < self.end {
-            self.post(at, kind);
+        t.seq = self.next_seq();
+        if t.posted.is_none_or(|p| at <= p) && at < self.end {
+            self.post_seq(at, kind, t.seq);
             t.posted = Some(at);
+            t.posted_seq = t.seq;
         }
     }
 
-    /// `t`'s event `kind` popped now: whether the timer fires. An early
-    /// event re-queues itself at the deadline; a stale one is dropped.
-    pub(crate) fn due(&self, t: &mut Lazy, kind: EventKind) -> bool {
-        let now = self.now.get();
-        if t.posted == Some(now) {
-            t.posted = None;
+    /// `t`'s event `ev` popped now: whether the timer fires. An early
+    /// event re-queues itself at the deadline (in the order the timer was
+    /// set); a stale one is dropped.
+    pub(crate) fn due(&self, t: &mut Lazy, ev: &Event) -> bool {
+        if t.posted != Some(ev.at()) || t.posted_seq != ev.seq() {
+            return false;
         }
-        if t.deadline == Some(now) {
-            t.deadline = None;
-            return true;
-        }
-        if let (Some(d), None) = (t.deadline, t.posted) {
-            if d > now {
-                self.arm(t, d, kind);
+        t.posted = None;
+        let now = ev.at();
+        match t.deadline {
+            Some(d) if d == now => {
+                t.deadline = None;
+                true
             }
+            Some(d) if d > now => {
+                if d < self.end {
+                    self.post_seq(d, ev.kind, t.seq);
+                    t.posted = Some(d);
+                    t.posted_seq = t.seq;
+                }
+                false
+            }
+            _ => false,
         }
-        false
     }
 
     /// The next event, if any (the borrow ends before it is handled).
     pub(crate) fn pop(&self) -> Option<Event> {
         let (key, kind) = self.events.borrow_mut().pop()?;
         Some(Event { key, kind })
+    }
+
+    /// Whether the next event is a timer (a scheduler's or a slice) due at `at`.
+    pub(crate) fn timer_next_at(&self, at: i64) -> bool {
+        self.events
+            .borrow_mut()
+            .peek()
+            .is_some_and(|(key, kind)| (key >> 64) as i64 == at && kind.is_timer())
     }
 
     /// Takes the pending softirq mask.
@@ -198,12 +274,11 @@ impl SimPlatform {
         true
     }
 
-    /// A scheduler-timer event popped: the timer kind if it fires now.
-    pub(crate) fn timer_due(&self, cpu: u16, slot: u16) -> Option<TimerKind> {
-        let kind = EventKind::Timer { cpu, slot };
+    /// A scheduler-timer event `ev` popped: the timer kind if it fires now.
+    pub(crate) fn timer_due(&self, ev: &Event, cpu: u16, slot: u16) -> Option<TimerKind> {
         let mut t = self.timers.borrow_mut();
         let s = t.get_mut(usize::from(slot))?.get_mut(usize::from(cpu))?;
-        if !self.due(s, kind) {
+        if !self.due(s, ev) {
             return None;
         }
         TimerKind::from_index(slot)
@@ -258,6 +333,9 @@ impl Platform for SimPlatform {
     fn migrate_vcpu(&self, vcpu: VcpuToken) {
         self.requests.borrow_mut().push(Request::Migrate(vcpu));
     }
+    fn has_work(&self, vcpu: VcpuToken) -> bool {
+        self.work.borrow().get(vcpu.0).copied().unwrap_or(false)
+    }
 }
 
 #[cfg(test)]
@@ -290,7 +368,7 @@ mod tests {
         Some((
             e.at(),
             match e.kind {
-                EventKind::Timer { cpu, slot } => p.timer_due(cpu, slot),
+                EventKind::Timer { cpu, slot } => p.timer_due(&e, cpu, slot),
                 _ => None,
             },
         ))
@@ -318,5 +396,47 @@ mod tests {
         p.stop_timer(CpuId(0), TimerKind::Tick);
         assert_eq!(step(&p), Some((60, None)));
         assert_eq!(step(&p), None);
+    }
+
+    /// What fires at one instant, in order: `(cpu, timer)` or `None` for
+    /// any other event.
+    fn instant(p: &SimPlatform) -> Vec<Option<(u16, TimerKind)>> {
+        let mut out = Vec::new();
+        while let Some(e) = p.pop() {
+            p.set_now(e.at());
+            match e.kind {
+                EventKind::Timer { cpu, slot } => {
+                    if let Some(k) = p.timer_due(&e, cpu, slot) {
+                        out.push(Some((cpu, k)));
+                    }
+                }
+                _ => out.push(None),
+            }
+        }
+        out
+    }
+
+    /// Xen's order at one instant: every timer before anything else,
+    /// pCPU by pCPU, and on a pCPU in the order they were set (a timer
+    /// stopped and set again for the same instant goes behind the others,
+    /// as it leaves and re-enters Xen's heap).
+    #[test]
+    fn timers_of_an_instant_fire_first_by_pcpu_then_in_the_order_set() {
+        let p = SimPlatform::new(2, 1_000, 0);
+        p.post(50, EventKind::DomStart(0));
+        p.set_timer(CpuId(1), TimerKind::Tick, Time(50));
+        p.set_timer(CpuId(0), TimerKind::Tick, Time(50));
+        p.set_timer(CpuId(0), TimerKind::Acct, Time(50));
+        p.stop_timer(CpuId(0), TimerKind::Tick);
+        p.set_timer(CpuId(0), TimerKind::Tick, Time(50));
+        assert_eq!(
+            instant(&p),
+            [
+                Some((0, TimerKind::Acct)),
+                Some((0, TimerKind::Tick)),
+                Some((1, TimerKind::Tick)),
+                None
+            ]
+        );
     }
 }

@@ -92,6 +92,16 @@ impl<T> Queue<T> {
         }
     }
 
+    /// The item of the smallest key, and its key, left queued.
+    pub(crate) fn peek(&mut self) -> Option<(u128, &T)> {
+        while self.now.is_empty() {
+            if !self.advance() {
+                return None;
+            }
+        }
+        self.now.peek().map(|it| (it.key, &it.item))
+    }
+
     /// The item of the smallest key, and its key.
     pub(crate) fn pop(&mut self) -> Option<(u128, T)> {
         loop {

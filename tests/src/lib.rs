@@ -3,7 +3,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod differential;
 pub mod fifo;
+pub mod gen;
 pub mod opseq;
 
 use sched_sim::{simulate_with_stats, Report, Scenario, SimOptions, SimStats};

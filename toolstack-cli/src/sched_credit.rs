@@ -261,5 +261,6 @@ fn xen_pool(p: &xen_glue::abi::RsGlobalParams) -> CreditGlobalParams {
         tslice: Span::ms(i64::from(p.tslice_ms)),
         ratelimit: Span::us(i64::from(p.ratelimit_us)),
         migration_delay: Span::us(i64::from(p.vcpu_migr_delay_us)),
+        exact: false,
     }
 }

@@ -262,5 +262,7 @@ fn credit_globals_from_c(c: &RsGlobalParams) -> CreditGlobalParams {
         tslice: Span::ms(i64::from(c.tslice_ms)),
         ratelimit: us(c.ratelimit_us),
         migration_delay: us(c.vcpu_migr_delay_us),
+        // Xen's sysctl has no such field: in a hypervisor the engine is ours.
+        exact: false,
     }
 }

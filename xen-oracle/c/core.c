@@ -15,7 +15,12 @@
  * list; the host holds one timer per pCPU at the earliest deadline among
  * them, and when it fires `oc_timer_fired` runs every due handler of that
  * pCPU, earliest first, before the host looks at softirqs: Xen's timer
- * softirq runs before its schedule softirq.
+ * softirq runs before its schedule softirq. Of timers due at one instant
+ * the one set first runs first: Xen's heap (`common/timer.c`) neither
+ * sifts a new timer above an equal deadline nor keeps an equal child below
+ * its parent when it pops, so a few equal deadlines pop in the order they
+ * were set (the accounting timer set at the last accounting before the
+ * tick set at the last tick, for example).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,6 +70,7 @@ struct oc_inst {
     struct timer *timers[NR_CPUS];  /* each pCPU's list (`oc_next`) */
     s_time_t armed[NR_CPUS];        /* the host timer's deadline, or -1 */
     bool firing;                    /* in oc_timer_fired: re-arm after */
+    uint64_t timer_seq;             /* counts set_timer calls */
     spinlock_t free_lock;           /* Xen's sched_free_cpu_lock */
     struct domain *doms;            /* live domains (`oc_next`) */
     char *out;                      /* printk's buffer while dumping */
@@ -130,15 +136,48 @@ void cpumask_raise_softirq(const cpumask_t *m, unsigned int nr)
         cpu_raise_softirq(c, nr);
 }
 
+/*
+ * Parking (credit1's caps): as Xen's `vcpu_pause_nosync()` and
+ * `vcpu_unpause()`, the sleep and the wake happen here and now, inside the
+ * accounting that asked (a wake mid-pass sees the vCPUs not yet accounted
+ * at their old priority, and the unparked vCPU is not boosted because its
+ * PARKED flag is cleared only after this returns). The host is told so
+ * that it stops counting the vCPU runnable and starts again; its own
+ * sleep or wake that follows finds the work done.
+ */
+static void oc_sleep_locked(struct oc_inst *i, struct sched_unit *u);
+static void oc_wake_locked(struct oc_inst *i, struct sched_unit *u);
+
 void vcpu_pause_nosync(struct vcpu *v)
 {
     struct oc_inst *i = inst();
+    spinlock_t *lock;
+    unsigned long flags;
+    atomic_inc(&v->pause_count);
+    v->oc_pause_echo = true;
+    lock = unit_schedule_lock_irqsave(v->sched_unit, &flags);
+    oc_sleep_locked(i, v->sched_unit);
+    unit_schedule_unlock_irqrestore(lock, flags, v->sched_unit);
     i->cb.pause(i->cb.ctx, v->oc_token);
 }
 
 void vcpu_unpause(struct vcpu *v)
 {
     struct oc_inst *i = inst();
+    spinlock_t *lock;
+    unsigned long flags;
+    v->oc_pause_echo = false;
+    /* Work that reached the guest while it was paused cleared VPF_blocked
+     * in Xen (vcpu_unblock) without waking it: ask the host. */
+    if (i->cb.has_work(i->cb.ctx, v->oc_token))
+        v->pause_flags &= ~VPF_blocked;
+    else
+        v->pause_flags |= VPF_blocked;
+    if (atomic_dec_and_test(&v->pause_count)) {
+        lock = unit_schedule_lock_irqsave(v->sched_unit, &flags);
+        oc_wake_locked(i, v->sched_unit);
+        unit_schedule_unlock_irqrestore(lock, flags, v->sched_unit);
+    }
     i->cb.unpause(i->cb.ctx, v->oc_token);
 }
 
@@ -188,6 +227,7 @@ void set_timer(struct timer *t, s_time_t expires)
     ASSERT(t->status != TIMER_STATUS_invalid && t->status != TIMER_STATUS_killed);
     t->expires = expires;
     t->status = TIMER_STATUS_in_heap;
+    t->oc_seq = ++inst()->timer_seq;
     timer_sync(inst(), t->cpu);
 }
 
@@ -209,6 +249,10 @@ void migrate_timer(struct timer *t, unsigned int cpu)
     t->cpu = cpu;
     t->oc_next = i->timers[cpu];
     i->timers[cpu] = t;
+    /* Xen takes an active timer off the old pCPU's heap and adds it to the
+     * new one's: it now comes after the timers set there before. */
+    if (t->status == TIMER_STATUS_in_heap)
+        t->oc_seq = ++i->timer_seq;
     timer_sync(i, old);
     timer_sync(i, cpu);
 }
@@ -241,6 +285,7 @@ static struct vcpu *oc_vcpu_alloc(struct domain *d, unsigned int id, unsigned in
     }
     v->vcpu_id = id;
     v->processor = cpu;
+    v->oc_wake_cpu = NR_CPUS;
     v->domain = d;
     v->sched_unit = u;
     v->runstate.state = RUNSTATE_offline;
@@ -261,6 +306,15 @@ static void oc_vcpu_release(struct vcpu *v)
     free(v);
 }
 
+/* The zeroing functions DEFINE_PER_CPU registers, from every object. */
+static struct oc_zero *oc_zeros;
+
+void oc_register_zero(struct oc_zero *z)
+{
+    z->next = oc_zeros;
+    oc_zeros = z;
+}
+
 struct oc_inst *oc_new(const struct scheduler *tmpl, const struct oc_cb *cb, int *err)
 {
     struct oc_inst *i;
@@ -276,6 +330,8 @@ struct oc_inst *oc_new(const struct scheduler *tmpl, const struct oc_cb *cb, int
     }
     i->sched = *tmpl;
     i->cb = *cb;
+    for (struct oc_zero *z = oc_zeros; z; z = z->next)
+        z->zero();
     for (unsigned int c = 0; c < NR_CPUS; c++) {
         i->armed[c] = -1;
         per_cpu(cpu_sibling_mask, c) = &oc_single[c];
@@ -323,9 +379,14 @@ void oc_free(struct oc_inst *i)
     /* What the host left: every vCPU blocked and descheduled, then
      * destroyed with its domain, as Xen destroys a domain. */
     for (struct domain *d = i->doms; d; d = d->oc_next)
-        for (struct sched_unit *u = d->sched_unit_list; u; u = u->next_in_list)
-            if (!(u->vcpu_list->pause_flags & VPF_blocked))
-                oc_sleep(i, u);
+        for (struct sched_unit *u = d->sched_unit_list; u; u = u->next_in_list) {
+            spinlock_t *lock;
+            oc_this_cpu = u->vcpu_list->processor;
+            lock = unit_schedule_lock_irq(u);
+            u->vcpu_list->pause_flags |= VPF_down;
+            oc_sleep_locked(i, u);
+            unit_schedule_unlock_irq(lock, u);
+        }
     for (unsigned int c = 0; c < NR_CPUS; c++) {
         struct oc_decision dec;
         struct sched_unit *prev;
@@ -548,9 +609,25 @@ struct sched_unit *oc_vcpu_new(struct oc_inst *i, struct domain *d, unsigned int
 {
     struct vcpu *v;
     struct sched_unit *u;
+    cpumask_t h;
     *err = -EINVAL;
-    if (cpu >= NR_CPUS || !cpumask_test_cpu(cpu, &i->pool_cpus))
+    if (cpumask_empty(&i->pool_cpus))
         return NULL;
+    /* sched_select_initial_cpu(): the host's pick if the pool has it,
+     * else the next pCPU after it that the pool and the hard affinity
+     * allow (a host placing vCPUs round-robin before a pCPU left). */
+    memcpy(h.bits, hard, sizeof(h));
+    /* Pinned only to pCPUs out of the pool: Xen refuses such a pin, so the
+     * vCPU may run anywhere in the pool (a host breaks it right after). */
+    if (!cpumask_intersects(&h, &i->pool_cpus))
+        cpumask_copy(&h, &i->pool_cpus);
+    if (cpu >= NR_CPUS || !cpumask_test_cpu(cpu, &i->pool_cpus)) {
+        cpumask_and(&h, &h, &i->pool_cpus);
+        cpu = cpumask_cycle(cpu < NR_CPUS ? cpu : 0, &h);
+        memcpy(h.bits, hard, sizeof(h));
+        if (!cpumask_intersects(&h, &i->pool_cpus))
+            cpumask_copy(&h, &i->pool_cpus);
+    }
     v = oc_vcpu_alloc(d, id, cpu);
     *err = -ENOMEM;
     if (!v)
@@ -559,7 +636,7 @@ struct sched_unit *oc_vcpu_new(struct oc_inst *i, struct domain *d, unsigned int
     v->oc_token = token;
     v->pause_flags = VPF_blocked;
     v->runstate.state = RUNSTATE_blocked;
-    memcpy(u->cpu_hard_affinity->bits, hard, sizeof(cpumask_t));
+    cpumask_copy(u->cpu_hard_affinity, &h);
     /* sched_init_vcpu(): the unit starts on the core's initial pCPU. */
     sched_set_res(u, get_sched_res(cpu));
     if ((*err = dom_link(d, v)) != 0) {
@@ -583,6 +660,9 @@ void oc_vcpu_free(struct oc_inst *i, struct sched_unit *u)
 {
     struct vcpu *v = u->vcpu_list;
     oc_this_cpu = v->processor;
+    /* Going away, it is down: unparking it (credit1's remove) must not
+     * wake it, as the dying domain's pause keeps Xen from waking it. */
+    v->pause_flags |= VPF_down;
     sched_remove_unit(&i->sched, u);
     sched_free_udata(&i->sched, u->priv);
     dom_unlink(u->domain, v);
@@ -607,31 +687,51 @@ static void report_migrations(struct oc_inst *i)
     }
 }
 
-void oc_sleep(struct oc_inst *i, struct sched_unit *u)
+/* vcpu_sleep_nosync_locked(), once the vCPU is not runnable. */
+static void oc_sleep_locked(struct oc_inst *i, struct sched_unit *u)
 {
-    struct vcpu *v = u->vcpu_list;
-    spinlock_t *lock;
-    oc_this_cpu = v->processor;
-    lock = unit_schedule_lock_irq(u);
-    v->pause_flags |= VPF_blocked;
     if (!unit_runnable(u))
         sched_sleep(&i->sched, u);
-    unit_schedule_unlock_irq(lock, u);
-    report_migrations(i);
 }
 
-void oc_wake(struct oc_inst *i, struct sched_unit *u)
+/* vcpu_wake() under the lock, once the vCPU may be runnable. */
+static void oc_wake_locked(struct oc_inst *i, struct sched_unit *u)
 {
     struct vcpu *v = u->vcpu_list;
-    spinlock_t *lock;
-    oc_this_cpu = v->processor;
-    lock = unit_schedule_lock_irq(u);
-    v->pause_flags &= ~VPF_blocked;
     if (vcpu_runnable(v)) {
         if (v->runstate.state >= RUNSTATE_blocked)
             v->runstate.state = RUNSTATE_runnable;
         sched_wake(&i->sched, u);
     }
+}
+
+/* The host's sleep: the vCPU blocked (or the host paused it). */
+void oc_sleep(struct oc_inst *i, struct sched_unit *u)
+{
+    struct vcpu *v = u->vcpu_list;
+    spinlock_t *lock;
+    if (v->oc_pause_echo) {
+        v->oc_pause_echo = false;
+        return;
+    }
+    oc_this_cpu = v->processor;
+    lock = unit_schedule_lock_irq(u);
+    v->pause_flags |= VPF_blocked;
+    oc_sleep_locked(i, u);
+    unit_schedule_unlock_irq(lock, u);
+    report_migrations(i);
+}
+
+/* The host's wake: the vCPU has work (a parked one stays paused). */
+void oc_wake(struct oc_inst *i, struct sched_unit *u)
+{
+    struct vcpu *v = u->vcpu_list;
+    spinlock_t *lock;
+    oc_this_cpu = v->oc_wake_cpu < NR_CPUS ? v->oc_wake_cpu : v->processor;
+    v->oc_wake_cpu = NR_CPUS;
+    lock = unit_schedule_lock_irq(u);
+    v->pause_flags &= ~VPF_blocked;
+    oc_wake_locked(i, u);
     unit_schedule_unlock_irq(lock, u);
     report_migrations(i);
 }
@@ -666,8 +766,9 @@ void oc_do_schedule(struct oc_inst *i, unsigned int cpu, s_time_t now, bool prev
     spinlock_t *lock;
 
     oc_this_cpu = cpu;
-    /* The host's word on prev (it has called sleep if prev blocked). */
-    if (!is_idle_unit(prev) && !prev_runnable)
+    /* The host's word on prev, when the core has no reason of its own
+     * (parked, migrating) for it not to run on. */
+    if (!is_idle_unit(prev) && !prev_runnable && vcpu_runnable(vprev))
         vprev->pause_flags |= VPF_blocked;
     lock = pcpu_schedule_lock_irq(cpu);
     i->sched.do_schedule(&i->sched, prev, now, tasklet);
@@ -731,6 +832,8 @@ void oc_migrate(struct oc_inst *i, struct sched_unit *u, unsigned int cpu)
         spin_lock(b);
     v->pause_flags &= ~VPF_migrating;
     v->oc_migrate_told = false;
+    if (cpu != old)
+        v->oc_wake_cpu = old;
     sched_migrate(&i->sched, u, cpu);
     if (b != a)
         spin_unlock(b);
@@ -764,7 +867,8 @@ void oc_timer_fired(struct oc_inst *i, unsigned int cpu)
         struct timer *due = NULL;
         for (struct timer *t = i->timers[cpu]; t; t = t->oc_next)
             if (t->status == TIMER_STATUS_in_heap && t->expires <= now &&
-                (!due || t->expires < due->expires))
+                (!due || t->expires < due->expires ||
+                 (t->expires == due->expires && t->oc_seq < due->oc_seq)))
                 due = t;
         if (!due)
             break;

@@ -19,6 +19,7 @@ struct oc_cb {
     void (*pause)(void *ctx, uintptr_t token);
     void (*unpause)(void *ctx, uintptr_t token);
     void (*migrate)(void *ctx, uintptr_t token);
+    bool (*has_work)(void *ctx, uintptr_t token);
 };
 
 /* do_schedule's answer: prev->next_task, next_time, migrated. */

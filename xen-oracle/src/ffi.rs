@@ -19,6 +19,7 @@ pub(crate) struct Cb {
     pub pause: extern "C" fn(*const c_void, usize),
     pub unpause: extern "C" fn(*const c_void, usize),
     pub migrate: extern "C" fn(*const c_void, usize),
+    pub has_work: extern "C" fn(*const c_void, usize) -> bool,
 }
 
 /// `struct oc_decision`.

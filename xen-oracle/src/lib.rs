@@ -60,11 +60,15 @@ pub struct Dom {
     c: Cell<*mut Opaque>,
 }
 
-/// A vCPU's record: Xen's `struct vcpu` and unit, made at `insert_vcpu`.
+/// A vCPU's record: Xen's `struct vcpu` and unit, made at `insert_vcpu`
+/// and freed at `remove_vcpu` (null outside: calls on it are then ignored,
+/// as `SchedOps` promises, and it reads as where it last was).
 pub struct Vcpu<'a> {
     new: NewVcpu,
     dom: &'a Dom,
     c: Cell<*mut Opaque>,
+    /// Where it was when removed (a host may still ask).
+    last: Cell<Option<(CpuId, Affinity)>>,
 }
 
 /// A pCPU's record: Xen's per-pCPU data is the core's.
@@ -101,6 +105,7 @@ impl PolicyKind for XenCredit {
             new,
             dom,
             c: Cell::new(ptr::null_mut()),
+            last: Cell::new(None),
         }
     }
     fn engine<'a, P: Platform + 'a>(platform: P, _: &'a [Pcpu]) -> Engine<'a, P> {
@@ -182,6 +187,10 @@ extern "C" fn cb_migrate<P: Platform>(ctx: *const c_void, t: usize) {
     // SAFETY: as in `cb_now`.
     unsafe { &*(ctx as *const P) }.migrate_vcpu(VcpuToken(t))
 }
+extern "C" fn cb_has_work<P: Platform>(ctx: *const c_void, t: usize) -> bool {
+    // SAFETY: as in `cb_now`.
+    unsafe { &*(ctx as *const P) }.has_work(VcpuToken(t))
+}
 
 impl<'a, P: Platform + 'a> Engine<'a, P> {
     fn new(template: *const Opaque, platform: P) -> Self {
@@ -195,6 +204,7 @@ impl<'a, P: Platform + 'a> Engine<'a, P> {
             pause: cb_pause::<P>,
             unpause: cb_unpause::<P>,
             migrate: cb_migrate::<P>,
+            has_work: cb_has_work::<P>,
         };
         let mut err: c_int = 0;
         // SAFETY: `template` is a scheduler's static ops table; `cb` is
@@ -216,8 +226,10 @@ impl<'a, P: Platform + 'a> Engine<'a, P> {
         }
     }
 
-    fn unit(&self, v: &Vcpu<'_>) -> *mut Opaque {
-        v.c.get()
+    /// `v`'s unit, if it is in the scheduler.
+    fn unit(&self, v: &Vcpu<'_>) -> Option<*mut Opaque> {
+        let u = v.c.get();
+        (!u.is_null()).then_some(u)
     }
 }
 
@@ -259,6 +271,9 @@ impl<'a, P: Platform + 'a> SchedOps<'a> for Engine<'a, P> {
     }
 
     fn insert_domain(&self, dom: &'a Dom) {
+        if !dom.c.get().is_null() {
+            return;
+        }
         let mut err = 0;
         // SAFETY: a live instance.
         let d = unsafe { ffi::oc_dom_new(self.inst, c_uint::from(dom.id.0), &mut err) };
@@ -275,6 +290,9 @@ impl<'a, P: Platform + 'a> SchedOps<'a> for Engine<'a, P> {
     }
 
     fn insert_vcpu(&self, v: &'a Vcpu<'a>) {
+        if self.unit(v).is_some() || v.dom.c.get().is_null() {
+            return;
+        }
         let hard = mask_words(&v.new.hard);
         let on = v.new.cpu.or_else(|| v.new.hard.first()).unwrap_or(CpuId(0));
         let mut err = 0;
@@ -295,6 +313,10 @@ impl<'a, P: Platform + 'a> SchedOps<'a> for Engine<'a, P> {
     }
 
     fn remove_vcpu(&self, v: &'a Vcpu<'a>) {
+        if self.unit(v).is_some() {
+            v.last
+                .set(Some((self.processor_of(v), self.affinity_of(v))));
+        }
         let u = v.c.replace(ptr::null_mut());
         if !u.is_null() {
             // SAFETY: made by `oc_vcpu_new`; the host has it neither running nor runnable.
@@ -303,23 +325,31 @@ impl<'a, P: Platform + 'a> SchedOps<'a> for Engine<'a, P> {
     }
 
     fn sleep(&self, v: &'a Vcpu<'a>) {
-        // SAFETY: a live unit of this instance.
-        unsafe { ffi::oc_sleep(self.inst, self.unit(v)) }
+        if let Some(u) = self.unit(v) {
+            // SAFETY: a live unit of this instance.
+            unsafe { ffi::oc_sleep(self.inst, u) }
+        }
     }
 
     fn wake(&self, v: &'a Vcpu<'a>) {
-        // SAFETY: as above.
-        unsafe { ffi::oc_wake(self.inst, self.unit(v)) }
+        if let Some(u) = self.unit(v) {
+            // SAFETY: as above.
+            unsafe { ffi::oc_wake(self.inst, u) }
+        }
     }
 
     fn yield_vcpu(&self, v: &'a Vcpu<'a>) {
-        // SAFETY: as above.
-        unsafe { ffi::oc_yield(self.inst, self.unit(v)) }
+        if let Some(u) = self.unit(v) {
+            // SAFETY: as above.
+            unsafe { ffi::oc_yield(self.inst, u) }
+        }
     }
 
     fn context_saved(&self, v: &'a Vcpu<'a>) {
-        // SAFETY: as above.
-        unsafe { ffi::oc_context_saved(self.inst, self.unit(v)) }
+        if let Some(u) = self.unit(v) {
+            // SAFETY: as above.
+            unsafe { ffi::oc_context_saved(self.inst, u) }
+        }
     }
 
     fn do_schedule(&self, c: CpuId, now: Time, prev_runnable: bool, tasklet: bool) -> Decision {
@@ -334,20 +364,27 @@ impl<'a, P: Platform + 'a> SchedOps<'a> for Engine<'a, P> {
     }
 
     fn pick_cpu(&self, v: &'a Vcpu<'a>) -> CpuId {
-        // SAFETY: a live unit of this instance.
-        CpuId(unsafe { ffi::oc_pick_cpu(self.inst, self.unit(v)) } as u16)
+        match self.unit(v) {
+            // SAFETY: a live unit of this instance.
+            Some(u) => CpuId(unsafe { ffi::oc_pick_cpu(self.inst, u) } as u16),
+            None => self.processor_of(v),
+        }
     }
 
     fn migrate(&self, v: &'a Vcpu<'a>, to: CpuId) {
-        // SAFETY: as above.
-        unsafe { ffi::oc_migrate(self.inst, self.unit(v), cpu(to)) }
+        if let Some(u) = self.unit(v) {
+            // SAFETY: a live unit of this instance.
+            unsafe { ffi::oc_migrate(self.inst, u, cpu(to)) }
+        }
     }
 
     fn set_affinity(&self, v: &'a Vcpu<'a>, a: Affinity) {
         let hard = mask_words(&a.hard);
         let soft = mask_words(&a.soft.unwrap_or(CpuMask::first_n(MAX_CPUS)));
-        // SAFETY: as above; the masks outlive the call.
-        unsafe { ffi::oc_set_affinity(self.inst, self.unit(v), hard.as_ptr(), soft.as_ptr()) }
+        if let Some(u) = self.unit(v) {
+            // SAFETY: a live unit; the masks outlive the call.
+            unsafe { ffi::oc_set_affinity(self.inst, u, hard.as_ptr(), soft.as_ptr()) }
+        }
     }
 
     fn dom_params(&self, dom: &'a Dom) -> CreditDomParams {
@@ -393,6 +430,8 @@ impl<'a, P: Platform + 'a> SchedOps<'a> for Engine<'a, P> {
             tslice: Span::ms(i64::from(p[0])),
             ratelimit: Span::us(i64::from(p[1])),
             migration_delay: Span::us(i64::from(p[2])),
+            // Xen's credit1 is what `exact` asks the engine to be.
+            exact: true,
         }
     }
 
@@ -440,16 +479,29 @@ impl<'a, P: Platform + 'a> SchedOps<'a> for Engine<'a, P> {
     }
 
     fn processor_of(&self, v: &'a Vcpu<'a>) -> CpuId {
-        // SAFETY: a live unit.
-        CpuId(unsafe { ffi::oc_processor(self.unit(v)) } as u16)
+        match (self.unit(v), v.last.get()) {
+            // SAFETY: a live unit.
+            (Some(u), _) => CpuId(unsafe { ffi::oc_processor(u) } as u16),
+            (None, Some((c, _))) => c,
+            (None, None) => v.new.cpu.or_else(|| v.new.hard.first()).unwrap_or(CpuId(0)),
+        }
     }
 
     fn affinity_of(&self, v: &'a Vcpu<'a>) -> Affinity {
+        let Some(u) = self.unit(v) else {
+            return v.last.get().map_or(
+                Affinity {
+                    hard: v.new.hard,
+                    soft: None,
+                },
+                |(_, a)| a,
+            );
+        };
         // SAFETY: a live unit; its masks are NR_CPUS bits.
         let (hard, soft) = unsafe {
             (
-                mask_from(ffi::oc_hard_affinity(self.unit(v))),
-                mask_from(ffi::oc_soft_affinity(self.unit(v))),
+                mask_from(ffi::oc_hard_affinity(u)),
+                mask_from(ffi::oc_soft_affinity(u)),
             )
         };
         let useful = !soft.is_empty() && soft.intersects(&hard) && !hard.and_not(&soft).is_empty();

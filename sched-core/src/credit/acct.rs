@@ -8,6 +8,7 @@ use super::{Acct, CreditEngine};
 use crate::cpumask::CpuId;
 use crate::hooks::Hooks;
 use crate::links::active::Visit;
+use crate::ops::SchedOps;
 use crate::params::CREDITS_PER_MSEC;
 use crate::platform::{Platform, TimerKind};
 use crate::records::{DomActive, Pri, VcpuData, VcpuFlags};
@@ -83,6 +84,21 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         }
     }
 
+    /// Xen-exact parking: Xen's `vcpu_pause_nosync` takes the vCPU off its
+    /// runqueue (or asks its pCPU to deschedule it) here, mid-pass, and its
+    /// `vcpu_unpause` wakes it again mid-pass (the oracle notes' U4). The
+    /// host's own sleep that follows the pause request finds it done; its
+    /// wake after the unpause request finds it queued.
+    fn park_now(&self, v: &'a VcpuData<'a, H>) {
+        let runnable = match self.lock_vcpu(v) {
+            Some((_, _, q)) => v.on_runq() || q.curr.is_some_and(|c| core::ptr::eq(c, v)),
+            None => false,
+        };
+        if runnable {
+            SchedOps::sleep(self, v);
+        }
+    }
+
     /// The per-pCPU tick: ends a boost, charges the running vCPU, brings it
     /// back into accounting, checks whether it would be better elsewhere,
     /// and sorts the runqueue once per accounting period.
@@ -99,7 +115,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             }
             q.curr
         };
-        self.balance_queues(cpu, now);
+        if !self.exact() {
+            self.balance_queues(cpu, now);
+        }
         if let Some(v) = curr {
             let newly_active = {
                 let mut a = self.acct.lock();
@@ -151,8 +169,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         if accounted {
             self.sort_epoch.fetch_add(1, Relaxed);
         }
-        self.platform
-            .set_timer(master, TimerKind::Acct, now + self.tslice());
+        self.arm_acct(master, now + self.tslice());
     }
 
     /// One pass; whether there was anyone to account.
@@ -172,6 +189,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let mut credit_balance = 0i64;
         let mut credit_xtra = false;
         let prev_balance = a.credit_balance;
+        let master = a.master;
 
         let total_weight = &mut a.weight;
         a.active_doms.walk(|dom| {
@@ -225,6 +243,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                             && i64::from(credit) < -credit_cap
                             && !v.set_flag(VcpuFlags::PARKED)
                         {
+                            if self.exact() {
+                                self.park_now(v);
+                            }
                             self.platform.pause_vcpu(v.token());
                         }
                         if i64::from(credit) < -per_tslice {
@@ -234,10 +255,21 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     } else {
                         v.set_pri(Pri::Under);
                         if v.flags().contains(VcpuFlags::PARKED) {
-                            // The wake this unpause causes must not boost
-                            // (`credit.c:1536-1546`); UNPARKED marks it until
-                            // the host's wake or sleep consumes it.
-                            v.set_flag(VcpuFlags::UNPARKED);
+                            if !self.exact() {
+                                // The wake this unpause causes must not boost
+                                // (`credit.c:1536-1546`); UNPARKED marks it
+                                // until the host's wake or sleep consumes it.
+                                v.set_flag(VcpuFlags::UNPARKED);
+                            } else if self.platform.has_work(v.token()) {
+                                // Xen-exact: woken here, mid-pass, on the
+                                // master pCPU, with PARKED still set so that
+                                // it is not boosted; one with nothing to do
+                                // is left for a later, ordinary wake.
+                                if let Some(m) = master {
+                                    v.waker.swap(Some(m), Relaxed);
+                                }
+                                SchedOps::wake(self, v);
+                            }
                             v.clear_flag(VcpuFlags::PARKED);
                             self.platform.unpause_vcpu(v.token());
                         }

@@ -102,6 +102,11 @@ pub struct CreditEngine<'a, P: Platform, H: Hooks = Credit1> {
     pub(crate) balance_bias: AtomicU16,
     /// Whether the master accounting timer has been armed.
     acct_armed: AtomicBool,
+    /// When it next fires, ns: a master pCPU leaving the pool hands the
+    /// timer on at the same instant (Xen's `migrate_timer`).
+    acct_at: AtomicI64,
+    /// Xen-exact mode (the pool's `exact`): every declared departure off.
+    pub(crate) exact: AtomicBool,
     /// The policy layer's pool-wide data.
     pub(crate) ext: H::GlobalExt,
 }
@@ -134,6 +139,8 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             sort_epoch: AtomicU32::new(0),
             balance_bias: AtomicU16::new(0),
             acct_armed: AtomicBool::new(false),
+            acct_at: AtomicI64::new(0),
+            exact: AtomicBool::new(false),
             ext: H::GlobalExt::default(),
         };
         e.store_params(&CreditGlobalParams::default());
@@ -151,6 +158,19 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
 
     pub(crate) fn tslice(&self) -> Span {
         Span(self.tslice.load(Relaxed))
+    }
+
+    /// Arms the accounting timer on `master` for `at`.
+    pub(crate) fn arm_acct(&self, master: CpuId, at: Time) {
+        self.acct_at.store(at.ns(), Relaxed);
+        self.platform.set_timer(master, TimerKind::Acct, at);
+    }
+
+    /// Whether the engine behaves exactly as Xen 4.17's credit1 (the
+    /// pool's `exact`): each declared departure tests this first.
+    #[inline]
+    pub(crate) fn exact(&self) -> bool {
+        self.exact.load(Relaxed)
     }
 
     fn store_params(&self, p: &CreditGlobalParams) {
@@ -372,8 +392,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         self.idlers.set(cpu);
         if arm_master && !self.acct_armed.swap(true, Relaxed) {
             let now = self.platform.now();
-            self.platform
-                .set_timer(cpu, TimerKind::Acct, now + self.tslice());
+            self.arm_acct(cpu, now + self.tslice());
         }
     }
 
@@ -390,16 +409,20 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         a.ncpus = a.ncpus.saturating_sub(1);
         a.credit -= i64::from(self.credits_per_tslice.load(Relaxed));
         if a.master == Some(cpu) {
-            // Xen moves the master ticker to the first remaining pCPU.
+            // Xen moves the master ticker to the first remaining pCPU,
+            // keeping its deadline (`migrate_timer`, `credit.c:551-555`).
             self.platform.stop_timer(cpu, TimerKind::Acct);
             a.master = self.online.snapshot().first();
             match a.master {
-                Some(m) => {
-                    let now = self.platform.now();
-                    self.platform
-                        .set_timer(m, TimerKind::Acct, now + self.tslice());
-                }
+                Some(m) => self.arm_acct(m, Time(self.acct_at.load(Relaxed))),
                 None => self.acct_armed.store(false, Relaxed),
+            }
+        }
+        // A steal search never starts at a pCPU out of the pool
+        // (`csched_deinit_pdata`, `credit.c:556-561`).
+        if self.balance_bias.load(Relaxed) == cpu.0 {
+            if let Some(f) = self.online.snapshot().first() {
+                self.balance_bias.store(f.0, Relaxed);
             }
         }
     }
@@ -425,6 +448,19 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         // that leaves real-time work no pCPU of the pool lets it run
         // anywhere (found by the long fuzzing run).
         let widened = H::affinity_changed(&self.ext, v, None, Some(&v.affinity().hard));
+        // Placed by the host on a pCPU out of the pool (its placement
+        // predates the pCPU leaving): the next one of the pool its
+        // affinity allows, as Xen's core places a new unit on a pCPU of the
+        // pool before the scheduler's own pick starts from there.
+        let online = self.online.snapshot();
+        let here = v.processor();
+        if !online.contains(here) {
+            let hard = v.affinity().hard.and(&online);
+            let allowed = if hard.is_empty() { online } else { hard };
+            if let Some(c) = allowed.cycle(here) {
+                v.set_processor(c);
+            }
+        }
         let cpu = self.res_pick(v);
         v.set_processor(cpu);
         if widened {
@@ -477,6 +513,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     }
 
     fn wake(&self, v: &'a VcpuData<'a, H>) {
+        let waker = v.waker.swap(None, Relaxed);
         let Some((cpu, pc, mut q)) = self.lock_vcpu(v) else {
             return;
         };
@@ -500,7 +537,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
         self.runq_insert(cpu, &mut q, pc, v);
         H::woken(&mut q.ext, &self.ext, v, || self.platform.now());
         self.sync_policy_timer(cpu, &mut q);
-        self.tickle(cpu, &q, v);
+        self.tickle_from(cpu, waker.unwrap_or(cpu), &q, v);
     }
 
     fn event(&self, v: &'a VcpuData<'a, H>) {
@@ -564,6 +601,9 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             self.runq_remove(old, &mut q, pc, v);
             // Changed under the old runqueue's lock, as `lock_vcpu` expects.
             v.set_processor(cpu);
+            if self.exact() && old != cpu {
+                v.waker.swap(Some(old), Relaxed);
+            }
         }
     }
 
@@ -623,6 +663,7 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 tslice: self.tslice(),
                 ratelimit: Span(self.ratelimit.load(Relaxed)),
                 migration_delay: Span(self.migration_delay.load(Relaxed)),
+                exact: self.exact(),
             },
             policy: H::global_params(&self.ext),
         }
@@ -630,6 +671,9 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
 
     fn set_global_params(&self, p: GlobalParams<H::GlobalParams>) -> Result<(), ParamError> {
         p.credit.validate()?;
+        if p.credit.exact && !H::ALLOWS_EXACT {
+            return Err(ParamError::ExactCreditOnly);
+        }
         H::validate_global_params(&self.ext, &p.policy, self.pool_info(p.credit.tslice))?;
         let cooler = p.credit.migration_delay < Span(self.migration_delay.load(Relaxed));
         {
@@ -637,6 +681,14 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
             self.store_params(&p.credit);
             H::set_global_params(&self.ext, &p.policy);
             a.credit = i64::from(p.credit.derived().credits_per_tslice) * i64::from(a.ncpus);
+        }
+        if self.exact.swap(p.credit.exact, Relaxed) != p.credit.exact {
+            // One list in Xen's order, or the bands: every runqueue, in use or not.
+            for (i, pc) in self.pcpus.iter().enumerate() {
+                let mut q = pc.locked.lock();
+                q.runq.set_single(p.credit.exact);
+                self.note_runq(CpuId(i as u16), &mut q);
+            }
         }
         // A shorter migration delay makes queued vCPUs stealable at once:
         // offer them to the idlers, which otherwise wait for the instant
@@ -671,6 +723,21 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
                 a.credit,
                 a.credit_balance
             )?;
+            // Xen's "active units", in accounting order.
+            write!(out, "active:")?;
+            for dom in a.active_doms.iter() {
+                for v in dom.active.lock().vcpus.iter() {
+                    write!(
+                        out,
+                        " d{}v{}[pri={:?} credit={}]",
+                        dom.id().0,
+                        v.vcpu_id(),
+                        v.pri(),
+                        v.credit()
+                    )?;
+                }
+            }
+            writeln!(out)?;
         }
         for cpu in self.online.snapshot().iter() {
             let Some(pc) = self.pcpu(cpu) else { continue };

@@ -36,6 +36,12 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let mut aff = v.affinity();
         aff.hard = self.narrow(v, aff.hard);
         let online = self.online.snapshot();
+        // Pinned only to pCPUs out of the pool (a host inserting a vCPU
+        // whose pin it is about to break): anywhere in the pool, as Xen,
+        // which refuses such a pin, would have it.
+        if !aff.hard.intersects(&online) {
+            aff.hard = online;
+        }
         let here = v.processor();
         let mut chosen = None;
         for soft in [true, false] {
@@ -105,7 +111,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         };
         // Xen peeks without the lock; a busy lock means "not idle".
         match pc.locked.try_lock() {
-            Some(q) => q.runq.len() == 0 && q.curr.is_none_or(|c| core::ptr::eq(c, v)),
+            Some(q) => {
+                q.runq.len() == 0 && (self.exact() || q.curr.is_none_or(|c| core::ptr::eq(c, v)))
+            }
             None => false,
         }
     }
@@ -114,6 +122,19 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// holds as `q`). Preempt `cpu` if it idles or `new` outranks its vCPU
     /// and nobody idles; otherwise wake one idle pCPU `new` may run on.
     pub(crate) fn tickle(&self, cpu: CpuId, q: &PcpuLocked<'a, H>, new: &'a VcpuData<'a, H>) {
+        self.tickle_from(cpu, cpu, q, new)
+    }
+
+    /// [`Self::tickle`] run on pCPU `waker`, whose round-robin pointer
+    /// picks the idler (Xen: `this_cpu(last_tickle_cpu)`, the oracle notes'
+    /// U5). Only Xen-exact mode passes another pCPU than `cpu`.
+    pub(crate) fn tickle_from(
+        &self,
+        cpu: CpuId,
+        waker: CpuId,
+        q: &PcpuLocked<'a, H>,
+        new: &'a VcpuData<'a, H>,
+    ) {
         let cur_pri = q.curr.map_or(Pri::Idle, |c| c.pri());
         let outranks = H::outranks(new, q.curr, cur_pri);
         // Fast path: a busy pCPU whose vCPU `new` does not outrank and no
@@ -131,7 +152,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         // waits beside idle peers. Treating it as busy sends the tickle to an
         // idler that can steal one of the two (a departure, for work
         // conservation; a still-idle pCPU is tickled exactly as in Xen).
-        let here_idle = cur_pri == Pri::Idle && idle_mask.contains(cpu);
+        let here_idle = cur_pri == Pri::Idle && (idle_mask.contains(cpu) || self.exact());
         if pinned_here || here_idle || (idlers_empty && outranks) {
             mask.set(cpu);
         } else if !idlers_empty {
@@ -155,7 +176,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     // kick-away never fires and the preempted vCPU waits
                     // beside an idle pCPU. We test `cur`'s, as the comment
                     // there intends: this keeps the pool work-conserving.
-                    if let Some(cur) = q.curr.filter(|_| outranks) {
+                    if let Some(cur) = q.curr.filter(|_| outranks && !self.exact()) {
                         if cur.affinity().hard.intersects(&idle_mask) {
                             self.platform.migrate_vcpu(cur.token());
                         }
@@ -165,7 +186,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                     }
                 } else {
                     // Tickle one idler, round-robin (`tickle_one_idle_cpu`).
-                    let pc = self.pcpu(cpu);
+                    let pc = self.pcpu(waker);
                     let last = CpuId(pc.map_or(0, |p| p.last_tickle.load(Relaxed)));
                     if let Some(t) = candidates.cycle(last) {
                         if let Some(p) = pc {
@@ -183,7 +204,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         // Re-tickling an idle pCPU that was already tickled for another vCPU
         // takes it away from that vCPU: hand the earlier job to another idler,
         // which will steal that vCPU if it still waits.
-        if cur_pri == Pri::Idle && !idle_mask.contains(cpu) && mask.contains(cpu) {
+        if cur_pri == Pri::Idle && !idle_mask.contains(cpu) && mask.contains(cpu) && !self.exact() {
             if let Some(other) = idle_mask.cycle(cpu) {
                 mask.set(other);
             }
@@ -231,7 +252,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     #[inline]
     pub(crate) fn tickle_for_queued(&self, cpu: CpuId, q: &PcpuLocked<'a, H>) {
         // Inlined to this test, the common case under load.
-        if !self.idlers.is_empty() {
+        if !self.idlers.is_empty() && !self.exact() {
             self.tickle_queued_to_idlers(cpu, q);
         }
     }

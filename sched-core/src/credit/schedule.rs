@@ -57,7 +57,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         // A vCPU that ends a run in debt while outside accounting joins it
         // here instead (after the runqueue lock is dropped: the accounting
         // lock is never taken under it). A departure from Xen, for caps.
-        if let Some(p) = prev.filter(|p| !p.is_active() && p.credit() < 0) {
+        if let Some(p) = prev.filter(|p| !p.is_active() && p.credit() < 0 && !self.exact()) {
             let mut a = self.acct.lock();
             self.acct_start_locked(&mut a, p);
         }
@@ -194,7 +194,9 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             // again when it cools (Xen's idler sleeps until tickled, and
             // nothing tickles when a vCPU cools: a departure, for work
             // conservation with a migration delay; found by the fuzzer).
-            None => cools.map(|t: Time| (t - now).max(MIN_TIMER)),
+            None => cools
+                .filter(|_| !self.exact())
+                .map(|t: Time| (t - now).max(MIN_TIMER)),
         };
 
         // The tick runs only while a guest does (`credit.c:2000-2004`).
@@ -223,7 +225,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         // its own (a wake queued here after the tickle) or stolen other work:
         // whatever the peer still has queued gets the remaining idlers. Only
         // a pCPU that stops idling passes a tickle on, so the chain ends.
-        if let Some(x) = tickled.filter(|&x| x != cpu && snext.is_some()) {
+        if let Some(x) = tickled.filter(|&x| x != cpu && snext.is_some() && !self.exact()) {
             if let Some(qx) = self.pcpu(x).and_then(|px| px.locked.try_lock()) {
                 self.tickle_for_queued(x, &qx);
             }
@@ -253,7 +255,11 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
         let pri = local.map_or(Pri::Idle, |v| v.pri());
         if self.online.contains(cpu) {
             // Only a peer whose head outranks `pri` has anything to give.
-            let offering = if pri == Pri::Idle {
+            // (Xen-exact: every worker, in Xen's order; the masks can be a
+            // moment stale after accounting, which only costs a look here.)
+            let offering = if self.exact() {
+                self.online.snapshot()
+            } else if pri == Pri::Idle {
                 self.queued.snapshot()
             } else {
                 self.urgent.snapshot()
@@ -265,7 +271,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
                 let mut workers = self.online.snapshot().and_not(&self.idlers.snapshot());
                 workers.clear(cpu);
                 let bias = CpuId(self.balance_bias.load(Relaxed));
-                let first = tickled.filter(|t| workers.contains(*t));
+                let first = tickled.filter(|t| workers.contains(*t) && !self.exact());
                 let Some(first) = first.or_else(|| workers.cycle(bias)) else {
                     break;
                 };

@@ -66,8 +66,7 @@ impl<'a, H: Hooks> ActiveVcpus<'a, H> {
         }
     }
 
-    /// The vCPUs from the head (for tests).
-    #[cfg(test)]
+    /// The vCPUs from the head (tests, dumps).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &VcpuData<'a, H>> + '_ {
         self.list.iter()
     }
@@ -143,8 +142,7 @@ impl<'a, H: Hooks> ActiveDoms<'a, H> {
         }
     }
 
-    /// The domains from the head (for tests).
-    #[cfg(test)]
+    /// The domains from the head (tests, dumps).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &DomData<'a, H>> + '_ {
         self.list.iter()
     }

@@ -15,6 +15,15 @@
 //!   from the tick (`csched_runq_sort`: a stable pass moving BOOST/UNDER ahead
 //!   of OVER). [`Runq::sort`] does the same pass over the bands. Until then,
 //!   like Xen, a vCPU keeps its place and the pick tests its *current* priority.
+//!
+//! The bands are not quite Xen's list in one case: between an accounting
+//! that changes a queued vCPU's priority and the next sort, Xen's insertion
+//! scan compares with the *current* priorities of the vCPUs it walks past
+//! (an UNDER vCPU woken then goes ahead of one demoted to OVER that still
+//! sits among the UNDER ones), while a band appends behind the demoted one
+//! (the oracle notes' U2); and Xen's sort keeps BOOST and UNDER in one
+//! class (U2b). In Xen-exact mode ([`Runq::set_single`], the pool's
+//! `exact`) the runqueue is that one list, with Xen's O(n) scan and sort.
 
 use core::mem::ManuallyDrop;
 use core::sync::atomic::Ordering::Relaxed;
@@ -43,6 +52,8 @@ pub(crate) struct Runq<'a, H: Hooks> {
     len: u32,
     /// Its name in its vCPUs' `runq_tag`.
     id: ListId,
+    /// Xen-exact mode: every vCPU in band 0, in the order of credit1's list.
+    single: bool,
 }
 
 impl<'a, H: Hooks> Runq<'a, H> {
@@ -53,7 +64,47 @@ impl<'a, H: Hooks> Runq<'a, H> {
             )),
             len: 0,
             id: ListId::new(),
+            single: false,
         }
+    }
+
+    /// Switches between per-priority bands and Xen's single list (exact
+    /// mode), keeping the queued vCPUs in pick order. O(n), on a change of
+    /// the pool's parameters only.
+    pub(crate) fn set_single(&mut self, single: bool) {
+        if single == self.single {
+            return;
+        }
+        self.single = single;
+        let old = core::mem::replace(
+            &mut *self.bands,
+            core::array::from_fn(|_| LinkedList::new(RunqAdapter::new())),
+        );
+        for mut band in old {
+            while let Some(v) = band.pop_front() {
+                let b = if single { 0 } else { band_of(v.pri()) };
+                self.bands[b].push_back(v);
+                v.band.store(b as u8, Relaxed);
+            }
+        }
+    }
+
+    /// `__runq_insert` on credit1's one list (`credit.c:276-305`): before
+    /// the first vCPU whose *current* priority is lower; a yielding vCPU one
+    /// further, behind that lower one. O(n).
+    fn insert_single(&mut self, v: &'a VcpuData<'a, H>, yielding: bool) {
+        let pri = v.pri();
+        let mut cur = self.bands[0].front_mut();
+        while cur.get().is_some_and(|w| pri <= w.pri()) {
+            cur.move_next();
+        }
+        // Xen's list ends with the idle vCPU (priority IDLE), which the
+        // yield test never passes: at the end there is nothing to go behind.
+        if yielding && cur.get().is_some() {
+            cur.move_next();
+        }
+        // At the null position this appends at the tail.
+        cur.insert_before(v);
     }
 
     /// Whether `v` is queued here (not on another runqueue): its tag names
@@ -72,6 +123,13 @@ impl<'a, H: Hooks> Runq<'a, H> {
     pub(crate) fn insert(&mut self, v: &'a VcpuData<'a, H>, yielding: bool) -> bool {
         if v.on_runq() {
             return false;
+        }
+        if self.single {
+            self.insert_single(v, yielding);
+            v.band.store(0, Relaxed);
+            v.runq_tag.set(&self.id);
+            self.len += 1;
+            return true;
         }
         let own = band_of(v.pri());
         if yielding {
@@ -97,6 +155,9 @@ impl<'a, H: Hooks> Runq<'a, H> {
     /// O(k) for the k vCPUs walked past. Returns false (and does nothing)
     /// when `v` is queued.
     pub(crate) fn insert_before_boundary(&mut self, v: &'a VcpuData<'a, H>, n: u8) -> bool {
+        if self.single {
+            return self.insert(v, false);
+        }
         if v.on_runq() {
             return false;
         }
@@ -145,6 +206,9 @@ impl<'a, H: Hooks> Runq<'a, H> {
         v: &'a VcpuData<'a, H>,
         succ: Option<&'a VcpuData<'a, H>>,
     ) -> bool {
+        if self.single {
+            return self.insert(v, false);
+        }
         let own = band_of(v.pri());
         let succ = succ.filter(|s| self.holds(s) && s.band.load(Relaxed) as usize == own);
         // Checked after the tag loads, next to the insertion, where the
@@ -218,6 +282,23 @@ impl<'a, H: Hooks> Runq<'a, H> {
     /// whose priority is now BOOST or UNDER ahead of every OVER one. O(n),
     /// at most once per accounting period per pCPU.
     pub(crate) fn sort(&mut self) {
+        if self.single {
+            // Xen's pass: BOOST and UNDER (one class) ahead of OVER, stable.
+            let mut list =
+                core::mem::replace(&mut self.bands[0], LinkedList::new(RunqAdapter::new()));
+            let mut over = LinkedList::new(RunqAdapter::new());
+            while let Some(v) = list.pop_front() {
+                if v.pri() > Pri::Over {
+                    self.bands[0].push_back(v);
+                } else {
+                    over.push_back(v);
+                }
+            }
+            while let Some(v) = over.pop_front() {
+                self.bands[0].push_back(v);
+            }
+            return;
+        }
         let old = core::mem::replace(
             &mut *self.bands,
             core::array::from_fn(|_| LinkedList::new(RunqAdapter::new())),

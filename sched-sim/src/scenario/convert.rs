@@ -205,6 +205,7 @@ pub(super) fn convert(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, Scenar
                 poll: cx.opt_duration(&r.poll, "pool.poll")?,
                 edf_slice: cx.opt_duration(&r.edf_slice, "pool.edf_slice")?,
                 auto_lsvm: r.auto_lsvm,
+                xen_exact: r.xen_exact,
             }
         }
         None => Pool::default(),

@@ -85,6 +85,9 @@ pub struct Pool {
     /// vslicer: classify domains without a microslice from their event rate
     /// and run bursts (off when absent).
     pub auto_lsvm: Option<bool>,
+    /// credit: behave exactly as Xen 4.17's credit1 (every declared
+    /// departure off), to compare with `xen-credit` decision by decision.
+    pub xen_exact: Option<bool>,
 }
 
 impl Pool {
@@ -95,6 +98,7 @@ impl Pool {
             tslice: self.tslice.unwrap_or(d.tslice),
             ratelimit: self.ratelimit.unwrap_or(d.ratelimit),
             migration_delay: self.migration_delay.unwrap_or(d.migration_delay),
+            exact: self.xen_exact.unwrap_or(d.exact),
         }
     }
 

@@ -28,6 +28,7 @@ pub(super) struct RawPool {
     pub(super) poll: Option<Spanned<String>>,
     pub(super) edf_slice: Option<Spanned<String>>,
     pub(super) auto_lsvm: Option<bool>,
+    pub(super) xen_exact: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -9,8 +9,9 @@
 //!   `wake` on a blocked→runnable edge and `sleep` on a queued vCPU, which are
 //!   the preconditions Xen's core keeps.
 //! - Platform requests and softirqs are acted on after the scheduler call
-//!   that made them returns; after every event all pending softirqs at that
-//!   instant are processed (ascending pCPU order, repeated until none is
+//!   that made them returns; after every event (after the last of the
+//!   timers due at one instant, as Xen's timer softirq runs them all before
+//!   the schedule softirq) all pending softirqs at that instant are processed (ascending pCPU order, repeated until none is
 //!   pending) before time advances. Invariants are checked at those quiescent
 //!   points when asked.
 //! - Costs: after a switch the vCPU makes no progress for `context_switch`
@@ -269,6 +270,7 @@ pub(crate) fn run<H: SimPolicy>(
         window_start_cpu: vec![0; sc.domains.len()],
         check_at_windows: opts.check_at_windows,
         fewest_online: npc as i64,
+        dumps: opts.dumps,
     };
     sim.run()?;
     let log = sim.m.first().and_then(|m| m.log.clone());
@@ -311,6 +313,8 @@ struct Sim<'a, H: SimPolicy> {
     check_at_windows: bool,
     /// The fewest pCPUs the pool has had so far (for the wait bound).
     fewest_online: i64,
+    /// [`SimOptions::dumps`].
+    dumps: Option<(i64, i64)>,
 }
 
 impl<'a, H: SimPolicy> Sim<'a, H> {
@@ -318,7 +322,10 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         self.eng
             .set_global_params(H::global(&self.sc.pool))
             .map_err(|e| SimError::BadInput {
-                field: "pool".into(),
+                field: match e {
+                    sched_core::ParamError::ExactCreditOnly => "pool.xen_exact".into(),
+                    _ => "pool".into(),
+                },
                 message: e.to_string(),
             })?;
         for c in 0..self.c.len() {
@@ -346,7 +353,12 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
                 self.plat.set_now(ev.at());
             }
             self.stats.events += 1;
-            self.handle(ev.kind)?;
+            self.handle(&ev)?;
+            // Xen runs every timer due at an instant (the slice timer too)
+            // in its timer softirq before the schedule softirq they raise.
+            if ev.kind.is_timer() && self.plat.timer_next_at(ev.at()) {
+                continue;
+            }
             self.quiesce()?;
         }
         if self.check {
@@ -359,11 +371,12 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
         self.plat.now_ns()
     }
 
-    fn handle(&mut self, ev: EventKind) -> Result<(), SimError> {
-        match ev {
+    fn handle(&mut self, ev: &crate::platform::Event) -> Result<(), SimError> {
+        match ev.kind {
             EventKind::Timer { cpu, slot } => {
-                if let Some(kind) = self.plat.timer_due(cpu, slot) {
+                if let Some(kind) = self.plat.timer_due(ev, cpu, slot) {
                     self.eng.timer_fired(CpuId(cpu), kind);
+                    self.dump(CpuId(cpu));
                 }
             }
             EventKind::Slice { cpu } => {
@@ -387,6 +400,18 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             EventKind::Window => self.end_window(),
         }
         Ok(())
+    }
+
+    /// With [`SimOptions::dumps`], keeps the scheduler's dump after a
+    /// decision or a timer on `cpu`.
+    fn dump(&mut self, cpu: CpuId) {
+        let now = self.now();
+        if self.dumps.is_some_and(|(a, b)| (a..=b).contains(&now)) {
+            let mut text = String::new();
+            let _ = self.eng.dump(&mut text);
+            let _ = self.eng.dump_cpu(cpu, &mut text);
+            self.stats.dumps.push((now, cpu.0, text));
+        }
     }
 
     fn plat_raise(&self, cpu: u16) {
@@ -464,6 +489,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
     fn update(&mut self, k: usize) {
         let now = self.now();
         let v = &mut self.v[k];
+        self.plat.set_has_work(k, v.guest.has_work());
         let runnable = v.guest.has_work() && !v.paused && !v.stopping;
         match v.sched {
             Sched::Idle => {
@@ -716,6 +742,7 @@ impl<'a, H: SimPolicy> Sim<'a, H> {
             .eng
             .do_schedule(cpu, Time(now), prev_runnable, tasklet_work);
         self.stats.decisions += 1;
+        self.dump(cpu);
         let next = d.next.map(|t| t.0 as u32);
         if self.trace {
             let who = |k: u32| (self.v[k as usize].dom, self.v[k as usize].id);

@@ -246,7 +246,22 @@ static inline bool cond_zalloc_cpumask_var(cpumask_var_t *m) { return *m ? true 
 
 /* ---- per-CPU data: a thread-local array ---- */
 #define DECLARE_PER_CPU(type, name) extern __thread __typeof__(type) per_cpu__##name[NR_CPUS]
-#define DEFINE_PER_CPU(type, name) __thread __typeof__(type) per_cpu__##name[NR_CPUS]
+/* Each definition also registers (at program start) a function zeroing
+ * this thread's copy, which a new instance calls: Xen's per-CPU data
+ * starts zeroed at boot, and so must it for every scheduler instance a
+ * thread runs (credit1's `last_tickle_cpu`, for one, steers tickling). */
+struct oc_zero {
+    void (*zero)(void);
+    struct oc_zero *next;
+};
+void oc_register_zero(struct oc_zero *z);
+#define DEFINE_PER_CPU(type, name) \
+    __thread __typeof__(type) per_cpu__##name[NR_CPUS]; \
+    static void oc_zero_##name(void) { memset(per_cpu__##name, 0, sizeof(per_cpu__##name)); } \
+    static struct oc_zero oc_zero_rec_##name = { oc_zero_##name, NULL }; \
+    __attribute__((__constructor__)) static void oc_zero_reg_##name(void) \
+    { oc_register_zero(&oc_zero_rec_##name); } \
+    extern int oc_zero_unused_##name
 #define DEFINE_PER_CPU_READ_MOSTLY DEFINE_PER_CPU
 #define per_cpu(name, cpu) (per_cpu__##name[(cpu)])
 #define this_cpu(name) per_cpu(name, smp_processor_id())
@@ -356,6 +371,9 @@ struct timer {
     uint8_t status;
     /* The core's per-pCPU list of timers. */
     struct timer *oc_next;
+    /* When it was last set, in order: of timers due at one instant the
+     * earlier set runs first, as Xen's timer heap pops equal deadlines. */
+    uint64_t oc_seq;
 };
 #define TIMER_STATUS_invalid 0
 #define TIMER_STATUS_inactive 1
@@ -426,6 +444,12 @@ struct vcpu {
     uintptr_t oc_token;
     /* The host was told of its _VPF_migrating. */
     bool oc_migrate_told;
+    /* Paused by the scheduler (parked): the host's sleep that follows is
+     * the echo of a sleep already done, not the guest blocking. */
+    bool oc_pause_echo;
+    /* Just migrated: the wake that follows runs on the pCPU it left, as
+     * Xen's sched_unit_migrate_finish() does (NR_CPUS: none). */
+    unsigned int oc_wake_cpu;
 };
 
 struct domain {
