@@ -513,7 +513,12 @@ impl<'a, P: Platform, H: Hooks> SchedOps<'a> for CreditEngine<'a, P, H> {
     }
 
     fn wake(&self, v: &'a VcpuData<'a, H>) {
-        let waker = v.waker.swap(None, Relaxed);
+        // Only Xen-exact mode sets it: no locked swap on every wake.
+        let waker = if self.exact() {
+            v.waker.swap(None, Relaxed)
+        } else {
+            None
+        };
         let Some((cpu, pc, mut q)) = self.lock_vcpu(v) else {
             return;
         };

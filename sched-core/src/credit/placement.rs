@@ -121,6 +121,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// `__runq_tickle`: `new` was queued on `cpu` (whose lock the caller
     /// holds as `q`). Preempt `cpu` if it idles or `new` outranks its vCPU
     /// and nobody idles; otherwise wake one idle pCPU `new` may run on.
+    #[inline]
     pub(crate) fn tickle(&self, cpu: CpuId, q: &PcpuLocked<'a, H>, new: &'a VcpuData<'a, H>) {
         self.tickle_from(cpu, cpu, q, new)
     }
@@ -128,6 +129,7 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
     /// [`Self::tickle`] run on pCPU `waker`, whose round-robin pointer
     /// picks the idler (Xen: `this_cpu(last_tickle_cpu)`, the oracle notes'
     /// U5). Only Xen-exact mode passes another pCPU than `cpu`.
+    #[inline]
     pub(crate) fn tickle_from(
         &self,
         cpu: CpuId,

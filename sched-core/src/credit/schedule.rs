@@ -257,12 +257,15 @@ impl<'a, P: Platform, H: Hooks> CreditEngine<'a, P, H> {
             // Only a peer whose head outranks `pri` has anything to give.
             // (Xen-exact: every worker, in Xen's order; the masks can be a
             // moment stale after accounting, which only costs a look here.)
-            let offering = if self.exact() {
-                self.online.snapshot()
-            } else if pri == Pri::Idle {
+            let offering = if pri == Pri::Idle {
                 self.queued.snapshot()
             } else {
                 self.urgent.snapshot()
+            };
+            let offering = if self.exact() {
+                self.online.snapshot()
+            } else {
+                offering
             };
             for step in [Step::Soft, Step::Hard] {
                 if step == Step::Soft && self.soft_affine.load(Relaxed) == 0 {

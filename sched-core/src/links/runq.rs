@@ -91,7 +91,9 @@ impl<'a, H: Hooks> Runq<'a, H> {
 
     /// `__runq_insert` on credit1's one list (`credit.c:276-305`): before
     /// the first vCPU whose *current* priority is lower; a yielding vCPU one
-    /// further, behind that lower one. O(n).
+    /// further, behind that lower one. O(n). Cold: only Xen-exact mode.
+    #[cold]
+    #[inline(never)]
     fn insert_single(&mut self, v: &'a VcpuData<'a, H>, yielding: bool) {
         let pri = v.pri();
         let mut cur = self.bands[0].front_mut();
