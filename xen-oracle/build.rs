@@ -25,7 +25,10 @@ fn main() {
     let pinned = pinned.trim();
     let cache = root.join("target/xen/src");
     println!("cargo:rerun-if-changed={}", cache.display());
-
+    // (`target/xen/src` is scanned whole: a tree fetched after a build made
+    // without it, say `cargo xtask xen-source`'s own build of xtask, makes
+    // the next build compile the schedulers, as the tree's directories are
+    // new even where its files keep the tarball's dates.)
     let found = match env::var_os("XEN_SRC") {
         Some(d) => Some((PathBuf::from(d), "XEN_SRC".to_string())),
         None => tree(&cache, pinned)
@@ -80,11 +83,16 @@ fn main() {
     b.compile("xen_oracle");
 }
 
-/// `cache/<version>/xen-<upstream>` if it holds the scheduler sources.
-fn tree(cache: &Path, version: &str) -> Option<PathBuf> {
+/// Where `apt-get source` leaves `version`: `cache/<version>/xen-<upstream>`.
+fn pinned_tree_path(cache: &Path, version: &str) -> PathBuf {
     let upstream = version.rsplit_once('-').map_or(version, |(u, _)| u);
     let upstream = upstream.split_once(':').map_or(upstream, |(_, u)| u);
-    let d = cache.join(version).join(format!("xen-{upstream}"));
+    cache.join(version).join(format!("xen-{upstream}"))
+}
+
+/// The tree of `version` in `cache`, if it holds the scheduler sources.
+fn tree(cache: &Path, version: &str) -> Option<PathBuf> {
+    let d = pinned_tree_path(cache, version);
     d.join("xen/common/sched/credit.c").is_file().then_some(d)
 }
 

@@ -136,6 +136,16 @@ unsigned int oc_processor(const struct sched_unit *u)
     missing();
 }
 
+const uint64_t *oc_hard_affinity(const struct sched_unit *u)
+{
+    missing();
+}
+
+const uint64_t *oc_soft_affinity(const struct sched_unit *u)
+{
+    missing();
+}
+
 bool oc_running_on(struct oc_inst *i, unsigned int cpu, uintptr_t *token)
 {
     missing();
