@@ -94,7 +94,7 @@ impl<'a, H: Hooks> Runq<'a, H> {
     /// further, behind that lower one. O(n). Cold: only Xen-exact mode.
     #[cold]
     #[inline(never)]
-    fn insert_single(&mut self, v: &'a VcpuData<'a, H>, yielding: bool) {
+    fn insert_single(&mut self, v: &'a VcpuData<'a, H>, yielding: bool) -> bool {
         let pri = v.pri();
         let mut cur = self.bands[0].front_mut();
         while cur.get().is_some_and(|w| pri <= w.pri()) {
@@ -105,8 +105,14 @@ impl<'a, H: Hooks> Runq<'a, H> {
         if yielding && cur.get().is_some() {
             cur.move_next();
         }
+        // Checked next to the insertion, where the list's own
+        // already-linked assertion can see it: no panic path.
+        if v.on_runq() {
+            return false;
+        }
         // At the null position this appends at the tail.
         cur.insert_before(v);
+        true
     }
 
     /// Whether `v` is queued here (not on another runqueue): its tag names
@@ -127,7 +133,9 @@ impl<'a, H: Hooks> Runq<'a, H> {
             return false;
         }
         if self.single {
-            self.insert_single(v, yielding);
+            if !self.insert_single(v, yielding) {
+                return false;
+            }
             v.band.store(0, Relaxed);
             v.runq_tag.set(&self.id);
             self.len += 1;
