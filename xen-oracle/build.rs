@@ -5,8 +5,9 @@
 //!
 //! The tree: `$XEN_SRC` (a `xen-<version>` directory) if set, else the
 //! pinned version (`xen-glue/xen/pinned-version`), else the newest other
-//! 4.17.x there (what `xen-build` falls back to). Without one the crate
-//! builds without the schedulers (`cfg(oracle_missing)`): every engine
+//! 4.17.x there (what `xen-build` falls back to). Without one, or when
+//! building for another target than the host, the crate builds without
+//! the schedulers and without any C (`cfg(oracle_missing)`): every engine
 //! then refuses to start with the command that fetches them.
 
 use std::env;
@@ -35,20 +36,20 @@ fn main() {
             .map(|d| (d, pinned.to_string()))
             .or_else(|| newest_other(&cache, pinned)),
     };
+    // Xen's schedulers run on the host only (a cross build, such as dom0's
+    // static `vsched` for musl, needs no C compiler for its target).
+    let cross = env::var("TARGET").ok() != env::var("HOST").ok();
+    let found = found.filter(|_| !cross);
     let Some((tree, version)) = found else {
-        println!(
-            "cargo:warning=xen-oracle: no Xen 4.17 source in {} (run `cargo xtask xen-source`); \
-             building without Xen's schedulers",
-            cache.display()
-        );
+        if !cross {
+            println!(
+                "cargo:warning=xen-oracle: no Xen 4.17 source in {} (run `cargo xtask xen-source`); \
+                 building without Xen's schedulers",
+                cache.display()
+            );
+        }
         println!("cargo:rustc-cfg=oracle_missing");
         println!("cargo:rustc-env=XEN_ORACLE_VERSION=none");
-        cc::Build::new()
-            .file(manifest.join("c/missing.c"))
-            .warnings(false)
-            .extra_warnings(false)
-            .flag("-fexceptions")
-            .compile("xen_oracle");
         return;
     };
     let xen = tree.join("xen");

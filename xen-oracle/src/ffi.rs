@@ -35,17 +35,37 @@ pub(crate) struct RawDecision {
 /// Words of a C `cpumask_t` (`NR_CPUS` = 256, as `sched_core::MAX_CPUS`).
 pub(crate) const MASK_WORDS: usize = 4;
 
-extern "C-unwind" {
-    pub(crate) fn oc_sched_credit() -> *const Opaque;
+/// The mini core's entry points (`c/oracle_api.h`), listed once: with Xen's
+/// source they are the C functions; in a build without it (no source, or a
+/// target other than the host: dom0's static `vsched`) they are stubs that
+/// panic with how to get them, and no C is compiled at all.
+macro_rules! entry_points {
+    ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?;)*) => {
+        #[cfg(not(oracle_missing))]
+        extern "C-unwind" {
+            $(pub(crate) fn $name($($arg: $ty),*) $(-> $ret)?;)*
+        }
+        $(
+            #[cfg(oracle_missing)]
+            #[allow(unused_variables)]
+            pub(crate) unsafe fn $name($($arg: $ty),*) $(-> $ret)? {
+                panic!("{}", crate::missing())
+            }
+        )*
+    };
+}
 
-    pub(crate) fn oc_new(tmpl: *const Opaque, cb: *const Cb, err: *mut c_int) -> *mut Opaque;
-    pub(crate) fn oc_free(i: *mut Opaque);
-    pub(crate) fn oc_abandon(i: *mut Opaque);
-    pub(crate) fn oc_add_pcpu(i: *mut Opaque, cpu: c_uint) -> c_int;
-    pub(crate) fn oc_remove_pcpu(i: *mut Opaque, cpu: c_uint) -> c_int;
-    pub(crate) fn oc_dom_new(i: *mut Opaque, id: c_uint, err: *mut c_int) -> *mut Opaque;
-    pub(crate) fn oc_dom_free(i: *mut Opaque, d: *mut Opaque);
-    pub(crate) fn oc_vcpu_new(
+entry_points! {
+    fn oc_sched_credit() -> *const Opaque;
+
+    fn oc_new(tmpl: *const Opaque, cb: *const Cb, err: *mut c_int) -> *mut Opaque;
+    fn oc_free(i: *mut Opaque);
+    fn oc_abandon(i: *mut Opaque);
+    fn oc_add_pcpu(i: *mut Opaque, cpu: c_uint) -> c_int;
+    fn oc_remove_pcpu(i: *mut Opaque, cpu: c_uint) -> c_int;
+    fn oc_dom_new(i: *mut Opaque, id: c_uint, err: *mut c_int) -> *mut Opaque;
+    fn oc_dom_free(i: *mut Opaque, d: *mut Opaque);
+    fn oc_vcpu_new(
         i: *mut Opaque,
         d: *mut Opaque,
         id: c_uint,
@@ -54,12 +74,12 @@ extern "C-unwind" {
         hard: *const u64,
         err: *mut c_int,
     ) -> *mut Opaque;
-    pub(crate) fn oc_vcpu_free(i: *mut Opaque, u: *mut Opaque);
-    pub(crate) fn oc_sleep(i: *mut Opaque, u: *mut Opaque);
-    pub(crate) fn oc_wake(i: *mut Opaque, u: *mut Opaque);
-    pub(crate) fn oc_yield(i: *mut Opaque, u: *mut Opaque);
-    pub(crate) fn oc_context_saved(i: *mut Opaque, u: *mut Opaque);
-    pub(crate) fn oc_do_schedule(
+    fn oc_vcpu_free(i: *mut Opaque, u: *mut Opaque);
+    fn oc_sleep(i: *mut Opaque, u: *mut Opaque);
+    fn oc_wake(i: *mut Opaque, u: *mut Opaque);
+    fn oc_yield(i: *mut Opaque, u: *mut Opaque);
+    fn oc_context_saved(i: *mut Opaque, u: *mut Opaque);
+    fn oc_do_schedule(
         i: *mut Opaque,
         cpu: c_uint,
         now: i64,
@@ -67,22 +87,22 @@ extern "C-unwind" {
         tasklet: bool,
         out: *mut RawDecision,
     );
-    pub(crate) fn oc_pick_cpu(i: *mut Opaque, u: *mut Opaque) -> c_uint;
-    pub(crate) fn oc_migrate(i: *mut Opaque, u: *mut Opaque, cpu: c_uint);
-    pub(crate) fn oc_set_affinity(
+    fn oc_pick_cpu(i: *mut Opaque, u: *mut Opaque) -> c_uint;
+    fn oc_migrate(i: *mut Opaque, u: *mut Opaque, cpu: c_uint);
+    fn oc_set_affinity(
         i: *mut Opaque,
         u: *mut Opaque,
         hard: *const u64,
         soft: *const u64,
     );
-    pub(crate) fn oc_timer_fired(i: *mut Opaque, cpu: c_uint);
-    pub(crate) fn oc_dom_params(i: *mut Opaque, d: *mut Opaque, put: bool, p: *mut u32) -> c_int;
-    pub(crate) fn oc_pool_params(i: *mut Opaque, put: bool, p: *mut u32) -> c_int;
-    pub(crate) fn oc_processor(u: *const Opaque) -> c_uint;
-    pub(crate) fn oc_hard_affinity(u: *const Opaque) -> *const u64;
-    pub(crate) fn oc_soft_affinity(u: *const Opaque) -> *const u64;
-    pub(crate) fn oc_running_on(i: *mut Opaque, cpu: c_uint, token: *mut usize) -> bool;
-    pub(crate) fn oc_dump(i: *mut Opaque, cpu: c_int) -> *const c_char;
+    fn oc_timer_fired(i: *mut Opaque, cpu: c_uint);
+    fn oc_dom_params(i: *mut Opaque, d: *mut Opaque, put: bool, p: *mut u32) -> c_int;
+    fn oc_pool_params(i: *mut Opaque, put: bool, p: *mut u32) -> c_int;
+    fn oc_processor(u: *const Opaque) -> c_uint;
+    fn oc_hard_affinity(u: *const Opaque) -> *const u64;
+    fn oc_soft_affinity(u: *const Opaque) -> *const u64;
+    fn oc_running_on(i: *mut Opaque, cpu: c_uint, token: *mut usize) -> bool;
+    fn oc_dump(i: *mut Opaque, cpu: c_int) -> *const c_char;
 }
 
 /// Xen's `ASSERT`/`BUG_ON` failing in the scheduler or the core: a panic
